@@ -1,0 +1,85 @@
+// Character classes of the RFC 3261 §25 grammar, as lookup tables built once.
+
+const table = (chars: string, alnum: boolean): Uint8Array => {
+  const t = new Uint8Array(128);
+  if (alnum) {
+    for (let c = 48; c <= 57; c++) t[c] = 1;
+    for (let c = 65; c <= 90; c++) t[c] = 1;
+    for (let c = 97; c <= 122; c++) t[c] = 1;
+  }
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  return t;
+};
+
+/** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
+export const TOKEN = table("-.!%*_+`'~", true);
+/** characters allowed in a host name, IPv4 address or bracketed IPv6 reference */
+export const HOST = table('-.[]:_', true);
+
+export const isToken = (s: string): boolean => {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TOKEN[c] !== 1) return false;
+  }
+  return true;
+};
+
+export const isDigits = (s: string): boolean => {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+};
+
+export const isWs = (c: number): boolean => c === 32 || c === 9;
+
+/** Collapses folded and repeated linear white space into single spaces and trims. */
+export const collapseLws = (s: string): string => s.replace(/[ \t\r\n]+/g, ' ').trim();
+
+/**
+ * Splits a header value on top-level commas: commas inside quoted strings, angle brackets
+ * or after a backslash inside quotes do not split. Returns trimmed items.
+ */
+export const splitCommas = (value: string): string[] => {
+  if (value.indexOf(',') === -1) return [value.trim()];
+  const out: string[] = [];
+  let start = 0;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) {
+      out.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(value.slice(start).trim());
+  return out;
+};
+
+/** Unquotes a quoted-string (RFC 3261 quoted-pair handling); returns undefined when malformed. */
+export const unquote = (s: string): string | undefined => {
+  if (s.length < 2 || s.charCodeAt(0) !== 34 || s.charCodeAt(s.length - 1) !== 34) return undefined;
+  let out = '';
+  for (let i = 1; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92) {
+      if (i + 1 >= s.length - 1) return undefined;
+      out += s[i + 1];
+      i++;
+    } else if (c === 34) return undefined;
+    else out += s[i];
+  }
+  return out;
+};
+
+export const quote = (s: string): string => `"${s.replace(/(["\\])/g, '\\$1')}"`;
