@@ -1,0 +1,104 @@
+// UDP listeners (RFC 3261 §18): one dgram socket per bound address, one message per datagram.
+// A datagram of nothing but CR/LF is a keep-alive and goes no further.
+
+import dgram from 'node:dgram';
+import { hostPort, normaliseAddress } from './endpoint.js';
+import { TransportError } from './errors.js';
+import type { LayerContext } from './layer-context.js';
+import type { ListenerInfo } from './types.js';
+
+const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
+
+export interface UdpListener {
+  readonly info: ListenerInfo;
+  send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
+  close(): Promise<void>;
+}
+
+function isKeepAlive(data: Buffer): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    if (b !== 0x0d && b !== 0x0a) return false;
+  }
+  return true;
+}
+
+// Fire-and-forget sends still need a callback, or dgram turns a failed send into an 'error' event.
+const ignoreSendResult = (): void => {};
+
+export function openUdpListener(
+  ctx: LayerContext,
+  host: string,
+  port: number,
+  family: 4 | 6,
+  acl: ((address: string) => boolean) | null,
+): Promise<UdpListener> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: host === '::' });
+    const onBindError = (err: Error): void => {
+      try {
+        socket.close();
+      } catch {
+        // never bound: nothing to close
+      }
+      reject(new TransportError('TRANSPORT_LISTEN_FAILED', `udp ${hostPort(host, port)}: ${err.message}`, { cause: err }));
+    };
+    socket.once('error', onBindError);
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.off('error', onBindError);
+      const bound = socket.address();
+      const info: ListenerInfo = Object.freeze({
+        id: `udp:${hostPort(normaliseAddress(bound.address), bound.port)}`,
+        transport: 'udp',
+        host: normaliseAddress(bound.address),
+        port: bound.port,
+        family,
+      });
+      socket.on('error', (err) =>
+        ctx.report(new TransportError('TRANSPORT_SOCKET_ERROR', `${info.id}: ${err.message}`, { cause: err })),
+      );
+      try {
+        socket.setRecvBufferSize(SOCKET_BUFFER_SIZE);
+        socket.setSendBufferSize(SOCKET_BUFFER_SIZE);
+      } catch {
+        // The kernel caps or refuses big buffers on some hosts; defaults still work.
+      }
+      const maxMessageSize = ctx.limits.maxMessageSize;
+      socket.on('message', (data, rinfo) => {
+        const address = family === 6 ? normaliseAddress(rinfo.address) : rinfo.address;
+        if (acl !== null && !acl(address)) {
+          ctx.drop('acl', { transport: 'udp', address, port: rinfo.port });
+          return;
+        }
+        if (data.length > maxMessageSize) {
+          ctx.drop('too-large', { transport: 'udp', address, port: rinfo.port });
+          return;
+        }
+        if (isKeepAlive(data)) return;
+        ctx.deliver({ data, source: { transport: 'udp', address, port: rinfo.port }, listener: info, receivedAt: Date.now() });
+      });
+      resolve({
+        info,
+        send(address, port, data, onError) {
+          if (onError === undefined) {
+            socket.send(data, port, address, ignoreSendResult);
+            return;
+          }
+          socket.send(data, port, address, (err) => {
+            if (err) {
+              ctx.failSend(onError, new TransportError('TRANSPORT_SEND_FAILED', `udp to ${hostPort(address, port)}: ${err.message}`, { cause: err }));
+            }
+          });
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            try {
+              socket.close(() => done());
+            } catch {
+              done();
+            }
+          }),
+      });
+    });
+  });
+}
