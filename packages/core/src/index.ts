@@ -1,1 +1,4 @@
 export * from './message/index.js';
+export * from './proxy/index.js';
+export * from './transaction/index.js';
+export * from './transport/index.js';

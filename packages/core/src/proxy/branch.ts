@@ -1,0 +1,64 @@
+// Branch parameters of the Vias sipfront adds (RFC 3261 §16.6 step 8, §16.11).
+// Layout: z9hG4bK + "sf" + 8 hex loop-detection hash + "." + transaction part.
+import { randomBytes } from 'node:crypto';
+import type { SipMessage } from '../message/message.js';
+import { MAGIC_COOKIE } from '../message/via.js';
+
+export const BRANCH_PREFIX = `${MAGIC_COOKIE}sf`;
+
+/** 32-bit FNV-1a over a string's UTF-16 units; fast, not cryptographic (loop and stateless ids only). */
+export const fnv1a = (s: string, seed = 0x811c9dc5): number => {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+};
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * The loop-detection part (§16.6 step 8): a hash of what identifies the request as it reached
+ * us. `viaBelow` is the Via that was topmost when the request arrived.
+ */
+export const loopHash = (req: SipMessage, viaBelow: string | undefined): string => {
+  const cs = req.cseq;
+  const key = `${req.uri}\u0000${req.toTag ?? ''}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${viaBelow ?? ''}\u0000${req.get('proxy-require') ?? ''}`;
+  return hex8(fnv1a(key));
+};
+
+const processTag = randomBytes(4).toString('hex');
+let counter = 0;
+
+/** A branch unique to this process and call (stateful mode). */
+export const newBranch = (loop: string): string => {
+  counter = (counter + 1) >>> 0;
+  return `${BRANCH_PREFIX}${loop}.${processTag}${counter.toString(36)}`;
+};
+
+/**
+ * The stateless branch (§16.11): the same request (and its retransmissions, CANCEL, and the ACK
+ * of a non-2xx) always gets the same branch, from any process. With an RFC 2543 peer (no magic
+ * cookie) the transaction is identified by its fields instead of its branch.
+ */
+export const statelessBranch = (req: SipMessage, loop: string, targetKey: string): string => {
+  const v = req.topVia;
+  let id: string;
+  if (v?.branch !== undefined && v.branch.startsWith(MAGIC_COOKIE)) id = `${v.branch}\u0000${v.host}:${v.port ?? ''}`;
+  else {
+    const cs = req.cseq;
+    id = `${req.uri}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${v?.host ?? ''}:${v?.port ?? ''}`;
+  }
+  id += `\u0000${targetKey}`;
+  return `${BRANCH_PREFIX}${loop}.${hex8(fnv1a(id))}${hex8(fnv1a(id, 0x1b873593))}`;
+};
+
+/** The loop part of one of our branches, or undefined when the branch is not ours. */
+export const loopPartOf = (branch: string | undefined): string | undefined => {
+  if (branch === undefined || !branch.startsWith(BRANCH_PREFIX)) return undefined;
+  return branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 8);
+};
+
+/** A random tag for To headers of responses sipfront itself creates. */
+export const newTag = (): string => randomBytes(6).toString('hex');

@@ -1,0 +1,600 @@
+// The SIP proxy core (RFC 3261 §16, RFC 3581): validates requests, applies loose routing and
+// Record-Route, asks the Router where initial requests go, and forwards — statelessly (§16.11)
+// or through transactions with a response context per request (§16.7). Everything outside
+// SIP itself (who is trusted, which backend, which contact) comes in through the Router.
+import type { SipMessage } from '../message/message.js';
+import { tryParseMessage } from '../message/parser.js';
+import { SipParseError } from '../message/errors.js';
+import type { Via } from '../message/via.js';
+import { formatVia } from '../message/via.js';
+import { getParam, hasParam } from '../message/params.js';
+import { isSipUri, formatUri } from '../message/uri.js';
+import type { SipUri } from '../message/uri.js';
+import type { Endpoint, Inbound, ListenerInfo, TransportLayer, TransportName } from '../transport/types.js';
+import type { ClientTransaction, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
+import { createTransactionLayer } from '../transaction/index.js';
+import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
+import { createResponse, reasonFor } from './response.js';
+import { LocalAddresses } from './local.js';
+import type { DestinationResolver } from './resolve.js';
+import type { ProxyObserver, RequestContext, RouteDecision, Router, RouteTarget } from './router.js';
+
+export interface ProxyLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface ProxyOptions {
+  mode: 'stateful' | 'stateless';
+  transport: TransportLayer;
+  router: Router;
+  resolver: DestinationResolver;
+  log: ProxyLogger;
+  advertise?: string;
+  timers?: { t1?: number; t2?: number; t4?: number; timerC?: number };
+  /** RFC 3261 §18.1.1 switch to TCP above this size minus 200 bytes; 0 = off */
+  udpMtu?: number;
+  maxHeaders?: number;
+  failover?: { codes?: readonly number[]; maxTries?: number };
+  observer?: ProxyObserver;
+  /** Extra parameters for our Record-Route (e.g. a dialog token); called per initial request */
+  recordRouteParams?(req: SipMessage): string;
+  /** Step 3 of the contract: may this in-dialog request pass? (default: yes) */
+  checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
+}
+
+export interface Proxy {
+  handleInbound(inb: Inbound): void;
+  /** new dialogs and OPTIONS to us get 503 */
+  setDraining(on: boolean): void;
+  readonly draining: boolean;
+  /** the transaction layer (stateful mode), for probes and other clients */
+  readonly transactions: TransactionLayer | undefined;
+  readonly local: LocalAddresses;
+  /** refresh our addresses after listeners change */
+  updateListeners(): void;
+  activeTransactions(): number;
+  close(): void;
+}
+
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+const UDP_MAX = 65_507;
+const DEFAULT_FAILOVER = [500, 502, 503, 504, 408];
+
+interface Branch {
+  tx: ClientTransaction;
+  target: RouteTarget;
+  done: boolean;
+  status: number;
+  timedOut: boolean;
+}
+
+interface ResponseContext {
+  req: SipMessage;
+  ctx: RequestContext;
+  serverTx: ServerTransaction;
+  decision: Extract<RouteDecision, { action: 'forward' }>;
+  queue: RouteTarget[];
+  branches: Branch[];
+  tries: number;
+  responses: SipMessage[];
+  finalSent: boolean;
+  cancelled: boolean;
+  lastFailover: boolean;
+  loop: string;
+}
+
+export const createProxy = (opts: ProxyOptions): Proxy => {
+  const { transport, router, resolver, log, observer } = opts;
+  const stateful = opts.mode === 'stateful';
+  const local = new LocalAddresses(transport.listeners(), opts.advertise);
+  const failoverCodes = new Set(opts.failover?.codes ?? DEFAULT_FAILOVER);
+  const maxTries = opts.failover?.maxTries ?? 3;
+  const udpMtu = opts.udpMtu ?? 0;
+  let draining = false;
+  const contexts = new WeakMap<ServerTransaction, ResponseContext>();
+
+  // ---- sending -----------------------------------------------------------------------
+
+  const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
+    const data = msg.toBuffer();
+    observer?.sent?.(msg, target, data);
+    transport.send(target, data, {
+      ...(target.connectionId !== undefined ? { connectionId: target.connectionId } : {}),
+      ...(listener !== undefined ? { listener } : {}),
+      onError: onError ?? ((err) => log.debug({ err: err.message, target }, 'send failed')),
+    });
+  };
+
+  const transactions: TransactionLayer | undefined = stateful
+    ? createTransactionLayer({
+        send: (msg, target) => sendRaw(msg, target as Endpoint & { connectionId?: string }, undefined, (err) => transactions?.reportTransportError(target, err)),
+        onRequest: (req, source, tx) => {
+          const ctx = pendingCtx;
+          if (ctx === undefined) return;
+          processRequest(req, ctx, tx);
+        },
+        onStrayResponse: (res) => forwardResponseStateless(res),
+        // symmetric response routing: answers go where the request came from (RFC 3581 spirit, NAT)
+        responseTarget: (_req, source) => source,
+        onError: (err: unknown) => log.error({ err: err instanceof Error ? err.stack : String(err) }, 'transaction callback failed'),
+        timers: {
+          ...(opts.timers?.t1 !== undefined ? { t1: opts.timers.t1 } : {}),
+          ...(opts.timers?.t2 !== undefined ? { t2: opts.timers.t2 } : {}),
+          ...(opts.timers?.t4 !== undefined ? { t4: opts.timers.t4 } : {}),
+          ...(opts.timers?.timerC !== undefined ? { timerC: opts.timers.timerC } : {}),
+        },
+        autoTrying: true,
+      })
+    : undefined;
+  // the context of the message being handed to the transaction layer (synchronous call)
+  let pendingCtx: RequestContext | undefined;
+
+  const toTarget = (e: Endpoint, connectionId?: string): Target =>
+    connectionId !== undefined ? { transport: e.transport, address: e.address, port: e.port, connectionId } : { transport: e.transport, address: e.address, port: e.port };
+
+  /** a response of our own to a request (through its server transaction when there is one) */
+  const reply = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, status: number, reason?: string, headers: ReadonlyArray<readonly [string, string]> = []): void => {
+    if (req.method === 'ACK') return;
+    const res = createResponse(req, status, reason ?? reasonFor(status), headers);
+    if (tx !== undefined) tx.respond(res);
+    else sendRaw(res, { ...ctx.source, ...(ctx.connectionId !== undefined ? { connectionId: ctx.connectionId } : {}) }, ctx.listener);
+  };
+
+  // ---- inbound -----------------------------------------------------------------------
+
+  const handleInbound = (inb: Inbound): void => {
+    const r = tryParseMessage(inb.data, { datagram: inb.listener.transport === 'udp', maxHeaders: opts.maxHeaders ?? 256 });
+    const ctx: RequestContext = { source: inb.source, listener: inb.listener, connectionId: inb.connectionId, ruriIsLocal: false };
+    if (!r.ok) {
+      observer?.parseError?.(inb.source, r.error);
+      const p = r.error.partial;
+      // a malformed request gets its 400 (505) when it can still be addressed; responses are dropped
+      if (p !== undefined && p.isRequest && p.method !== 'ACK' && p.topVia !== undefined && p.callId !== undefined && p.has('cseq') && p.has('from') && p.has('to')) {
+        reply(p, ctx, undefined, r.error.status, r.error.status === 505 ? 'Version Not Supported' : 'Bad Request', [['Warning', `399 sipfront "${r.error.message.replace(/["\\]/g, '')}"`]]);
+      }
+      log.debug({ source: inb.source, code: r.error.code }, r.error.message);
+      return;
+    }
+    const msg = r.message;
+    observer?.received?.(msg, inb.source, inb.data);
+    if (msg.isRequest) {
+      observer?.requestIn?.(msg, inb.source);
+      stampVia(msg, inb.source);
+      if (transactions !== undefined) {
+        pendingCtx = ctx;
+        try {
+          transactions.receive(msg, toTarget(inb.source, inb.connectionId));
+        } finally {
+          pendingCtx = undefined;
+        }
+      } else processRequest(msg, ctx, undefined);
+    } else {
+      observer?.responseIn?.(msg, inb.source);
+      if (transactions !== undefined) transactions.receive(msg, toTarget(inb.source, inb.connectionId));
+      else forwardResponseStateless(msg);
+    }
+  };
+
+  /** RFC 3261 §18.2.1 received, RFC 3581 rport on the top Via */
+  const stampVia = (req: SipMessage, source: Endpoint): void => {
+    const v = req.topVia;
+    if (v === undefined) return;
+    const wantRport = hasParam(v.params, 'rport');
+    const needReceived = v.host !== source.address;
+    if (!wantRport && !needReceived) return;
+    const params = v.params.filter(([n]) => n !== 'received' && n !== 'rport');
+    if (needReceived || wantRport) params.push(['received', source.address]);
+    if (wantRport) params.push(['rport', String(source.port)]);
+    const nv: Via = { ...v, params };
+    req.replaceFirstItem('via', formatVia(nv));
+  };
+
+  // ---- requests ----------------------------------------------------------------------
+
+  const processRequest = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): void => {
+    try {
+      routeRequest(req, ctx, tx);
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.stack : String(err), callId: req.callId }, 'request handling failed');
+      reply(req, ctx, tx, 500);
+    }
+  };
+
+  const routeRequest = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): void => {
+    const method = req.method;
+    const ruri = req.requestUri;
+    // Max-Forwards (§16.3 step 3)
+    const mf = req.maxForwards;
+    if (mf === 0) {
+      if (method === 'OPTIONS') return reply(req, ctx, tx, draining ? 503 : 200, undefined, optionsHeaders());
+      return reply(req, ctx, tx, 483);
+    }
+    // Loop detection (§16.3 step 4): one of our Vias whose loop hash matches the request as it is now
+    const vias = req.vias();
+    if (vias.length > 1) {
+      const items = req.list('via');
+      for (let i = 0; i < vias.length - 1; i++) {
+        const v = vias[i]!;
+        const lp = loopPartOf(v.branch);
+        if (lp !== undefined && local.isLocal(v.host, v.port, v.transport.toLowerCase()) && lp === loopHash(req, items[i + 1]!.value)) {
+          return reply(req, ctx, tx, 482);
+        }
+      }
+    }
+    // Proxy-Require (§16.3 step 5): we support no extensions that a proxy must understand
+    const pr = req.get('proxy-require');
+    if (pr !== undefined && method !== 'ACK' && method !== 'CANCEL') {
+      return reply(req, ctx, tx, 420, undefined, [['Unsupported', pr]]);
+    }
+    if (ruri === undefined || !(isSipUri(ruri) || ruri.scheme === 'tel')) return reply(req, ctx, tx, 416);
+
+    // Route pre-processing (§16.4): a strict router put our Record-Route into the Request-URI
+    if (isSipUri(ruri) && local.isLocalUri(ruri) && hasParam(ruri.params, 'lr') && req.has('route')) {
+      const routes = req.list('route');
+      const last = req.routes()[routes.length - 1];
+      if (last !== undefined) {
+        req.setRequestUri(last.uri);
+        req.removeLastItem('route');
+      }
+    }
+    let ourRoute: SipUri | undefined;
+    for (let n = 0; n < 2; n++) {
+      const top = req.routes()[0];
+      if (top === undefined || !local.isLocalUri(top.parsedUri)) break;
+      ourRoute ??= top.parsedUri as SipUri;
+      req.removeFirstItem('route');
+    }
+    const ruriNow = req.requestUri;
+    ctx.ruriIsLocal = local.isLocalUri(ruriNow);
+    const inDialog = req.toTag !== undefined;
+
+    if (method === 'CANCEL') return handleCancel(req, ctx, tx);
+
+    if (inDialog) {
+      if (opts.checkInDialog !== undefined && !opts.checkInDialog(req, ourRoute, ctx)) {
+        if (method === 'ACK') return;
+        return reply(req, ctx, tx, 403);
+      }
+      // loose routing along the remaining route set, else to the Request-URI
+      if (ctx.ruriIsLocal && !req.has('route')) {
+        if (method === 'ACK') return;
+        return reply(req, ctx, tx, 404);
+      }
+      return forward(req, ctx, tx, { action: 'forward', targets: [{ destination: req.uri }] }, false);
+    }
+    if (method === 'ACK') {
+      // an ACK outside any transaction and without a To tag belongs to nothing we know
+      return;
+    }
+    // OPTIONS to sipfront itself (contract step 2)
+    if (method === 'OPTIONS' && ctx.ruriIsLocal && isSipUri(ruriNow) && ruriNow.user === undefined && !req.has('route')) {
+      return reply(req, ctx, tx, draining ? 503 : 200, undefined, optionsHeaders());
+    }
+    if (req.has('route')) return reply(req, ctx, tx, 403, 'Preloaded Route Denied');
+    if (draining) return reply(req, ctx, tx, 503, undefined, [['Retry-After', '30']]);
+
+    const d = router.route(req, ctx);
+    if (isPromise(d)) {
+      d.then(
+        (dec) => applyDecision(req, ctx, tx, dec),
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err), callId: req.callId }, 'routing failed');
+          reply(req, ctx, tx, 500);
+        },
+      );
+    } else applyDecision(req, ctx, tx, d);
+  };
+
+  const applyDecision = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, d: RouteDecision): void => {
+    if (d.action === 'reply') return reply(req, ctx, tx, d.status, d.reason, d.headers ?? []);
+    if (d.action === 'drop') {
+      observer?.refused?.(d.reason, ctx.source);
+      return;
+    }
+    if (d.targets.length === 0) return reply(req, ctx, tx, d.exhaustedStatus ?? 503, undefined, [['Retry-After', '30']]);
+    if (tx !== undefined && contexts.get(tx)?.cancelled === true) return; // CANCEL came while routing
+    forward(req, ctx, tx, d, true);
+  };
+
+  const optionsHeaders = (): Array<[string, string]> => [
+    ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE'],
+    ['Accept', 'application/sdp'],
+    ['Content-Length', '0'],
+  ];
+
+  const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): void => {
+    if (transactions === undefined || tx === undefined) {
+      // stateless: the CANCEL follows the route its INVITE took (same branch computation)
+      const d = router.route(req, ctx);
+      if (isPromise(d)) void d.then((dec) => applyDecision(req, ctx, tx, dec), () => undefined);
+      else applyDecision(req, ctx, tx, d);
+      return;
+    }
+    const inviteTx = transactions.findInviteServerTx(req);
+    if (inviteTx === undefined) return reply(req, ctx, tx, 481);
+    reply(req, ctx, tx, 200);
+    const rc = contexts.get(inviteTx);
+    if (rc === undefined) {
+      // not forwarded yet (routing in progress) or answered locally
+      if (inviteTx.state === 'proceeding' || inviteTx.state === 'trying') inviteTx.respond(createResponse(inviteTx.request, 487));
+      return;
+    }
+    rc.cancelled = true;
+    rc.queue.length = 0;
+    for (const b of rc.branches) if (!b.done) b.tx.cancel();
+    if (rc.branches.every((b) => b.done) && !rc.finalSent) sendBest(rc);
+  };
+
+  // ---- forwarding --------------------------------------------------------------------
+
+  const forward = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, d: Extract<RouteDecision, { action: 'forward' }>, initial: boolean): void => {
+    const loop = loopHash(req, req.list('via')[0]?.value);
+    if (tx === undefined || transactions === undefined) {
+      // stateless (or ACK for 2xx): first target only
+      const target = d.targets[0]!;
+      void sendToTarget(req, ctx, target, d, initial, loop, undefined, undefined);
+      return;
+    }
+    const rc: ResponseContext = {
+      req, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
+    };
+    contexts.set(tx, rc);
+    if (d.fork === 'parallel') {
+      for (const t of d.targets) startBranch(rc, t, initial);
+    } else {
+      rc.queue = d.targets.slice(1);
+      startBranch(rc, d.targets[0]!, initial);
+    }
+  };
+
+  const startBranch = (rc: ResponseContext, target: RouteTarget, initial: boolean): void => {
+    rc.tries++;
+    void sendToTarget(rc.req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined);
+  };
+
+  /** builds the copy for one target and sends it (statelessly, or through a client transaction) */
+  const sendToTarget = async (
+    req: SipMessage,
+    ctx: RequestContext,
+    target: RouteTarget,
+    d: Extract<RouteDecision, { action: 'forward' }>,
+    initial: boolean,
+    loop: string,
+    rc: ResponseContext | undefined,
+    _unused: undefined,
+  ): Promise<void> => {
+    const msg = req.clone();
+    if (target.requestUri !== undefined) msg.setRequestUri(target.requestUri);
+    if (target.route !== undefined) for (let i = target.route.length - 1; i >= 0; i--) msg.insertFirst('Route', target.route[i]!);
+    const mf = msg.maxForwards;
+    msg.set('Max-Forwards', String(mf === undefined || Number.isNaN(mf) ? 70 : mf - 1));
+    if (d.removeHeaders !== undefined) for (const k of d.removeHeaders) msg.remove(k);
+    if (d.addHeaders !== undefined) for (const [n, v] of d.addHeaders) msg.append(n, v);
+
+    // next hop: a loose-routing Route, a strict router (§16.6 step 6), or the target
+    let destination = target.destination;
+    const top = msg.routes()[0];
+    if (top !== undefined) {
+      if (isSipUri(top.parsedUri) && hasParam(top.parsedUri.params, 'lr')) destination = top.uri;
+      else if (top !== undefined) {
+        msg.append('Route', `<${msg.uri}>`);
+        msg.setRequestUri(top.uri);
+        msg.removeFirstItem('route');
+        destination = top.uri;
+      }
+    }
+    let endpoint: Endpoint;
+    try {
+      const r = resolver.resolve(destination);
+      const list = isPromise(r) ? await r : r;
+      endpoint = list[0]!;
+    } catch (err) {
+      log.warn({ destination, err: err instanceof Error ? err.message : String(err) }, 'destination does not resolve');
+      return branchFailed(rc, req, ctx, target, 503, initial);
+    }
+    const estimate = req.body.length + 1024;
+    if (endpoint.transport === 'udp' && udpMtu > 0 && estimate > udpMtu - 200) endpoint = { ...endpoint, transport: 'tcp' };
+    const out = transport.listenerFor(endpoint, ctx.listener);
+    if (out === undefined) {
+      log.warn({ destination, transport: endpoint.transport }, 'no listener for the destination transport');
+      return branchFailed(rc, req, ctx, target, 503, initial);
+    }
+    if (initial && DIALOG_CREATING.has(req.method)) {
+      const extra = opts.recordRouteParams?.(req) ?? '';
+      const inb = ctx.listener;
+      if (inb.id !== out.id) msg.prepend('Record-Route', local.recordRoute(inb, extra));
+      msg.prepend('Record-Route', local.recordRoute(out, extra));
+    }
+    const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop);
+    msg.prepend('Via', local.via(out, branch));
+    if (endpoint.transport === 'udp') {
+      const size = msg.toBuffer().length;
+      if (size > UDP_MAX) {
+        if (rc === undefined) return reply(req, ctx, undefined, 513);
+        return branchFailed(rc, req, ctx, target, 513, initial);
+      }
+    }
+    if (rc === undefined) {
+      sendRaw(msg, endpoint, out);
+      return;
+    }
+    if (rc.cancelled || rc.finalSent) return;
+    const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false };
+    rc.branches.push(branchRec);
+    branchRec.tx = transactions!.createClient(msg, toTarget(endpoint), {
+      onResponse: (res) => onBranchResponse(rc, branchRec, res),
+      onTimeout: () => onBranchTimeout(rc, branchRec),
+      onTransportError: () => onBranchDone(rc, branchRec, 503, undefined),
+    });
+  };
+
+  const branchFailed = (rc: ResponseContext | undefined, req: SipMessage, ctx: RequestContext, target: RouteTarget, status: number, _initial: boolean): void => {
+    target.onResult?.(status, undefined);
+    if (rc === undefined) {
+      if (req.method !== 'ACK') reply(req, ctx, undefined, status);
+      return;
+    }
+    const b: Branch = { tx: undefined as unknown as ClientTransaction, target, done: true, status, timedOut: false };
+    rc.branches.push(b);
+    rc.responses.push(createResponse(rc.req, status));
+    afterBranchFinal(rc, b, status);
+  };
+
+  const onBranchResponse = (rc: ResponseContext, b: Branch, res: SipMessage): void => {
+    const status = res.status;
+    if (status === 100) return; // hop by hop
+    res.removeFirstItem('via');
+    if (status < 200) {
+      if (!rc.finalSent) rc.serverTx.respond(res);
+      return;
+    }
+    if (status < 300) {
+      // every 2xx goes upstream (§16.7 step 5), the first one ends the other branches
+      const first = !b.done;
+      if (first) {
+        b.done = true;
+        b.status = status;
+        b.target.onResult?.(status, res);
+      }
+      rc.finalSent = true;
+      rc.queue.length = 0;
+      rc.serverTx.respond(res);
+      for (const o of rc.branches) if (o !== b && !o.done) o.tx.cancel();
+      return;
+    }
+    if (b.done) return; // a retransmitted final (absorbed by the transaction already)
+    onBranchDone(rc, b, b.timedOut ? 408 : status, b.timedOut ? undefined : res);
+  };
+
+  const onBranchTimeout = (rc: ResponseContext, b: Branch): void => {
+    if (b.done) return;
+    // Timer B/F: no answer; Timer C: a provisional but no final — cancel and wait for the 487
+    if (b.tx.state === 'proceeding') {
+      b.timedOut = true;
+      b.tx.cancel();
+      return;
+    }
+    onBranchDone(rc, b, 408, undefined);
+  };
+
+  const onBranchDone = (rc: ResponseContext, b: Branch, status: number, res: SipMessage | undefined): void => {
+    if (b.done) return;
+    b.done = true;
+    b.status = status;
+    b.target.onResult?.(status, res);
+    rc.responses.push(res ?? createResponse(rc.req, status));
+    afterBranchFinal(rc, b, status);
+  };
+
+  const afterBranchFinal = (rc: ResponseContext, _b: Branch, status: number): void => {
+    if (rc.finalSent) return;
+    const failover = failoverCodes.has(status);
+    rc.lastFailover = failover;
+    if (status >= 600) {
+      rc.queue.length = 0;
+      for (const o of rc.branches) if (!o.done) o.tx.cancel();
+    } else if (failover && !rc.cancelled && rc.queue.length > 0 && rc.tries < maxTries) {
+      startBranch(rc, rc.queue.shift()!, true);
+      return;
+    }
+    if (rc.branches.every((x) => x.done) && rc.queue.length === 0) sendBest(rc);
+    else if (rc.decision.fork !== 'parallel' && rc.branches.every((x) => x.done)) sendBest(rc);
+  };
+
+  const sendBest = (rc: ResponseContext): void => {
+    if (rc.finalSent) return;
+    rc.finalSent = true;
+    const tx = rc.serverTx;
+    if (rc.cancelled) {
+      const r487 = rc.responses.find((r) => r.status === 487);
+      tx.respond(r487 ?? createResponse(rc.req, 487));
+      return;
+    }
+    const best = chooseBest(rc.responses);
+    if (best === undefined) return tx.respond(createResponse(rc.req, 500));
+    // contract: all tried destinations timed out → 408; exhausted by failover answers → 503 with Retry-After
+    const serial = rc.decision.fork !== 'parallel';
+    if (serial && rc.responses.every((r) => r.status === 408)) return tx.respond(createResponse(rc.req, 408));
+    if (serial && rc.lastFailover && rc.decision.exhaustedStatus !== undefined) {
+      return tx.respond(createResponse(rc.req, rc.decision.exhaustedStatus, undefined, [['Retry-After', '30']]));
+    }
+    if (best.status === 503) return tx.respond(createResponse(rc.req, 500));
+    tx.respond(best);
+  };
+
+  // ---- responses (stateless and stray) -----------------------------------------------
+
+  const forwardResponseStateless = (res: SipMessage): void => {
+    const vias = res.vias();
+    const top = vias[0];
+    if (top === undefined) return;
+    if (!(top.branch?.startsWith(BRANCH_PREFIX) ?? false) || !local.isLocal(top.host, top.port, top.transport.toLowerCase())) {
+      log.debug({ via: top.host }, 'response not for us: dropped');
+      return;
+    }
+    if (res.status === 100) return;
+    const next = vias[1];
+    if (next === undefined) return; // for sipfront itself, but no transaction wants it
+    res.removeFirstItem('via');
+    const t = next.transport.toLowerCase();
+    if (t !== 'udp' && t !== 'tcp' && t !== 'tls') return;
+    const received = getParam(next.params, 'received');
+    const rport = getParam(next.params, 'rport');
+    const address = typeof received === 'string' ? received : next.host;
+    const port = typeof rport === 'string' ? Number(rport) : next.port ?? (t === 'tls' ? 5061 : 5060);
+    const ep: Endpoint = { transport: t as TransportName, address, port };
+    if (/^[0-9.]+$|:/.test(address)) sendRaw(res, ep, undefined);
+    else {
+      const r = resolver.resolve(formatUri({ scheme: 'sip', user: undefined, password: undefined, host: address, ipv6: false, port, params: [['transport', t]], headers: undefined }));
+      void Promise.resolve(r).then((l) => sendRaw(res, { ...l[0]!, port }, undefined), () => undefined);
+    }
+  };
+
+  return {
+    handleInbound,
+    setDraining(on) {
+      draining = on;
+    },
+    get draining() {
+      return draining;
+    },
+    transactions,
+    local,
+    updateListeners() {
+      local.update(transport.listeners());
+    },
+    activeTransactions() {
+      if (transactions === undefined) return 0;
+      const s = transactions.size;
+      return s.server + s.client;
+    },
+    close() {
+      transactions?.close();
+    },
+  };
+};
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
+
+export const chooseBest = (responses: readonly SipMessage[]): SipMessage | undefined => {
+  let best: SipMessage | undefined;
+  for (const r of responses) {
+    if (r.status >= 600) return r;
+    if (best === undefined || Math.floor(r.status / 100) < Math.floor(best.status / 100)) best = r;
+  }
+  if (best !== undefined && (best.status === 401 || best.status === 407)) {
+    // merge the challenges of every 401/407 (§16.7 step 7)
+    const merged = best.clone();
+    for (const r of responses) {
+      if (r === best || (r.status !== 401 && r.status !== 407)) continue;
+      for (const k of ['www-authenticate', 'proxy-authenticate']) for (const v of r.getAll(k)) merged.append(k === 'www-authenticate' ? 'WWW-Authenticate' : 'Proxy-Authenticate', v);
+    }
+    return merged;
+  }
+  return best;
+};
+
+export { SipParseError };

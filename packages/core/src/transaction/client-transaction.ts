@@ -1,0 +1,305 @@
+// Client transactions (RFC 3261 §17.1 with the RFC 6026 Accepted state), plus the proxy's
+// Timer C (§16.8) and CANCEL (§9.1). INVITE: calling → proceeding → completed | accepted;
+// non-INVITE: trying → proceeding → completed. Timers receive the transaction as argument.
+import type { SipMessage } from '../message/message.js';
+import { buildCancel, buildNon2xxAck } from './build.js';
+import type { TxContext } from './context.js';
+import type { ClientTransactionHandlers, ClientTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
+
+export type CancelState = 'none' | 'pending' | 'sent';
+
+export class ClientTransaction {
+  /** unique among live client transactions: branch and method */
+  readonly id: string;
+  readonly method: string;
+  readonly isInvite: boolean;
+  readonly request: SipMessage;
+  readonly target: Target;
+  readonly branch: string;
+  /** stream transport: no retransmissions, Timers D and K are 0 */
+  readonly reliable: boolean;
+  readonly createdAt: number;
+  /** free for the transaction user */
+  data: unknown = undefined;
+  lastProvisional: SipMessage | undefined = undefined;
+  /** the final response (the first 2xx for an INVITE) */
+  lastResponse: SipMessage | undefined = undefined;
+  /** the ACK sent for a non-2xx final response */
+  ack: SipMessage | undefined = undefined;
+
+  private st: ClientTransactionState;
+  private cancelSt: CancelState = 'none';
+  private cancelHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
+  private readonly ctx: TxContext;
+  private readonly handlers: ClientTransactionHandlers;
+  /** Timer A or E */
+  private retransmit: TimerHandle | undefined = undefined;
+  private interval = 0;
+  /** Timer B or F while waiting, then D, K or M */
+  private end: TimerHandle | undefined = undefined;
+  private timerC: TimerHandle | undefined = undefined;
+  /** 64·T1 after a CANCEL or after Timer C fired */
+  private guard: TimerHandle | undefined = undefined;
+
+  constructor(ctx: TxContext, id: string, branch: string, req: SipMessage, target: Target, handlers: ClientTransactionHandlers) {
+    this.ctx = ctx;
+    this.id = id;
+    this.branch = branch;
+    this.request = req;
+    this.method = req.method;
+    this.isInvite = req.method === 'INVITE';
+    this.target = target;
+    this.handlers = handlers;
+    this.reliable = target.transport !== 'udp';
+    this.createdAt = ctx.clock.now();
+    this.st = this.isInvite ? 'calling' : 'trying';
+  }
+
+  get state(): ClientTransactionState {
+    return this.st;
+  }
+
+  get cancelState(): CancelState {
+    return this.cancelSt;
+  }
+
+  /**
+   * CANCELs this INVITE (§9.1) in a client transaction of its own, to the same target. Before
+   * any provisional response the CANCEL waits for one; after a final response there is nothing
+   * to cancel. Returns false when no CANCEL will be sent. If no final response comes within
+   * 64·T1, onTimeout(tx, 'cancel-timeout') and the transaction terminates.
+   */
+  cancel(headers?: ReadonlyArray<readonly [name: string, value: string]>): boolean {
+    if (!this.isInvite || this.cancelSt !== 'none') return false;
+    if (this.st !== 'calling' && this.st !== 'proceeding') return false;
+    this.cancelHeaders = headers;
+    if (this.st === 'proceeding') this.sendCancel();
+    else this.cancelSt = 'pending';
+    return true;
+  }
+
+  /** Stops the transaction at once: no more retransmissions, responses become stray. */
+  terminate(): void {
+    if (this.st === 'terminated') return;
+    this.stop();
+    this.ctx.clientTerminated(this);
+    this.notifyTerminated();
+  }
+
+  // ---- called by the layer -----------------------------------------------------------
+
+  /** @internal sends the request and arms the first timers */
+  start(): void {
+    const t = this.ctx.timers;
+    this.ctx.transmit(this.request, this.target);
+    if (!this.reliable) {
+      this.interval = t.t1;
+      this.retransmit = this.ctx.clock.setTimeout(ClientTransaction.fireRetransmit, t.t1, this); // Timer A / E
+    }
+    this.end = this.ctx.clock.setTimeout(ClientTransaction.fireEnd, 64 * t.t1, this); // Timer B / F
+  }
+
+  /** @internal a response whose branch and CSeq method match */
+  response(res: SipMessage): void {
+    const s = res.status;
+    switch (this.st) {
+      case 'calling':
+      case 'trying':
+      case 'proceeding':
+        if (s < 200) this.provisional(res);
+        else this.final(res);
+        return;
+      case 'completed':
+        // a retransmitted non-2xx final to an INVITE is ACKed again; everything else absorbed
+        if (this.isInvite && s >= 300 && this.ack !== undefined) this.ctx.transmit(this.ack, this.target);
+        return;
+      case 'accepted':
+        // RFC 6026: every 2xx (retransmissions, other forks) goes to the TU, which ACKs end to end
+        if (s >= 200 && s < 300) this.deliver(res);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** @internal */
+  transportError(err: Error): void {
+    if (this.st === 'terminated') return;
+    this.stop();
+    this.ctx.clientTerminated(this);
+    try {
+      this.handlers.onTransportError(this, err);
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+    this.notifyTerminated();
+  }
+
+  /** @internal the layer is closing: stop without callbacks */
+  dispose(): void {
+    this.stop();
+  }
+
+  // ---- state machine ---------------------------------------------------------------
+
+  private provisional(res: SipMessage): void {
+    const t = this.ctx.timers;
+    if (this.st === 'calling') {
+      this.st = 'proceeding';
+      // INVITE: no retransmissions and no Timer B once a provisional came (§17.1.1.2)
+      this.clearRetransmit();
+      this.clearEnd();
+      if (t.timerC > 0) this.timerC = this.ctx.clock.setTimeout(ClientTransaction.fireC, t.timerC, this);
+    } else if (this.st === 'trying') {
+      this.st = 'proceeding'; // Timer E goes on, at T2 (see fireRetransmit)
+    } else if (this.isInvite && s101to199(res.status) && this.timerC !== undefined) {
+      // §16.7 step 2: 101–199 reset Timer C, 100 does not
+      this.ctx.clock.clearTimeout(this.timerC);
+      this.timerC = this.ctx.clock.setTimeout(ClientTransaction.fireC, t.timerC, this);
+    }
+    this.lastProvisional = res;
+    if (this.cancelSt === 'pending') this.sendCancel();
+    this.deliver(res);
+  }
+
+  private final(res: SipMessage): void {
+    const t = this.ctx.timers;
+    this.lastResponse = res;
+    this.clearRetransmit();
+    this.clearEnd();
+    this.clearC();
+    this.clearGuard();
+    let wait: number;
+    if (!this.isInvite) {
+      this.st = 'completed';
+      wait = this.reliable ? 0 : t.t4; // Timer K
+    } else if (res.status < 300) {
+      this.st = 'accepted';
+      wait = 64 * t.t1; // Timer M
+    } else {
+      this.st = 'completed';
+      this.ack = buildNon2xxAck(this.request, res);
+      this.ctx.transmit(this.ack, this.target);
+      wait = this.reliable ? 0 : t.timerD; // Timer D
+    }
+    if (wait > 0) this.end = this.ctx.clock.setTimeout(ClientTransaction.fireEnd, wait, this);
+    this.deliver(res);
+    if (wait === 0) this.terminate();
+  }
+
+  private sendCancel(): void {
+    this.cancelSt = 'sent';
+    const cancel = buildCancel(this.request, this.cancelHeaders);
+    this.cancelHeaders = undefined;
+    if (this.guard === undefined) this.guard = this.ctx.clock.setTimeout(ClientTransaction.fireGuard, 64 * this.ctx.timers.t1, this);
+    this.ctx.sendCancel(cancel, this.target);
+  }
+
+  private deliver(res: SipMessage): void {
+    try {
+      this.handlers.onResponse(res, this);
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+  }
+
+  private timeout(reason: TimeoutReason): void {
+    try {
+      this.handlers.onTimeout(this, reason);
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+  }
+
+  // ---- timers ------------------------------------------------------------------------
+
+  private static fireRetransmit(tx: ClientTransaction): void {
+    tx.retransmit = undefined;
+    const st = tx.st;
+    if (st !== 'calling' && st !== 'trying' && st !== 'proceeding') return;
+    tx.ctx.transmit(tx.request, tx.target);
+    const t2 = tx.ctx.timers.t2;
+    // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once proceeding
+    tx.interval = tx.isInvite ? 2 * tx.interval : st === 'proceeding' ? t2 : Math.min(2 * tx.interval, t2);
+    tx.retransmit = tx.ctx.clock.setTimeout(ClientTransaction.fireRetransmit, tx.interval, tx);
+  }
+
+  private static fireEnd(tx: ClientTransaction): void {
+    tx.end = undefined;
+    const st = tx.st;
+    if (st === 'calling' || st === 'trying' || st === 'proceeding') {
+      // Timer B / F: no final response
+      tx.stop();
+      tx.ctx.clientTerminated(tx);
+      tx.timeout(tx.isInvite ? 'timer-b' : 'timer-f');
+      tx.notifyTerminated();
+      return;
+    }
+    tx.terminate(); // Timer D, K, M
+  }
+
+  private static fireC(tx: ClientTransaction): void {
+    tx.timerC = undefined;
+    if (tx.st !== 'proceeding') return;
+    // if the TU does not CANCEL (or the CANCEL brings no 487), the guard ends the transaction
+    if (tx.guard === undefined) tx.guard = tx.ctx.clock.setTimeout(ClientTransaction.fireGuard, 64 * tx.ctx.timers.t1, tx);
+    tx.timeout('timer-c');
+  }
+
+  private static fireGuard(tx: ClientTransaction): void {
+    tx.guard = undefined;
+    if (tx.st !== 'calling' && tx.st !== 'proceeding') return;
+    tx.stop();
+    tx.ctx.clientTerminated(tx);
+    tx.timeout('cancel-timeout');
+    tx.notifyTerminated();
+  }
+
+  private clearRetransmit(): void {
+    if (this.retransmit !== undefined) {
+      this.ctx.clock.clearTimeout(this.retransmit);
+      this.retransmit = undefined;
+    }
+  }
+
+  private clearEnd(): void {
+    if (this.end !== undefined) {
+      this.ctx.clock.clearTimeout(this.end);
+      this.end = undefined;
+    }
+  }
+
+  private clearC(): void {
+    if (this.timerC !== undefined) {
+      this.ctx.clock.clearTimeout(this.timerC);
+      this.timerC = undefined;
+    }
+  }
+
+  private clearGuard(): void {
+    if (this.guard !== undefined) {
+      this.ctx.clock.clearTimeout(this.guard);
+      this.guard = undefined;
+    }
+  }
+
+  private stop(): void {
+    this.st = 'terminated';
+    this.clearRetransmit();
+    this.clearEnd();
+    this.clearC();
+    this.clearGuard();
+  }
+
+  private notifyTerminated(): void {
+    const cb = this.handlers.onTerminated;
+    if (cb === undefined) return;
+    try {
+      cb.call(this.handlers, this);
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+  }
+}
+
+const s101to199 = (s: number): boolean => s > 100 && s < 200;

@@ -1,0 +1,20 @@
+// What a transaction needs from its layer. Internal: not exported from the package.
+import type { SipMessage } from '../message/message.js';
+import type { ClientTransaction } from './client-transaction.js';
+import type { ServerTransaction } from './server-transaction.js';
+import type { Target, TimerConfig, TransactionClock } from './types.js';
+
+export interface TxContext {
+  readonly clock: TransactionClock;
+  readonly timers: Readonly<TimerConfig>;
+  /** sends; an exception the transport should not have thrown becomes a (deferred) transport error */
+  transmit(msg: SipMessage, target: Target): void;
+  /** an ACK the server transaction does not absorb (RFC 6026 Accepted state) */
+  passAck(ack: SipMessage, source: Target): void;
+  /** runs the CANCEL of an INVITE client transaction in its own non-INVITE client transaction */
+  sendCancel(cancel: SipMessage, target: Target): void;
+  serverTerminated(tx: ServerTransaction): void;
+  clientTerminated(tx: ClientTransaction): void;
+  /** an exception from a callback */
+  fail(err: unknown): void;
+}

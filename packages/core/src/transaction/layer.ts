@@ -1,0 +1,296 @@
+// The transaction layer: matches inbound messages to transactions (§17.1.3, §17.2.3), creates
+// server transactions for new requests, and owns the maps and the timer settings.
+import type { SipMessage } from '../message/message.js';
+import { MAGIC_COOKIE } from '../message/via.js';
+import type { Via } from '../message/via.js';
+import { buildTrying, defaultResponseTarget, sameTarget } from './build.js';
+import { ClientTransaction } from './client-transaction.js';
+import { realClock, resolveTimers } from './clock.js';
+import type { TxContext } from './context.js';
+import { TransactionError } from './errors.js';
+import { ServerTransaction } from './server-transaction.js';
+import type {
+  ClientTransactionHandlers,
+  Target,
+  TimerConfig,
+  TransactionClock,
+  TransactionLayer,
+  TransactionLayerOptions,
+} from './types.js';
+
+export const createTransactionLayer = (options: TransactionLayerOptions): TransactionLayer => new Layer(options);
+
+/** Key of a server transaction whose branch has the magic cookie: branch, sent-by, method (ACK → INVITE). */
+/**
+ * An RFC 3261 branch: the magic cookie and something after it. The bare cookie (RFC 4475
+ * §3.2.1 "badbranch") carries no identifier and falls back to the RFC 2543 rules.
+ */
+const isRfc3261Branch = (branch: string | undefined): branch is string =>
+  branch !== undefined && branch.length > MAGIC_COOKIE.length && branch.startsWith(MAGIC_COOKIE);
+
+const serverKey = (branch: string, via: Via, method: string): string =>
+  `${branch}\n${via.host}:${via.port ?? ''}\n${method}`;
+
+/**
+ * Key of an RFC 2543 server transaction: Request-URI, From tag, Call-ID, CSeq number and top
+ * Via. The To tag and the credentials are compared afterwards, since an ACK carries the To tag
+ * of the response and no credentials.
+ */
+const legacyKey = (req: SipMessage, method: string, seq: number): string =>
+  `${method}\n${req.uri}\n${req.fromTag ?? ''}\n${req.callId ?? ''}\n${seq}\n${req.list('via')[0]?.value ?? ''}`;
+
+/** The credentials a request carries: a re-sent request with others is a new request (CONTRACT, Interop). */
+const credentials = (req: SipMessage): string => {
+  let s = '';
+  for (const h of req.headers) if (h.key === 'authorization' || h.key === 'proxy-authorization') s += `${h.key}:${h.value}\n`;
+  return s;
+};
+
+const sameCredentials = (a: SipMessage, b: SipMessage): boolean => credentials(a) === credentials(b);
+
+/** Handlers of the CANCEL transactions the layer starts for ClientTransaction.cancel(). */
+const CANCEL_HANDLERS: ClientTransactionHandlers = {
+  onResponse: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+};
+
+class Layer implements TransactionLayer, TxContext {
+  readonly clock: TransactionClock;
+  readonly timers: Readonly<TimerConfig>;
+  private readonly opts: TransactionLayerOptions;
+  private readonly autoTrying: boolean;
+  private readonly responseTargetOf: (req: SipMessage, source: Target) => Target;
+  /** server transactions with a magic-cookie branch */
+  private readonly servers = new Map<string, ServerTransaction>();
+  /** RFC 2543 server transactions; one key may hold several (To tag, credentials) */
+  private readonly legacy = new Map<string, ServerTransaction[]>();
+  private legacyCount = 0;
+  private legacySeq = 0;
+  private readonly clients = new Map<string, ClientTransaction>();
+  private closed = false;
+
+  constructor(opts: TransactionLayerOptions) {
+    this.opts = opts;
+    this.clock = opts.clock ?? realClock;
+    this.timers = resolveTimers(opts.timers);
+    this.autoTrying = opts.autoTrying ?? true;
+    this.responseTargetOf = opts.responseTarget ?? defaultResponseTarget;
+  }
+
+  get size(): { server: number; client: number } {
+    return { server: this.servers.size + this.legacyCount, client: this.clients.size };
+  }
+
+  // ---- inbound -----------------------------------------------------------------------
+
+  receive(msg: SipMessage, source: Target): void {
+    if (this.closed) return;
+    if (msg.status !== 0) {
+      this.receiveResponse(msg, source);
+      return;
+    }
+    const via = msg.topVia;
+    const cseq = msg.cseq;
+    if (via === undefined || cseq === undefined) return; // the parser's validate() lets none through
+    const method = msg.method;
+    const branch = via.branch;
+    if (isRfc3261Branch(branch)) {
+      const key = serverKey(branch, via, method === 'ACK' ? 'INVITE' : method);
+      const tx = this.servers.get(key);
+      if (method === 'ACK') {
+        if (tx !== undefined) tx.ack(msg, source);
+        else this.passAck(msg, source);
+        return;
+      }
+      if (tx !== undefined) {
+        // A retransmission, unless it brings other credentials after a final response: then it
+        // is a new request from a client that reused the branch; the old transaction gives way.
+        const last = tx.lastResponse;
+        if (last === undefined || last.status < 200 || sameCredentials(tx.request, msg)) {
+          tx.retransmission();
+          return;
+        }
+        tx.terminate();
+      }
+      const ntx = new ServerTransaction(this, key, key, false, msg, source, this.responseTargetOf(msg, source));
+      this.servers.set(key, ntx);
+      this.started(ntx, msg, source);
+      return;
+    }
+    this.receiveLegacy(msg, source, method, cseq.seq);
+  }
+
+  private receiveLegacy(msg: SipMessage, source: Target, method: string, seq: number): void {
+    const isAck = method === 'ACK';
+    const key = legacyKey(msg, isAck ? 'INVITE' : method, seq);
+    const bucket = this.legacy.get(key);
+    if (isAck) {
+      // the ACK for a non-2xx carries the To tag of that response
+      const toTag = msg.toTag;
+      if (bucket !== undefined) {
+        for (const tx of bucket) {
+          const last = tx.lastResponse;
+          if (last !== undefined && last.status >= 200 && last.toTag === toTag) {
+            tx.ack(msg, source);
+            return;
+          }
+        }
+      }
+      this.passAck(msg, source);
+      return;
+    }
+    if (bucket !== undefined) {
+      const toTag = msg.toTag;
+      for (const tx of bucket) {
+        if (tx.request.toTag === toTag && sameCredentials(tx.request, msg)) {
+          tx.retransmission();
+          return;
+        }
+      }
+    }
+    const tx = new ServerTransaction(this, `${key}\n#${++this.legacySeq}`, key, true, msg, source, this.responseTargetOf(msg, source));
+    if (bucket === undefined) this.legacy.set(key, [tx]);
+    else bucket.push(tx);
+    this.legacyCount++;
+    this.started(tx, msg, source);
+  }
+
+  private started(tx: ServerTransaction, req: SipMessage, source: Target): void {
+    if (tx.isInvite && this.autoTrying) tx.respond(buildTrying(req));
+    try {
+      this.opts.onRequest(req, source, tx);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private receiveResponse(res: SipMessage, source: Target): void {
+    const via = res.topVia;
+    const cseq = res.cseq;
+    const branch = via?.branch;
+    if (branch !== undefined && cseq !== undefined) {
+      const tx = this.clients.get(`${branch}\n${cseq.method}`);
+      if (tx !== undefined) {
+        tx.response(res);
+        return;
+      }
+    }
+    const stray = this.opts.onStrayResponse;
+    if (stray === undefined) return;
+    try {
+      stray(res, source);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  findInviteServerTx(cancel: SipMessage): ServerTransaction | undefined {
+    const via = cancel.topVia;
+    const cseq = cancel.cseq;
+    if (via === undefined || cseq === undefined) return undefined;
+    const branch = via.branch;
+    if (isRfc3261Branch(branch)) {
+      return this.servers.get(serverKey(branch, via, 'INVITE'));
+    }
+    // §9.2: the §17.2.3 rules as if the CANCEL were the INVITE; its To tag is the INVITE's
+    const bucket = this.legacy.get(legacyKey(cancel, 'INVITE', cseq.seq));
+    if (bucket === undefined) return undefined;
+    const toTag = cancel.toTag;
+    for (let i = bucket.length - 1; i >= 0; i--) if (bucket[i]!.request.toTag === toTag) return bucket[i];
+    return undefined;
+  }
+
+  // ---- outbound ----------------------------------------------------------------------
+
+  createClient(req: SipMessage, target: Target, handlers: ClientTransactionHandlers): ClientTransaction {
+    if (this.closed) throw new TransactionError('closed', 'the transaction layer is closed');
+    const method = req.method;
+    if (method === 'ACK') throw new TransactionError('ack-has-no-transaction', 'an ACK is sent without a client transaction');
+    const branch = req.topVia?.branch;
+    if (branch === undefined || branch.length === 0) throw new TransactionError('no-branch', 'the request has no Via branch');
+    const key = `${branch}\n${method}`;
+    if (this.clients.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${branch} exists`);
+    const tx = new ClientTransaction(this, key, branch, req, target, handlers);
+    this.clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  reportTransportError(target: Target, err: Error): void {
+    if (this.closed) return;
+    // collect first: the callbacks may start new transactions (failover) to other targets
+    const hit: Array<ClientTransaction | ServerTransaction> = [];
+    for (const tx of this.clients.values()) if (sameTarget(tx.target, target)) hit.push(tx);
+    for (const tx of this.servers.values()) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
+    for (const bucket of this.legacy.values()) for (const tx of bucket) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
+    for (const tx of hit) tx.transportError(err);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const tx of this.clients.values()) tx.dispose();
+    for (const tx of this.servers.values()) tx.dispose();
+    for (const bucket of this.legacy.values()) for (const tx of bucket) tx.dispose();
+    this.clients.clear();
+    this.servers.clear();
+    this.legacy.clear();
+    this.legacyCount = 0;
+  }
+
+  // ---- TxContext ---------------------------------------------------------------------
+
+  transmit(msg: SipMessage, target: Target): void {
+    try {
+      this.opts.send(msg, target);
+    } catch (e) {
+      // send() must not throw; if it does, treat it as the transport error it is, outside
+      // the state change that is sending
+      const err = e instanceof Error ? e : new Error(String(e));
+      queueMicrotask(() => this.reportTransportError(target, err));
+    }
+  }
+
+  passAck(ack: SipMessage, source: Target): void {
+    try {
+      this.opts.onRequest(ack, source, undefined);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  sendCancel(cancel: SipMessage, target: Target): void {
+    if (this.closed) return;
+    const branch = cancel.topVia?.branch ?? '';
+    const key = `${branch}\nCANCEL`;
+    if (this.clients.has(key)) return;
+    const tx = new ClientTransaction(this, key, branch, cancel, target, CANCEL_HANDLERS);
+    this.clients.set(key, tx);
+    tx.start();
+  }
+
+  serverTerminated(tx: ServerTransaction): void {
+    if (!tx.legacy) {
+      if (this.servers.get(tx.key) === tx) this.servers.delete(tx.key);
+      return;
+    }
+    const bucket = this.legacy.get(tx.key);
+    if (bucket === undefined) return;
+    const i = bucket.indexOf(tx);
+    if (i === -1) return;
+    bucket.splice(i, 1);
+    this.legacyCount--;
+    if (bucket.length === 0) this.legacy.delete(tx.key);
+  }
+
+  clientTerminated(tx: ClientTransaction): void {
+    if (this.clients.get(tx.id) === tx) this.clients.delete(tx.id);
+  }
+
+  fail(err: unknown): void {
+    const onError = this.opts.onError;
+    if (onError === undefined) throw err;
+    onError(err);
+  }
+}

@@ -1,0 +1,230 @@
+// Server transactions (RFC 3261 §17.2 with the RFC 6026 Accepted state). One class runs both
+// machines: INVITE (proceeding → completed → confirmed, or → accepted) and non-INVITE
+// (trying → proceeding → completed). Timers receive the transaction as argument: no closures.
+import type { SipMessage } from '../message/message.js';
+import type { TxContext } from './context.js';
+import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
+
+export class ServerTransaction {
+  /** unique among live transactions */
+  readonly id: string;
+  readonly method: string;
+  readonly isInvite: boolean;
+  /** the request that created the transaction */
+  readonly request: SipMessage;
+  readonly source: Target;
+  /** where responses go */
+  readonly responseTarget: Target;
+  /** stream transport: no retransmissions, Timers I and J are 0 */
+  readonly reliable: boolean;
+  readonly createdAt: number;
+  /** free for the transaction user (the proxy's per-transaction state) */
+  data: unknown = undefined;
+  /** the last response sent (provisional or final) */
+  lastResponse: SipMessage | undefined = undefined;
+
+  /** The ACK for a non-2xx final response arrived (completed → confirmed). */
+  onAck: ((tx: ServerTransaction, ack: SipMessage) => void) | undefined = undefined;
+  /** Timer H: the ACK never came (the transaction then terminates). */
+  onTimeout: ((tx: ServerTransaction, reason: TimeoutReason) => void) | undefined = undefined;
+  onTransportError: ((tx: ServerTransaction, err: Error) => void) | undefined = undefined;
+  onTerminated: ((tx: ServerTransaction) => void) | undefined = undefined;
+
+  /** @internal map key (several legacy transactions may share one) */
+  readonly key: string;
+  /** @internal matched per RFC 2543 rules (no magic cookie) */
+  readonly legacy: boolean;
+
+  private st: ServerTransactionState;
+  private readonly ctx: TxContext;
+  /** Timer G */
+  private retransmit: TimerHandle | undefined = undefined;
+  private interval = 0;
+  /** Timer H, I, J or L: whichever ends the current state */
+  private end: TimerHandle | undefined = undefined;
+
+  constructor(ctx: TxContext, id: string, key: string, legacy: boolean, req: SipMessage, source: Target, responseTarget: Target) {
+    this.ctx = ctx;
+    this.id = id;
+    this.key = key;
+    this.legacy = legacy;
+    this.request = req;
+    this.method = req.method;
+    this.isInvite = req.method === 'INVITE';
+    this.source = source;
+    this.responseTarget = responseTarget;
+    this.reliable = source.transport !== 'udp';
+    this.createdAt = ctx.clock.now();
+    this.st = this.isInvite ? 'proceeding' : 'trying';
+  }
+
+  get state(): ServerTransactionState {
+    return this.st;
+  }
+
+  /**
+   * Sends a response of the transaction user. After a final response only further 2xx to an
+   * INVITE pass (RFC 6026 §7.1); anything else is dropped (see `lastResponse`).
+   */
+  respond(res: SipMessage): void {
+    const s = res.status;
+    const t = this.ctx.timers;
+    switch (this.st) {
+      case 'proceeding':
+      case 'trying':
+        this.lastResponse = res;
+        this.ctx.transmit(res, this.responseTarget);
+        if (s < 200) {
+          this.st = 'proceeding';
+        } else if (!this.isInvite) {
+          this.st = 'completed';
+          this.arm(this.reliable ? 0 : 64 * t.t1); // Timer J
+        } else if (s < 300) {
+          this.st = 'accepted';
+          this.arm(64 * t.t1); // Timer L
+        } else {
+          this.st = 'completed';
+          if (!this.reliable) {
+            this.interval = t.t1;
+            this.retransmit = this.ctx.clock.setTimeout(ServerTransaction.fireG, t.t1, this); // Timer G
+          }
+          this.arm(64 * t.t1); // Timer H
+        }
+        return;
+      case 'accepted':
+        if (s < 200 || s >= 300) return;
+        this.lastResponse = res;
+        this.ctx.transmit(res, this.responseTarget);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Stops the transaction at once (no more retransmissions or absorption). */
+  terminate(): void {
+    if (this.st === 'terminated') return;
+    this.stop();
+    this.ctx.serverTerminated(this);
+    this.notifyTerminated();
+  }
+
+  // ---- called by the layer -----------------------------------------------------------
+
+  /** @internal a retransmission of the request */
+  retransmission(): void {
+    // INVITE: proceeding replays the last provisional, completed the final; confirmed and
+    // accepted absorb. Non-INVITE: trying absorbs, proceeding and completed replay.
+    if ((this.st === 'proceeding' || this.st === 'completed') && this.lastResponse !== undefined) {
+      this.ctx.transmit(this.lastResponse, this.responseTarget);
+    }
+  }
+
+  /** @internal an ACK matching this INVITE transaction */
+  ack(ack: SipMessage, source: Target): void {
+    if (this.st === 'completed') {
+      this.st = 'confirmed';
+      this.clearRetransmit();
+      this.clearEnd();
+      this.arm(this.reliable ? 0 : this.ctx.timers.t4); // Timer I
+      const cb = this.onAck;
+      if (cb !== undefined) {
+        try {
+          cb(this, ack);
+        } catch (e) {
+          this.ctx.fail(e);
+        }
+      }
+    } else if (this.st === 'accepted') {
+      this.ctx.passAck(ack, source);
+    }
+    // confirmed: a retransmitted ACK, absorbed; proceeding: no final yet, nothing to ACK
+  }
+
+  /** @internal */
+  transportError(err: Error): void {
+    if (this.st === 'terminated') return;
+    this.stop();
+    this.ctx.serverTerminated(this);
+    const cb = this.onTransportError;
+    if (cb !== undefined) {
+      try {
+        cb(this, err);
+      } catch (e) {
+        this.ctx.fail(e);
+      }
+    }
+    this.notifyTerminated();
+  }
+
+  /** @internal the layer is closing: stop without callbacks */
+  dispose(): void {
+    this.stop();
+  }
+
+  // ---- timers ------------------------------------------------------------------------
+
+  private static fireG(tx: ServerTransaction): void {
+    tx.retransmit = undefined;
+    if (tx.st !== 'completed' || tx.lastResponse === undefined) return;
+    tx.ctx.transmit(tx.lastResponse, tx.responseTarget);
+    tx.interval = Math.min(2 * tx.interval, tx.ctx.timers.t2);
+    tx.retransmit = tx.ctx.clock.setTimeout(ServerTransaction.fireG, tx.interval, tx);
+  }
+
+  private static fireEnd(tx: ServerTransaction): void {
+    tx.end = undefined;
+    if (tx.st === 'completed' && tx.isInvite) {
+      // Timer H: no ACK
+      tx.stop();
+      tx.ctx.serverTerminated(tx);
+      const cb = tx.onTimeout;
+      if (cb !== undefined) {
+        try {
+          cb(tx, 'timer-h');
+        } catch (e) {
+          tx.ctx.fail(e);
+        }
+      }
+      tx.notifyTerminated();
+      return;
+    }
+    tx.terminate(); // Timers I, J, L
+  }
+
+  /** Arms the timer that ends the current state; 0 ends it now (reliable transports). */
+  private arm(ms: number): void {
+    if (ms === 0) this.terminate();
+    else this.end = this.ctx.clock.setTimeout(ServerTransaction.fireEnd, ms, this);
+  }
+
+  private clearRetransmit(): void {
+    if (this.retransmit !== undefined) {
+      this.ctx.clock.clearTimeout(this.retransmit);
+      this.retransmit = undefined;
+    }
+  }
+
+  private clearEnd(): void {
+    if (this.end !== undefined) {
+      this.ctx.clock.clearTimeout(this.end);
+      this.end = undefined;
+    }
+  }
+
+  private stop(): void {
+    this.st = 'terminated';
+    this.clearRetransmit();
+    this.clearEnd();
+  }
+
+  private notifyTerminated(): void {
+    const cb = this.onTerminated;
+    if (cb === undefined) return;
+    try {
+      cb(this);
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// Starts sipfront in this process from YAML text, on free ports of 127.0.0.1, with a silent
+// logger; `close()` stops it the way SIGTERM does.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { parseConfigText, startServer, type RunningServer } from '@sipfront/server';
+
+export interface TestSipfront {
+  server: RunningServer;
+  udpPort: number;
+  tcpPort: number;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** `yaml` is the config body; when it has no `listen:`, udp and tcp on 127.0.0.1 port 0 are used. */
+export async function startSipfront(yaml: string, opts: { logLevel?: string } = {}): Promise<TestSipfront> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sipfront-test-'));
+  let text = yaml;
+  if (!/^listen:/m.test(text)) {
+    text = `listen:\n  - { transport: udp, host: 127.0.0.1, port: 0 }\n  - { transport: tcp, host: 127.0.0.1, port: 0 }\n${text}`;
+  }
+  if (!/^store:/m.test(text)) text += `\nstore: { kind: memory, path: ${JSON.stringify(dataDir)} }\n`;
+  const { config } = parseConfigText(text, { env: {}, cwd: dataDir, sourceName: 'test.yaml' });
+  const log = pino({ level: opts.logLevel ?? process.env.SIPFRONT_TEST_LOG ?? 'silent' });
+  const server = await startServer(config, log);
+  const ls = server.listeners();
+  const udp = ls.find((l) => l.transport === 'udp');
+  const tcp = ls.find((l) => l.transport === 'tcp');
+  return { server, udpPort: udp?.port ?? 0, tcpPort: tcp?.port ?? 0, dataDir, close: () => server.close() };
+}
+
+/** A port that is free for both UDP and TCP on 127.0.0.1 right now. */
+export async function freeSipPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const { createSocket } = await import('node:dgram');
+  for (let i = 0; i < 20; i++) {
+    const srv = createServer();
+    const port = await new Promise<number>((resolve) => srv.listen(0, '127.0.0.1', () => resolve((srv.address() as { port: number }).port)));
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => { s.close(); resolve(false); });
+      s.bind(port, '127.0.0.1', () => { s.close(); resolve(true); });
+    });
+    await new Promise((r) => srv.close(r));
+    if (ok) return port;
+  }
+  throw new Error('no free port');
+}
