@@ -11,6 +11,7 @@ export default defineConfig({
       '@sipfront/core': src('core'),
       '@sipfront/dispatcher': src('dispatcher'),
       '@sipfront/registrar': src('registrar'),
+      '@sipfront/security': src('security'),
       '@sipfront/api': src('api'),
       '@sipfront/server': src('server'),
     },
