@@ -13,8 +13,10 @@ export interface SetSelector {
   hasSet(setId: number): boolean;
   /** is this source one of the destinations (address, transport, and port for UDP) */
   isDestination(source: Endpoint): boolean;
+  /** a destination is about to be tried */
+  attempt?(setId: number, uri: string): void;
   /** told how a call attempt to a destination ended (failover bookkeeping, least-calls) */
-  result?(setId: number, uri: string, status: number): void;
+  result?(setId: number, uri: string, status: number, req: SipMessage | undefined): void;
 }
 
 export type Caller = 'dispatcher' | 'trusted' | 'any';
@@ -54,7 +56,8 @@ export const createRouter = ({ config, sets }: RouterDeps): Router => {
     if (picked.length === 0) return { action: 'reply', status: 503, headers: [['Retry-After', '30']] };
     const targets: RouteTarget[] = picked.map((d) => ({
       destination: d.uri,
-      onResult: (status: number) => sets.result?.(setId, d.uri, status),
+      onAttempt: () => sets.attempt?.(setId, d.uri),
+      onResult: (status: number) => sets.result?.(setId, d.uri, status, req),
     }));
     return { action: 'forward', targets, fork: 'serial', exhaustedStatus: 503 };
   };

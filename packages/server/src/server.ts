@@ -3,12 +3,14 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenSpec, Proxy, SipMessage } from '@sipfront/core';
-import { createProxy, createResolver, createTransportLayer, parseUri, isSipUri, uriTransport } from '@sipfront/core';
+import { createProxy, createResolver, createTransportLayer } from '@sipfront/core';
 import type { Config } from './config/index.js';
-import { createRouter, type SetSelector } from './router.js';
+import { createRouter } from './router.js';
+import { wireDispatcher, type DispatchWiring } from './dispatch.js';
 
 export interface RunningServer {
   proxy: Proxy;
+  dispatch: DispatchWiring;
   /** the bound listeners (ports resolved when the config said 0) */
   listeners(): Array<{ transport: string; host: string; port: number }>;
   close(): Promise<void>;
@@ -36,8 +38,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }));
   const bound = await transport.listen(specs);
 
-  const sets = createStaticSets(config);
-  const router = createRouter({ config, sets });
+  const dispatch: DispatchWiring = wireDispatcher(config, () => proxy!, log);
+  const router = createRouter({ config, sets: dispatch.selector });
   const sipLog = log.child({ component: 'sip' });
   const traceMessages = sipLog.isLevelEnabled('debug');
   proxy = createProxy({
@@ -53,11 +55,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries },
     observer: traceMessages
       ? {
+          requestIn: (m: SipMessage) => dispatch.onRequest(m),
           received: (_m: SipMessage, source: Endpoint, data: Buffer) => sipLog.debug({ source, message: redact(data) }, 'SIP in'),
           sent: (_m: SipMessage, target: Endpoint, data: Buffer) => sipLog.debug({ target, message: redact(data) }, 'SIP out'),
           parseError: (source: Endpoint, err: Error) => sipLog.debug({ source, err: err.message }, 'malformed SIP'),
         }
-      : {},
+      : { requestIn: (m: SipMessage) => dispatch.onRequest(m) },
   });
   proxy.updateListeners();
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
@@ -65,6 +68,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let closed = false;
   return {
     proxy,
+    dispatch,
     listeners: () => transport.listeners().map((l) => ({ transport: l.transport, host: l.host, port: l.port })),
     async close() {
       if (closed) return;
@@ -74,6 +78,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // let transactions finish (bounded), then close sockets
       const until = Date.now() + STOP_GRACE_MS;
       while (p.activeTransactions() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      dispatch.close();
       p.close();
       await transport.close();
       log.info({}, 'stopped');
@@ -85,33 +90,3 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 const redact = (data: Buffer): string =>
   data.toString('latin1').replace(/^((?:Proxy-)?Authorization[ \t]*:).*$/gim, '$1 <redacted>');
 
-/** Round-robin over the configured sets until the dispatcher takes over. */
-const createStaticSets = (config: Config): SetSelector => {
-  const counters = new Map<number, number>();
-  const destinations = new Set<string>();
-  for (const s of config.dispatcher.sets) {
-    for (const d of s.destinations) {
-      const u = parseUri(d.uri);
-      if (!isSipUri(u)) continue;
-      const t = uriTransport(u);
-      destinations.add(t === 'udp' ? `${t}|${u.host}|${u.port ?? 5060}` : `${t}|${u.host}`);
-    }
-  }
-  return {
-    hasSet: (id) => config.dispatcher.sets.some((s) => s.id === id),
-    select(id) {
-      const set = config.dispatcher.sets.find((s) => s.id === id);
-      if (set === undefined || set.destinations.length === 0) return [];
-      const n = counters.get(id) ?? 0;
-      counters.set(id, n + 1);
-      const list = set.destinations.map((d) => ({ uri: d.uri }));
-      const k = n % list.length;
-      return [...list.slice(k), ...list.slice(0, k)];
-    },
-    isDestination(source) {
-      return source.transport === 'udp'
-        ? destinations.has(`udp|${source.address}|${source.port}`)
-        : destinations.has(`${source.transport}|${source.address}`);
-    },
-  };
-};

@@ -51,12 +51,26 @@ export interface Proxy {
   setDraining(on: boolean): void;
   readonly draining: boolean;
   /** the transaction layer (stateful mode), for probes and other clients */
-  readonly transactions: TransactionLayer | undefined;
+  readonly transactions: TransactionLayer;
+  /**
+   * Sends a request sipfront originates (OPTIONS probe, REGISTER): adds our Via and
+   * Max-Forwards, resolves the destination, and resolves with the final response, or with
+   * `code: null` on a timeout or transport error (never rejects).
+   */
+  originate(req: SipMessage, destination: string, timeoutMs: number): Promise<OriginateResult>;
   readonly local: LocalAddresses;
   /** refresh our addresses after listeners change */
   updateListeners(): void;
   activeTransactions(): number;
   close(): void;
+}
+
+export interface OriginateResult {
+  response: SipMessage | undefined;
+  /** the final status, or null when nothing came back in time */
+  code: number | null;
+  rttMs: number;
+  error?: string;
 }
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
@@ -108,8 +122,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     });
   };
 
-  const transactions: TransactionLayer | undefined = stateful
-    ? createTransactionLayer({
+  // Always present: in stateless mode only requests sipfront originates (probes, trunk
+  // registrations) use it, and responses that match none of them are forwarded statelessly.
+  const transactions: TransactionLayer = createTransactionLayer({
         send: (msg, target) => sendRaw(msg, target as Endpoint & { connectionId?: string }, undefined, (err) => transactions?.reportTransportError(target, err)),
         onRequest: (req, source, tx) => {
           const ctx = pendingCtx;
@@ -127,8 +142,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           ...(opts.timers?.timerC !== undefined ? { timerC: opts.timers.timerC } : {}),
         },
         autoTrying: true,
-      })
-    : undefined;
+      });
   // the context of the message being handed to the transaction layer (synchronous call)
   let pendingCtx: RequestContext | undefined;
 
@@ -163,7 +177,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (msg.isRequest) {
       observer?.requestIn?.(msg, inb.source);
       stampVia(msg, inb.source);
-      if (transactions !== undefined) {
+      if (stateful) {
         pendingCtx = ctx;
         try {
           transactions.receive(msg, toTarget(inb.source, inb.connectionId));
@@ -173,8 +187,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       } else processRequest(msg, ctx, undefined);
     } else {
       observer?.responseIn?.(msg, inb.source);
-      if (transactions !== undefined) transactions.receive(msg, toTarget(inb.source, inb.connectionId));
-      else forwardResponseStateless(msg);
+      transactions.receive(msg, toTarget(inb.source, inb.connectionId));
     }
   };
 
@@ -306,7 +319,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   ];
 
   const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): void => {
-    if (transactions === undefined || tx === undefined) {
+    if (!stateful || tx === undefined) {
       // stateless: the CANCEL follows the route its INVITE took (same branch computation)
       const d = router.route(req, ctx);
       if (isPromise(d)) void d.then((dec) => applyDecision(req, ctx, tx, dec), () => undefined);
@@ -332,7 +345,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   const forward = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, d: Extract<RouteDecision, { action: 'forward' }>, initial: boolean): void => {
     const loop = loopHash(req, req.list('via')[0]?.value);
-    if (tx === undefined || transactions === undefined) {
+    if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
       const target = d.targets[0]!;
       void sendToTarget(req, ctx, target, d, initial, loop, undefined, undefined);
@@ -366,6 +379,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     rc: ResponseContext | undefined,
     _unused: undefined,
   ): Promise<void> => {
+    target.onAttempt?.();
     const msg = req.clone();
     if (target.requestUri !== undefined) msg.setRequestUri(target.requestUri);
     if (target.route !== undefined) for (let i = target.route.length - 1; i >= 0; i--) msg.insertFirst('Route', target.route[i]!);
@@ -424,7 +438,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (rc.cancelled || rc.finalSent) return;
     const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false };
     rc.branches.push(branchRec);
-    branchRec.tx = transactions!.createClient(msg, toTarget(endpoint), {
+    branchRec.tx = transactions.createClient(msg, toTarget(endpoint), {
       onResponse: (res) => onBranchResponse(rc, branchRec, res),
       onTimeout: () => onBranchTimeout(rc, branchRec),
       onTransportError: () => onBranchDone(rc, branchRec, 503, undefined),
@@ -553,8 +567,51 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
   };
 
+  const originate = async (req: SipMessage, destination: string, timeoutMs: number): Promise<OriginateResult> => {
+    const started = Date.now();
+    let endpoint: Endpoint;
+    try {
+      const r = resolver.resolve(destination);
+      endpoint = (isPromise(r) ? await r : r)[0]!;
+    } catch (err) {
+      return { response: undefined, code: null, rttMs: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+    }
+    const out = transport.listenerFor(endpoint);
+    if (out === undefined) return { response: undefined, code: null, rttMs: 0, error: `no ${endpoint.transport} listener` };
+    const msg = req.clone();
+    if (!msg.has('max-forwards')) msg.prepend('Max-Forwards', '70');
+    msg.prepend('Via', local.via(out, newBranch(loopHash(msg, undefined))));
+    return new Promise<OriginateResult>((resolve) => {
+      let done = false;
+      const finish = (r: OriginateResult): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      let tx: ClientTransaction | undefined;
+      const timer = setTimeout(() => {
+        tx?.terminate();
+        finish({ response: undefined, code: null, rttMs: Date.now() - started, error: 'timeout' });
+      }, timeoutMs);
+      timer.unref();
+      try {
+        tx = transactions.createClient(msg, toTarget(endpoint), {
+          onResponse: (res) => {
+            if (res.status >= 200) finish({ response: res, code: res.status, rttMs: Date.now() - started });
+          },
+          onTimeout: () => finish({ response: undefined, code: null, rttMs: Date.now() - started, error: 'timeout' }),
+          onTransportError: (_tx, err) => finish({ response: undefined, code: null, rttMs: Date.now() - started, error: err.message }),
+        });
+      } catch (err) {
+        finish({ response: undefined, code: null, rttMs: 0, error: err instanceof Error ? err.message : String(err) });
+      }
+    });
+  };
+
   return {
     handleInbound,
+    originate,
     setDraining(on) {
       draining = on;
     },
@@ -567,12 +624,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       local.update(transport.listeners());
     },
     activeTransactions() {
-      if (transactions === undefined) return 0;
       const s = transactions.size;
       return s.server + s.client;
     },
     close() {
-      transactions?.close();
+      transactions.close();
     },
   };
 };

@@ -19,6 +19,8 @@ export interface RouteTarget {
   requestUri?: string;
   /** a Path / Route set to put in front (RFC 3327 registrations) */
   route?: string[];
+  /** called when this target is about to be tried */
+  onAttempt?(): void;
   /** told how this branch ended: a final status, or 408 for a timeout / 503 for a transport error */
   onResult?(status: number, res: SipMessage | undefined): void;
 }
