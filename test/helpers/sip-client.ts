@@ -27,9 +27,9 @@ export const sipText = (lines: string[], body = ''): string => {
 export type UdpPeer = SipPeer & { to(port: number, host?: string): UdpPeer };
 
 /** `answerOptions`: reply 200 to every OPTIONS (a live backend for the dispatcher's probes) and keep them out of `received`. */
-export async function udpPeer(opts: { answerOptions?: boolean } = {}): Promise<UdpPeer> {
+export async function udpPeer(opts: { answerOptions?: boolean; host?: string } = {}): Promise<UdpPeer> {
   const sock: UdpSocket = createSocket('udp4');
-  sock.bind(0, '127.0.0.1');
+  sock.bind(0, opts.host ?? '127.0.0.1');
   await once(sock, 'listening');
   let target = { port: 0, host: '127.0.0.1' };
   const peer = basePeer('udp', sock.address().port, () => sock.close());

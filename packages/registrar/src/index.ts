@@ -1,1 +1,11 @@
-export {};
+export * from './errors.js';
+export * from './types.js';
+export * from './bindings.js';
+export * from './subscriber.js';
+export * from './auth.js';
+export * from './register.js';
+export * from './registrar.js';
+export * from './view.js';
+export * from './stores.js';
+export * from './memory/index.js';
+export * from './redis/index.js';

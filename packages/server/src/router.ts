@@ -1,6 +1,7 @@
-// The routing steps of the contract that need more than SIP: who the caller is, which
-// `routes:` entry applies, and which dispatcher set receives the request. Built once from the
-// config; the proxy core calls `route()` for every initial request.
+// The routing steps of the contract that need more than SIP (steps 5–8): the registrar, the
+// configured `routes:`, calls from the Asterisk set to registered users, and the caller trust
+// that keeps strangers away from Asterisk. Built once from the config; the proxy core calls
+// `route()` for every initial request.
 import type { Endpoint, RequestContext, RouteDecision, Router, RouteTarget, SipMessage } from '@sipfront/core';
 import { createCidrMatcher, isSipUri } from '@sipfront/core';
 import type { Config, RouteConfig } from './config/index.js';
@@ -19,7 +20,18 @@ export interface SetSelector {
   result?(setId: number, uri: string, status: number, req: SipMessage | undefined): void;
 }
 
-export type Caller = 'dispatcher' | 'trusted' | 'any';
+/** What the router needs from the registrar (steps 5, 7 and 8). */
+export interface RegistrarPort {
+  handleRegister(req: SipMessage, ctx: { source: Endpoint; connectionId?: string }): Promise<{ status: number; reason?: string; headers: Array<[string, string]> }>;
+  lookup(aor: string): Promise<Array<{ uri: string; source: { transport: string; address: string; port: number }; path: readonly string[] }>>;
+  verifyProxyAuth(req: SipMessage, source: Endpoint): Promise<
+    | { ok: true; user: string; domain: string; realm: string }
+    | { ok: false; status: number; reason: string; headers: Array<[string, string]>; result: string }
+  >;
+  isServed(domain: string): Promise<boolean>;
+  hasSubscriber(user: string, domain: string): Promise<boolean>;
+  toTarget(binding: { uri: string; source: { transport: string; address: string; port: number }; path: readonly string[] }): RouteTarget;
+}
 
 interface CompiledRoute {
   ruriUser: RegExp | null;
@@ -34,11 +46,18 @@ interface CompiledRoute {
 export interface RouterDeps {
   config: Config;
   sets: SetSelector;
+  registrar?: RegistrarPort;
+  /** the security layer's trust test (trusted networks and destinations) */
+  isTrusted?(source: Endpoint): boolean;
+  /** counts proxy authentication outcomes (challenged | ok | failed) */
+  onProxyAuth?(result: 'challenged' | 'ok' | 'failed'): void;
 }
 
-export const createRouter = ({ config, sets }: RouterDeps): Router => {
+const IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
+const RETRY = [['Retry-After', '30']] as Array<[string, string]>;
+
+export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, onProxyAuth }: RouterDeps): Router => {
   const trusted = createCidrMatcher(config.security.trusted, 'security.trusted');
-  const domains = new Set(config.domains.map((d) => d.toLowerCase()));
   const routes: CompiledRoute[] = config.routes.map((r) => ({
     ruriUser: r.match.ruriUser === null ? null : new RegExp(r.match.ruriUser),
     ruriDomain: r.match.ruriDomain === null ? null : new RegExp(r.match.ruriDomain, 'i'),
@@ -48,53 +67,112 @@ export const createRouter = ({ config, sets }: RouterDeps): Router => {
     from: new Set(r.from),
     to: r.to,
   }));
-  const firstDomain = config.domains[0];
+  const firstDomain = config.domains[0]?.toLowerCase();
 
-  const setTargets = (setId: number, req: SipMessage): RouteDecision => {
-    if (!sets.hasSet(setId)) return { action: 'reply', status: 503, headers: [['Retry-After', '30']] };
+  const setTargets = (setId: number, req: SipMessage, extra?: Partial<Extract<RouteDecision, { action: 'forward' }>>): RouteDecision => {
+    if (!sets.hasSet(setId)) return { action: 'reply', status: 503, headers: RETRY };
     const picked = sets.select(setId, req);
-    if (picked.length === 0) return { action: 'reply', status: 503, headers: [['Retry-After', '30']] };
+    if (picked.length === 0) return { action: 'reply', status: 503, headers: RETRY };
     const targets: RouteTarget[] = picked.map((d) => ({
       destination: d.uri,
       onAttempt: () => sets.attempt?.(setId, d.uri),
       onResult: (status: number) => sets.result?.(setId, d.uri, status, req),
     }));
-    return { action: 'forward', targets, fork: 'serial', exhaustedStatus: 503 };
+    return { action: 'forward', targets, fork: 'serial', exhaustedStatus: 503, ...extra };
+  };
+
+  /** step 7: to the registered contacts of the Request-URI (parallel fork) */
+  const toContacts = async (req: SipMessage, user: string, domain: string): Promise<RouteDecision> => {
+    if (registrar === undefined) return { action: 'reply', status: 404 };
+    const bindings = await registrar.lookup(`${user}@${domain}`);
+    if (bindings.length === 0) return { action: 'reply', status: (await registrar.hasSubscriber(user, domain)) ? 480 : 404 };
+    return { action: 'forward', targets: bindings.map((b) => registrar.toTarget(b)), fork: 'parallel' };
+  };
+
+  const routeAsync = async (req: SipMessage, ctx: RequestContext, fromDispatcher: boolean, isTrusted: boolean, ruriUser: string, ruriHost: string): Promise<RouteDecision> => {
+    const served = registrar !== undefined && ruriHost !== '' && (await registrar.isServed(ruriHost));
+    // step 5: REGISTER for a served domain belongs to the registrar
+    if (req.method === 'REGISTER' && served) {
+      const r = await registrar!.handleRegister(req, { source: ctx.source, ...(ctx.connectionId !== undefined ? { connectionId: ctx.connectionId } : {}) });
+      return { action: 'reply', status: r.status, ...(r.reason !== undefined ? { reason: r.reason } : {}), headers: r.headers };
+    }
+    // step 6: configured routes, each for the callers its `from:` admits
+    const from = req.from?.parsedUri;
+    const fromUser = isSipUri(from) ? from.user ?? '' : '';
+    const fromHost = isSipUri(from) ? from.host : '';
+    let authenticated: { user: string; domain: string } | undefined;
+    let authAnswer: RouteDecision | undefined;
+    const authenticate = async (): Promise<void> => {
+      if (authenticated !== undefined || authAnswer !== undefined || registrar === undefined) return;
+      const a = await registrar.verifyProxyAuth(req, ctx.source);
+      if (a.ok) {
+        authenticated = { user: a.user, domain: a.domain };
+        onProxyAuth?.('ok');
+      } else {
+        onProxyAuth?.(a.result === 'challenged' ? 'challenged' : 'failed');
+        authAnswer = { action: 'reply', status: a.status, reason: a.reason, headers: a.headers };
+      }
+    };
+    const identity = (): Partial<Extract<RouteDecision, { action: 'forward' }>> => {
+      if (authenticated !== undefined) {
+        return {
+          removeHeaders: [...IDENTITY_HEADERS, 'proxy-authorization'],
+          addHeaders: [['P-Asserted-Identity', `<sip:${authenticated.user}@${authenticated.domain}>`]],
+        };
+      }
+      return isTrusted ? {} : { removeHeaders: IDENTITY_HEADERS };
+    };
+    for (const r of routes) {
+      if (r.method !== null && !r.method.test(req.method)) continue;
+      if (r.ruriUser !== null && !r.ruriUser.test(ruriUser)) continue;
+      if (r.ruriDomain !== null && !r.ruriDomain.test(ruriHost)) continue;
+      if (r.fromUser !== null && !r.fromUser.test(fromUser)) continue;
+      if (r.fromDomain !== null && !r.fromDomain.test(fromHost)) continue;
+      let admitted = r.from.has('any') || (fromDispatcher && r.from.has('dispatcher')) || (isTrusted && !fromDispatcher && r.from.has('trusted'));
+      if (!admitted && r.from.has('authenticated') && !isTrusted) {
+        await authenticate();
+        admitted = authenticated !== undefined;
+      }
+      if (!admitted) continue;
+      if (r.to.kind === 'uri') return { action: 'forward', targets: [{ destination: r.to.uri }], ...identity() };
+      if (r.to.kind === 'set') return setTargets(r.to.set, req, identity());
+      return { action: 'reply', status: 503, reason: 'Trunk Not Available', headers: [['Retry-After', '60']] };
+    }
+    // step 7: a call from the Asterisk set goes to the registered user, never back into a set
+    if (fromDispatcher) {
+      if (!served) return { action: 'reply', status: 404 };
+      return toContacts(req, ruriUser, ruriHost);
+    }
+    // step 8: a caller sipfront can vouch for goes to set 1; nobody else passes
+    if (!isTrusted) {
+      if (registrar === undefined) return { action: 'reply', status: 403 };
+      await authenticate();
+      if (authenticated === undefined) return authAnswer ?? { action: 'reply', status: 403 };
+      if (config.registrar.localCalls === 'direct' && served && (await registrar.hasSubscriber(ruriUser, ruriHost))) {
+        const d = await toContacts(req, ruriUser, ruriHost);
+        return d.action === 'forward' ? { ...d, ...identity() } : d;
+      }
+    }
+    return setTargets(1, req, identity());
   };
 
   return {
-    route(req: SipMessage, ctx: RequestContext): RouteDecision {
+    route(req: SipMessage, ctx: RequestContext): RouteDecision | Promise<RouteDecision> {
       const fromDispatcher = sets.isDestination(ctx.source);
-      const isTrusted = fromDispatcher || trusted(ctx.source.address);
+      const isTrusted = fromDispatcher || (trustTest !== undefined ? trustTest(ctx.source) : trusted(ctx.source.address));
       const ruri = req.requestUri;
       const ruriUser = isSipUri(ruri) ? ruri.user ?? '' : '';
+      // a Request-URI naming sipfront itself is looked up in the first served domain
       const ruriHost = isSipUri(ruri) ? (ctx.ruriIsLocal && firstDomain !== undefined ? firstDomain : ruri.host.toLowerCase()) : '';
-
-      // step 5: REGISTER for a served domain belongs to the registrar
-      if (req.method === 'REGISTER' && domains.has(ruriHost)) {
-        return { action: 'reply', status: 501, reason: 'Registrar Not Available' };
+      // the common case stays synchronous: a trusted caller, no REGISTER, no routes
+      if (isTrusted && !fromDispatcher && routes.length === 0 && req.method !== 'REGISTER' && config.registrar.localCalls !== 'direct') {
+        return setTargets(1, req);
       }
-      // step 6: configured routes, each for the callers its `from:` admits
-      const from = req.from?.parsedUri;
-      const fromUser = isSipUri(from) ? from.user ?? '' : '';
-      const fromHost = isSipUri(from) ? from.host : '';
-      for (const r of routes) {
-        if (r.method !== null && !r.method.test(req.method)) continue;
-        if (r.ruriUser !== null && !r.ruriUser.test(ruriUser)) continue;
-        if (r.ruriDomain !== null && !r.ruriDomain.test(ruriHost)) continue;
-        if (r.fromUser !== null && !r.fromUser.test(fromUser)) continue;
-        if (r.fromDomain !== null && !r.fromDomain.test(fromHost)) continue;
-        const admitted = r.from.has('any') || (fromDispatcher && r.from.has('dispatcher')) || (isTrusted && r.from.has('trusted'));
-        if (!admitted) continue;
-        if (r.to.kind === 'uri') return { action: 'forward', targets: [{ destination: r.to.uri }] };
-        if (r.to.kind === 'set') return setTargets(r.to.set, req);
-        return { action: 'reply', status: 503, reason: 'Trunk Not Available', headers: [['Retry-After', '60']] };
-      }
-      // step 7: a call from a backend goes to the registered user (no registrar yet)
-      if (fromDispatcher) return { action: 'reply', status: 404 };
-      // step 8: a caller sipfront can vouch for goes to set 1; nobody else passes
-      if (!isTrusted) return { action: 'reply', status: 403 };
-      return setTargets(1, req);
+      return routeAsync(req, ctx, fromDispatcher, isTrusted, ruriUser, ruriHost).catch((err: unknown) => {
+        // the store is down: answer what needs it with 5xx, never crash
+        const code = (err as { code?: string }).code;
+        return { action: 'reply', status: code === 'store-unavailable' ? 503 : 500, headers: RETRY } as RouteDecision;
+      });
     },
   };
 };

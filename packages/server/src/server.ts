@@ -3,13 +3,21 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenSpec, Proxy, SipMessage } from '@sipfront/core';
-import { createProxy, createResolver, createTransportLayer } from '@sipfront/core';
+import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
+import type { Registrar, RegistrarStores } from '@sipfront/registrar';
+import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
+import { randomBytes } from 'node:crypto';
 import type { Config } from './config/index.js';
 import { createRouter } from './router.js';
 import { wireDispatcher, type DispatchWiring } from './dispatch.js';
+import type { BanStore, Security } from '@sipfront/security';
+import { createMemoryBanStore, createRedisBanStore, createSecurity } from '@sipfront/security';
 
 export interface RunningServer {
   proxy: Proxy;
+  registrar: Registrar;
+  stores: RegistrarStores;
+  security: Security;
   dispatch: DispatchWiring;
   /** the bound listeners (ports resolved when the config said 0) */
   listeners(): Array<{ transport: string; host: string; port: number }>;
@@ -39,7 +47,69 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const bound = await transport.listen(specs);
 
   const dispatch: DispatchWiring = wireDispatcher(config, () => proxy!, log);
-  const router = createRouter({ config, sets: dispatch.selector });
+  const secLog = log.child({ component: 'security' });
+  const bans: BanStore =
+    config.store.kind === 'redis'
+      ? createRedisBanStore({ log: secLog }, { url: config.store.url, prefix: config.store.prefix })
+      : createMemoryBanStore({ log: secLog }, { dir: config.store.path });
+  const security: Security = createSecurity(
+    {
+      bans,
+      log: secLog,
+      onBan: (ban, origin) => secLog.warn({ ip: ban.ip, reason: ban.reason, until: new Date(ban.expiresAt).toISOString(), origin }, 'banned'),
+    },
+    config.security,
+  );
+  security.addTrusted((s) => dispatch.selector.isDestination(s));
+  await security.ready;
+  const regLog = log.child({ component: 'registrar' });
+  const instanceId = randomBytes(6).toString('hex');
+  const stores: RegistrarStores = await openRegistrarStores(
+    { log: regLog, instanceId, ...(config.registrar.auth.realm !== null ? { realm: config.registrar.auth.realm } : {}) },
+    config.store.kind === 'redis'
+      ? { kind: 'redis', url: config.store.url, prefix: config.store.prefix, readyTimeoutMs: 3000 }
+      : { kind: 'memory', path: config.store.path },
+  );
+  await seedStores(config, stores, regLog);
+  const registrar: Registrar = createRegistrar(
+    {
+      ...stores,
+      nonces: createNonceService({
+        ...(config.registrar.auth.nonceSecret !== null ? { secret: config.registrar.auth.nonceSecret } : {}),
+        lifetimeMs: 300_000,
+      }),
+      log: regLog,
+      instanceId,
+      onAuthFailure: (source, aor) => {
+        regLog.info({ source, aor }, 'authentication failed');
+        security.authFailure(source, aor);
+      },
+      localDomainFor: (host) => (proxy?.local.isLocal(host, undefined) === true || proxy?.local.listeners.some((l) => l.host === host) === true ? config.domains[0] : undefined),
+    },
+    {
+      expires: config.registrar.expires,
+      maxContacts: config.registrar.maxContacts,
+      maxContactsPolicy: config.registrar.maxContactsPolicy,
+      auth: {
+        required: config.registrar.auth.required,
+        algorithms: config.registrar.auth.algorithms,
+        ...(config.registrar.auth.realm !== null ? { realm: config.registrar.auth.realm } : {}),
+      },
+    },
+  );
+  const router = createRouter({
+    config,
+    sets: dispatch.selector,
+    isTrusted: (s) => security.isTrusted(s),
+    registrar: {
+      handleRegister: (req, ctx) => registrar.handleRegister(req, ctx),
+      lookup: (aor) => registrar.lookup(aor),
+      verifyProxyAuth: (req, source) => registrar.verifyProxyAuth(req, source),
+      isServed: (d) => stores.domains.has(d),
+      hasSubscriber: async (user, domain) => (await stores.subscribers.get(user, domain)) !== undefined,
+      toTarget: (b) => toRouteTarget(b as Parameters<typeof toRouteTarget>[0]),
+    },
+  });
   const sipLog = log.child({ component: 'sip' });
   const traceMessages = sipLog.isLevelEnabled('debug');
   proxy = createProxy({
@@ -53,6 +123,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     udpMtu: config.sip.udpMtu,
     maxHeaders: config.sip.maxHeaders,
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries },
+    screenSource: (source) => security.checkSource(source),
+    screenRequest: (req, source) => security.check(req, source),
     observer: traceMessages
       ? {
           requestIn: (m: SipMessage) => dispatch.onRequest(m),
@@ -68,19 +140,23 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let closed = false;
   return {
     proxy,
+    registrar,
+    stores,
+    security,
     dispatch,
     listeners: () => transport.listeners().map((l) => ({ transport: l.transport, host: l.host, port: l.port })),
     async close() {
       if (closed) return;
       closed = true;
       const p = proxy!;
-      p.setDraining(true);
-      // let transactions finish (bounded), then close sockets
-      const until = Date.now() + STOP_GRACE_MS;
-      while (p.activeTransactions() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
+      await p.shutdown(STOP_GRACE_MS);
       dispatch.close();
       p.close();
       await transport.close();
+      security.close();
+      await bans.close();
+      await stores.close();
       log.info({}, 'stopped');
     },
   };
@@ -90,3 +166,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 const redact = (data: Buffer): string =>
   data.toString('latin1').replace(/^((?:Proxy-)?Authorization[ \t]*:).*$/gim, '$1 <redacted>');
 
+
+/** The YAML's domains and subscribers go into the store at start (the YAML wins for what it names). */
+const seedStores = async (config: Config, stores: RegistrarStores, log: Logger): Promise<void> => {
+  try {
+    for (const d of config.domains) await stores.domains.add(d);
+    for (const s of config.registrar.subscribers) {
+      await stores.subscribers.put({
+        user: s.user,
+        domain: s.domain,
+        ...(s.password !== null ? { password: s.password } : {}),
+        ...(s.ha1 !== null ? { ha1: s.ha1 } : {}),
+        ...(s.ha1Sha256 !== null ? { ha1Sha256: s.ha1Sha256 } : {}),
+      });
+    }
+  } catch (err) {
+    log.error({ err: err instanceof Error ? err.message : String(err) }, 'seeding the store failed; the YAML entries will be written when it is back');
+  }
+};

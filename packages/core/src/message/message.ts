@@ -3,13 +3,23 @@
 // any change to the headers drops the cache. Header text is held as latin1 strings, so every
 // byte that came in goes out unchanged (see `text()` for UTF-8 display).
 import { headerKey } from './header-names.js';
-import { splitCommas, collapseLws, isDigits } from './grammar.js';
+import { splitCommas, isDigits, bytesOf } from './grammar.js';
 import type { NameAddr } from './name-addr.js';
-import { parseNameAddr, tagOf } from './name-addr.js';
+import { nameAddrAt, tagOf } from './name-addr.js';
 import type { Via } from './via.js';
-import { parseVia } from './via.js';
+import { viaAt } from './via.js';
 import type { Uri } from './uri.js';
-import { parseUri } from './uri.js';
+import { parseUri, uriAt } from './uri.js';
+
+// Module-local bindings of what the per-message paths call: vitest's module runner (tests,
+// benchmarks) turns each use of an import into a getter call.
+const nameAddrAt_ = nameAddrAt;
+const viaAt_ = viaAt;
+const splitCommas_ = splitCommas;
+const isDigits_ = isDigits;
+const parseUri_ = parseUri;
+const uriAt_ = uriAt;
+const bytesOf_ = bytesOf;
 
 export interface Header {
   /** the name as written (`v`, `VIA`, `Via`) */
@@ -49,9 +59,31 @@ export class SipMessage {
   version = 'SIP/2.0';
   /** the start line as received; undefined once changed */
   startLineRaw: string | undefined = undefined;
-  headers: Header[] = [];
   body: Buffer = EMPTY;
-  private cache: Map<string, unknown> | undefined = undefined;
+  // The header lines. A parsed message keeps them as offsets into the header section text
+  // (`src`, `offs`, `ks`) and builds the Header objects only when someone asks for `headers`
+  // or changes them: a proxy reads a few typed headers and forwards the rest untouched.
+  private hs: Header[] | undefined = [];
+  private src = '';
+  /** the bytes of `src`: the parsers read characters from them */
+  private bytes: Uint8Array = EMPTY;
+  /** where `uri` is in `src` while it is the one parsed (`uriText`), else -1 */
+  private uriPos = -1;
+  private uriText = '';
+  /** per header line: line start, name end, value start, value end, line end */
+  private offs: number[] | undefined = undefined;
+  private ks: string[] | undefined = undefined;
+  // Typed views, parsed on first use: undefined = not parsed yet, null = absent or malformed.
+  private cLists: Map<string, HeaderItem[]> | undefined = undefined;
+  private cVias: Array<Via | undefined> | undefined = undefined;
+  private cTopVia: Via | null | undefined = undefined;
+  private cFrom: NameAddr | null | undefined = undefined;
+  private cTo: NameAddr | null | undefined = undefined;
+  private cCSeq: CSeq | null | undefined = undefined;
+  private cContacts: Array<ContactValue | undefined> | undefined = undefined;
+  private cRoutes: Array<NameAddr | undefined> | undefined = undefined;
+  private cRecordRoutes: Array<NameAddr | undefined> | undefined = undefined;
+  private cRuri: Uri | null | undefined = undefined;
 
   get isRequest(): boolean {
     return this.status === 0;
@@ -77,11 +109,51 @@ export class SipMessage {
 
   // ---- raw header access -------------------------------------------------------------
 
+  /** The header lines in order. Changing the array directly bypasses the typed-view caches. */
+  get headers(): Header[] {
+    let hs = this.hs;
+    if (hs === undefined) {
+      // `src` and `bytes` stay: the received lines still point into them
+      const ks = this.ks!, o = this.offs!, src = this.src;
+      hs = new Array<Header>(ks.length);
+      for (let i = 0, j = 0; i < ks.length; i++, j += 5) hs[i] = new ReceivedLine(src, o[j]!, o[j + 1]!, o[j + 2]!, o[j + 3]!, o[j + 4]!, ks[i]!);
+      this.hs = hs;
+      this.ks = this.offs = undefined;
+    }
+    return hs;
+  }
+
+  set headers(hs: Header[]) {
+    this.hs = hs;
+    this.ks = this.offs = undefined;
+    this.changed();
+  }
+
+  /**
+   * Sets the header lines of a parsed message as offsets into `src` (see `offs`); `bytes[k]`
+   * is `src.charCodeAt(k)`. `uriPos`: where the Request-URI (`uri`) is in `src`, or -1.
+   * @internal the parser's entry point
+   */
+  loadHeaders(src: string, bytes: Uint8Array, offs: number[], keys: string[], uriPos: number): void {
+    this.hs = undefined;
+    this.src = src;
+    this.bytes = bytes;
+    this.uriPos = uriPos;
+    this.uriText = this.uri;
+    this.offs = offs;
+    this.ks = keys;
+    this.changed();
+  }
+
+  /** The key of every header line, in order. */
+  keys(): string[] {
+    return this.ks ?? this.headers.map((h) => h.key);
+  }
+
   /** The value of the first header with this key (lower-case full name). */
   get(key: string): string | undefined {
-    const hs = this.headers;
-    for (let i = 0; i < hs.length; i++) if (hs[i]!.key === key) return hs[i]!.value;
-    return undefined;
+    const i = this.indexOf(key);
+    return i === -1 ? undefined : this.valueAt(i);
   }
 
   has(key: string): boolean {
@@ -89,7 +161,12 @@ export class SipMessage {
   }
 
   indexOf(key: string, from = 0): number {
-    const hs = this.headers;
+    const ks = this.ks;
+    if (ks !== undefined) {
+      for (let i = from; i < ks.length; i++) if (ks[i] === key) return i;
+      return -1;
+    }
+    const hs = this.hs!;
     for (let i = from; i < hs.length; i++) if (hs[i]!.key === key) return i;
     return -1;
   }
@@ -97,34 +174,93 @@ export class SipMessage {
   /** Every header line's value with this key, in order. */
   getAll(key: string): string[] {
     const out: string[] = [];
-    for (const h of this.headers) if (h.key === key) out.push(h.value);
+    for (let i = this.indexOf(key); i !== -1; i = this.indexOf(key, i + 1)) out.push(this.valueAt(i));
     return out;
   }
 
   count(key: string): number {
     let n = 0;
-    for (const h of this.headers) if (h.key === key) n++;
+    for (let i = this.indexOf(key); i !== -1; i = this.indexOf(key, i + 1)) n++;
     return n;
+  }
+
+  private valueAt(i: number): string {
+    const o = this.offs;
+    return o === undefined ? this.hs![i]!.value : this.src.slice(o[5 * i + 2]!, o[5 * i + 3]!);
+  }
+
+  /** Parses the whole value of header line `i`: in place when it is a line as received. */
+  private parseLine<T>(i: number, parse: Parse<T>): T | undefined {
+    const o = this.offs;
+    if (o !== undefined) return parse(this.bytes, this.src, o[5 * i + 2]!, o[5 * i + 3]!);
+    const h = this.hs![i]!;
+    if (h instanceof ReceivedLine && !h.edited && h.src === this.src) return parse(this.bytes, this.src, h.vs, h.ve);
+    return parseText(parse, h.value);
   }
 
   /** Values of a list header across all its lines, split on top-level commas. */
   list(key: string): HeaderItem[] {
-    return this.cached(`list:${key}`, () => {
-      const out: HeaderItem[] = [];
-      const hs = this.headers;
-      for (let i = 0; i < hs.length; i++) {
-        if (hs[i]!.key !== key) continue;
-        const items = splitCommas(hs[i]!.value);
+    let lists = this.cLists;
+    if (lists === undefined) lists = this.cLists = new Map();
+    let out = lists.get(key);
+    if (out === undefined) {
+      out = [];
+      for (let i = this.indexOf(key); i !== -1; i = this.indexOf(key, i + 1)) {
+        const items = splitCommas_(this.valueAt(i));
         for (let j = 0; j < items.length; j++) out.push({ value: items[j]!, header: i, item: j });
       }
-      return out;
-    });
+      lists.set(key, out);
+    }
+    return out;
+  }
+
+  /**
+   * Every item of a list header, parsed, without building HeaderItems (the hot path). An
+   * unchanged line is parsed where it sits in the header section text.
+   */
+  private items<T>(key: string, parse: Parse<T>): Array<T | undefined> {
+    const out: Array<T | undefined> = [];
+    for (let i = this.indexOf(key); i !== -1; i = this.indexOf(key, i + 1)) this.itemsAt(i, parse, out, false);
+    return out;
+  }
+
+  /**
+   * Parses the items of header line `i` into `out` (only the first when `first`). The whole
+   * value is tried as one item first: no item grammar (Via, name-addr, Contact) admits a comma
+   * outside quotes or <>, so a value that parses whole is a single item, and the line need not
+   * be scanned for commas. Only a value that fails is split.
+   */
+  private itemsAt<T>(i: number, parse: Parse<T>, out: Array<T | undefined>, first: boolean): void {
+    const whole = this.parseLine(i, parse);
+    if (whole !== undefined) {
+      out.push(whole);
+      return;
+    }
+    const items = splitCommas_(this.valueAt(i));
+    for (let j = 0; j < (first ? 1 : items.length); j++) out.push(parseText(parse, items[j]!));
+  }
+
+  /** The first item of the first header line with this key, parsed. */
+  private firstItem<T>(key: string, parse: Parse<T>): T | undefined {
+    const i = this.indexOf(key);
+    if (i === -1) return undefined;
+    const out: Array<T | undefined> = [];
+    this.itemsAt(i, parse, out, true);
+    return out[0];
   }
 
   // ---- changes ---------------------------------------------------------------------
 
   private changed(): void {
-    this.cache = undefined;
+    this.cLists = undefined;
+    this.cVias = undefined;
+    this.cTopVia = undefined;
+    this.cFrom = undefined;
+    this.cTo = undefined;
+    this.cCSeq = undefined;
+    this.cContacts = undefined;
+    this.cRoutes = undefined;
+    this.cRecordRoutes = undefined;
   }
 
   /** Adds a header line before all others (Via, Record-Route). */
@@ -173,9 +309,21 @@ export class SipMessage {
     const first = this.list(key)[0];
     if (first === undefined) return;
     const h = this.headers[first.header]!;
-    const items = splitCommas(h.value);
+    const items = splitCommas_(h.value);
     if (items.length <= 1) this.headers.splice(first.header, 1);
     else this.headers[first.header] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
+    this.changed();
+  }
+
+  /** Removes the last item of a list header (the Request-URI a strict router moved into Route). */
+  removeLastItem(key: string): void {
+    const items = this.list(key);
+    const last = items[items.length - 1];
+    if (last === undefined) return;
+    const h = this.headers[last.header]!;
+    const rest = splitCommas_(h.value).slice(0, -1);
+    if (rest.length === 0) this.headers.splice(last.header, 1);
+    else this.headers[last.header] = { name: h.name, key: h.key, value: rest.join(', '), raw: undefined };
     this.changed();
   }
 
@@ -184,7 +332,7 @@ export class SipMessage {
     const first = this.list(key)[0];
     if (first === undefined) return;
     const h = this.headers[first.header]!;
-    const items = splitCommas(h.value);
+    const items = splitCommas_(h.value);
     items[0] = value;
     this.headers[first.header] = { name: h.name, key: h.key, value: items.join(', '), raw: undefined };
     this.changed();
@@ -193,43 +341,38 @@ export class SipMessage {
   setRequestUri(uri: string): void {
     this.uri = uri;
     this.startLineRaw = undefined;
+    this.cRuri = undefined;
+    this.uriPos = -1;
   }
 
   // ---- typed views -----------------------------------------------------------------
 
-  private cached<T>(k: string, f: () => T): T {
-    let c = this.cache;
-    if (c === undefined) c = this.cache = new Map();
-    if (c.has(k)) return c.get(k) as T;
-    const v = f();
-    c.set(k, v);
-    return v;
-  }
-
   /** Every Via, top first; an entry is undefined where a value does not parse. */
   vias(): Array<Via | undefined> {
-    return this.cached('vias', () => this.list('via').map((it) => parseVia(it.value)));
+    return (this.cVias ??= this.items('via', viaAt_));
   }
 
   get topVia(): Via | undefined {
-    return this.cached('topVia', () => {
-      const first = this.list('via')[0];
-      return first === undefined ? undefined : parseVia(first.value);
-    });
+    if (this.cTopVia === undefined) {
+      this.cTopVia = (this.cVias !== undefined ? this.cVias[0] : this.firstItem('via', viaAt_)) ?? null;
+    }
+    return this.cTopVia ?? undefined;
   }
 
   get from(): NameAddr | undefined {
-    return this.cached('from', () => {
-      const v = this.get('from');
-      return v === undefined ? undefined : parseNameAddr(v);
-    });
+    if (this.cFrom === undefined) this.cFrom = this.single('from', nameAddrAt_) ?? null;
+    return this.cFrom ?? undefined;
   }
 
   get to(): NameAddr | undefined {
-    return this.cached('to', () => {
-      const v = this.get('to');
-      return v === undefined ? undefined : parseNameAddr(v);
-    });
+    if (this.cTo === undefined) this.cTo = this.single('to', nameAddrAt_) ?? null;
+    return this.cTo ?? undefined;
+  }
+
+  /** The first header line with this key, its whole value parsed. */
+  private single<T>(key: string, parse: Parse<T>): T | undefined {
+    const i = this.indexOf(key);
+    return i === -1 ? undefined : this.parseLine(i, parse);
   }
 
   get fromTag(): string | undefined {
@@ -245,14 +388,15 @@ export class SipMessage {
   }
 
   get cseq(): CSeq | undefined {
-    return this.cached('cseq', () => parseCSeq(this.get('cseq')));
+    if (this.cCSeq === undefined) this.cCSeq = this.single('cseq', cseqAt) ?? null;
+    return this.cCSeq ?? undefined;
   }
 
   /** undefined when absent; NaN when malformed */
   get maxForwards(): number | undefined {
     const v = this.get('max-forwards');
     if (v === undefined) return undefined;
-    return isDigits(v) ? Number(v) : NaN;
+    return isDigits_(v) ? Number(v) : NaN;
   }
 
   get contentType(): string | undefined {
@@ -262,25 +406,29 @@ export class SipMessage {
   /** undefined when absent or malformed */
   get expires(): number | undefined {
     const v = this.get('expires');
-    return v !== undefined && isDigits(v) ? Number(v) : undefined;
+    return v !== undefined && isDigits_(v) ? Number(v) : undefined;
   }
 
   contacts(): Array<ContactValue | undefined> {
-    return this.cached('contacts', () =>
-      this.list('contact').map((it) => (it.value === '*' ? { star: true, nameAddr: undefined } : nameAddrContact(it.value))),
-    );
+    return (this.cContacts ??= this.items('contact', contactValueAt));
   }
 
   routes(): Array<NameAddr | undefined> {
-    return this.cached('routes', () => this.list('route').map((it) => parseNameAddr(it.value)));
+    return (this.cRoutes ??= this.items('route', nameAddrAt_));
   }
 
   recordRoutes(): Array<NameAddr | undefined> {
-    return this.cached('recordRoutes', () => this.list('record-route').map((it) => parseNameAddr(it.value)));
+    return (this.cRecordRoutes ??= this.items('record-route', nameAddrAt_));
   }
 
   get requestUri(): Uri | undefined {
-    return this.cached('ruri', () => (this.isRequest ? parseUri(this.uri) : undefined));
+    if (this.cRuri === undefined) {
+      const u = this.uri;
+      // while the Request-URI is the one parsed, read it where it came in
+      const p = this.uriPos;
+      this.cRuri = (this.isRequest ? (p >= 0 && u === this.uriText ? uriAt_(this.bytes, this.src, p, p + u.length) : parseUri_(u)) : undefined) ?? null;
+    }
+    return this.cRuri ?? undefined;
   }
 
   /** A decoded view of a header value for people (UTF-8), e.g. User-Agent, display names. */
@@ -301,25 +449,80 @@ export class SipMessage {
    * A Content-Length is added when absent (a stream needs it) and corrected when the body changed.
    */
   toBuffer(): Buffer {
+    const bodyLen = this.body.length;
+    if (this.ks !== undefined) {
+      const fast = this.unchangedHead(bodyLen);
+      if (fast !== undefined) return this.withBody(fast, bodyLen);
+    }
     let s = this.startLine() + '\r\n';
     let hasCl = false;
-    const bodyLen = this.body.length;
-    for (const h of this.headers) {
+    const hs = this.headers;
+    // consecutive lines as received go out as one piece of the text they came in
+    let run: string | undefined;
+    let runStart = 0;
+    let runEnd = 0;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i]!;
       if (h.key === 'content-length') {
         if (hasCl) continue;
         hasCl = true;
-        if (h.value !== String(bodyLen) && !(isDigits(h.value) && Number(h.value) === bodyLen)) {
+        if (!(isDigits_(h.value) && Number(h.value) === bodyLen)) {
+          if (run !== undefined) s += run.slice(runStart, runEnd) + '\r\n';
+          run = undefined;
           s += `${h.name}: ${bodyLen}\r\n`;
           continue;
         }
       }
+      if (h instanceof ReceivedLine && !h.edited) {
+        if (run === h.src && h.at === runEnd + 2) {
+          runEnd = h.end;
+          continue;
+        }
+        if (run !== undefined) s += run.slice(runStart, runEnd) + '\r\n';
+        run = h.src;
+        runStart = h.at;
+        runEnd = h.end;
+        continue;
+      }
+      if (run !== undefined) s += run.slice(runStart, runEnd) + '\r\n';
+      run = undefined;
       s += h.raw !== undefined ? h.raw + '\r\n' : `${h.name}: ${h.value}\r\n`;
     }
+    if (run !== undefined) s += run.slice(runStart, runEnd) + '\r\n';
     if (!hasCl) s += `Content-Length: ${bodyLen}\r\n`;
     s += '\r\n';
+    return this.withBody(s, bodyLen);
+  }
+
+  /**
+   * The header section of a parsed message whose header lines are unchanged: the lines as one
+   * piece of the text received. Undefined when Content-Length needs correcting.
+   */
+  private unchangedHead(bodyLen: number): string | undefined {
+    const ks = this.ks!, o = this.offs!;
+    let cl = -1;
+    for (let i = 0; i < ks.length; i++) {
+      if (ks[i] !== 'content-length') continue;
+      if (cl !== -1) return undefined;
+      cl = i;
+    }
+    let s = this.startLine() + '\r\n';
+    if (ks.length > 0) s += this.src.slice(o[0]!, o[o.length - 1]!) + '\r\n';
+    if (cl === -1) s += `Content-Length: ${bodyLen}\r\n`;
+    else {
+      const v = this.valueAt(cl);
+      if (!(isDigits_(v) && Number(v) === bodyLen)) return undefined;
+    }
+    return s + '\r\n';
+  }
+
+  private withBody(s: string, bodyLen: number): Buffer {
     if (bodyLen === 0) return Buffer.from(s, 'latin1');
-    const head = Buffer.from(s, 'latin1');
-    return Buffer.concat([head, this.body], head.length + bodyLen);
+    // one allocation: the header text and the body copied behind it
+    const out = Buffer.allocUnsafe(s.length + bodyLen);
+    out.write(s, 0, s.length, 'latin1');
+    this.body.copy(out, s.length);
+    return out;
   }
 
   toString(): string {
@@ -335,7 +538,14 @@ export class SipMessage {
     m.reason = this.reason;
     m.version = this.version;
     m.startLineRaw = this.startLineRaw;
-    m.headers = this.headers.slice();
+    // the header section text and its offsets never change: share them until either side changes
+    if (this.ks !== undefined) m.loadHeaders(this.src, this.bytes, this.offs!, this.ks, this.uri === this.uriText ? this.uriPos : -1);
+    else {
+      m.headers = this.hs!.slice();
+      // the received lines among them still read where they came in
+      m.src = this.src;
+      m.bytes = this.bytes;
+    }
     m.body = this.body;
     return m;
   }
@@ -343,22 +553,105 @@ export class SipMessage {
 
 const EMPTY = Buffer.alloc(0);
 
-const nameAddrContact = (v: string): ContactValue | undefined => {
-  const na = parseNameAddr(v);
+/**
+ * A header line of a parsed message as received: its name, value and text are sliced from the
+ * header section on first read. Setting any of them makes it a changed line (written anew).
+ */
+class ReceivedLine implements Header {
+  key: string;
+  /** the header section; the line is `src[at..end)`, the value `src[vs..ve)` */
+  readonly src: string;
+  readonly at: number;
+  readonly end: number;
+  readonly vs: number;
+  readonly ve: number;
+  private readonly ne: number;
+  /** set once name, value or raw was assigned */
+  edited = false;
+  private n: string | undefined = undefined;
+  private v: string | undefined = undefined;
+  private r: string | undefined = undefined;
+
+  constructor(src: string, at: number, ne: number, vs: number, ve: number, end: number, key: string) {
+    this.src = src;
+    this.at = at;
+    this.ne = ne;
+    this.vs = vs;
+    this.ve = ve;
+    this.end = end;
+    this.key = key;
+  }
+
+  get name(): string {
+    return (this.n ??= this.src.slice(this.at, this.ne));
+  }
+
+  set name(n: string) {
+    this.n = n;
+    this.edited = true;
+  }
+
+  get value(): string {
+    return (this.v ??= this.src.slice(this.vs, this.ve));
+  }
+
+  set value(v: string) {
+    this.v = v;
+    this.edited = true;
+  }
+
+  get raw(): string | undefined {
+    return this.edited ? this.r : this.src.slice(this.at, this.end);
+  }
+
+  set raw(r: string | undefined) {
+    this.r = r;
+    this.edited = true;
+  }
+}
+
+/** A parser of the text `s[start..end)` whose characters it reads from `b` (`b[k]` is `s.charCodeAt(k)`). */
+type Parse<T> = (b: Uint8Array, s: string, start: number, end: number) => T | undefined;
+
+/** Runs a parser over a standalone value (a changed header, one item of a list). */
+const parseText = <T>(parse: Parse<T>, v: string): T | undefined => {
+  const b = bytesOf_(v);
+  return b === undefined ? undefined : parse(b, v, 0, v.length);
+};
+
+const contactValueAt = (b: Uint8Array, s: string, start: number, end: number): ContactValue | undefined => {
+  if (end - start === 1 && b[start] === 42) return { star: true, nameAddr: undefined }; // '*'
+  const na = nameAddrAt_(b, s, start, end);
   return na === undefined ? undefined : { star: false, nameAddr: na };
 };
 
-export const parseCSeq = (v: string | undefined): CSeq | undefined => {
-  if (v === undefined) return undefined;
-  const s = collapseLws(v);
-  const sp = s.indexOf(' ');
-  if (sp === -1) return undefined;
-  const num = s.slice(0, sp);
-  const method = s.slice(sp + 1);
-  if (!isDigits(num) || num.length > 10 || method.length === 0 || method.indexOf(' ') !== -1) return undefined;
-  const seq = Number(num);
-  if (seq > 0x7fffffff) return undefined; // RFC 3261 §8.1.1.5: less than 2**31
-  return { seq, method };
+const isLws = (c: number): boolean => c === 32 || c === 9 || c === 13 || c === 10;
+
+/** `CSeq: 1*DIGIT LWS Method`; the number must be below 2**31 (RFC 3261 §8.1.1.5). */
+export const parseCSeq = (v: string | undefined): CSeq | undefined => (v === undefined ? undefined : parseText(cseqAt, v));
+
+const cseqAt = (b: Uint8Array, v: string, start: number, n: number): CSeq | undefined => {
+  let i = start;
+  while (i < n && isLws(b[i]!)) i++;
+  const ds = i;
+  let seq = 0;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) break;
+    seq = seq * 10 + (c - 48);
+    i++;
+  }
+  if (i === ds || i - ds > 10 || seq > 0x7fffffff) return undefined;
+  const ws = i;
+  while (i < n && isLws(b[i]!)) i++;
+  if (i === ws) return undefined;
+  const ms = i;
+  while (i < n && !isLws(b[i]!)) i++;
+  if (i === ms) return undefined;
+  const me = i;
+  while (i < n && isLws(b[i]!)) i++;
+  if (i !== n) return undefined;
+  return { seq, method: ms === 0 && me === v.length ? v : v.slice(ms, me) };
 };
 
 export const latin1ToUtf8 = (s: string): string => {

@@ -1,5 +1,5 @@
 // Generic parameters (`;name=value`) of header fields and URIs.
-import { TOKEN, HOST, isWs } from './grammar.js';
+import { TOKEN, HOST, bytesOf } from './grammar.js';
 
 /** Parameters in the order written; names lower-cased, values as written (quoted strings keep their quotes). */
 export type Params = Array<[name: string, value: string | null]>;
@@ -17,49 +17,84 @@ export const formatParams = (params: Params): string => {
   return s;
 };
 
-const skipWs = (s: string, i: number): number => {
-  while (i < s.length && isWs(s.charCodeAt(i))) i++;
-  return i;
-};
+// Module-local tables: vitest's module runner (tests, benchmarks) turns each use of an import
+// into a getter call, which the per-character loops here must not pay.
+const NAME_CHAR = TOKEN.slice();
+const VALUE_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) VALUE_CHAR[c] = TOKEN[c]! | HOST[c]!;
 
-const isValueChar = (c: number): boolean => c < 128 && (TOKEN[c] === 1 || HOST[c] === 1);
+// Parameter names met in nearly every message, handed out as the same string each time: no copy
+// per message, and getParam finds them by identity.
+const COMMON = ['branch', 'rport', 'received', 'maddr', 'ttl', 'tag', 'lr', 'transport', 'user', 'expires', 'q', 'ob', 'method', 'ftag'];
+const BY_LENGTH: string[][] = [];
+for (const k of COMMON) (BY_LENGTH[k.length] ??= []).push(k);
+
+/** The parameter name written at `s[a..e)`, lower-cased (`upper`: it holds upper-case letters). @internal */
+export const paramName = (b: Uint8Array, s: string, a: number, e: number, upper: boolean): string => {
+  const candidates = BY_LENGTH[e - a];
+  if (candidates !== undefined) {
+    for (let k = 0; k < candidates.length; k++) {
+      const name = candidates[k]!;
+      let i = 0;
+      while (i < name.length) {
+        let c = b[a + i]!;
+        if (c >= 65 && c <= 90) c += 32;
+        if (c !== name.charCodeAt(i)) break;
+        i++;
+      }
+      if (i === name.length) return name;
+    }
+  }
+  return upper ? s.slice(a, e).toLowerCase() : s.slice(a, e);
+};
 
 /**
  * Parses `*( SEMI generic-param )` starting at `s[i]` (which must be `;` or the end).
  * Returns undefined on a syntax error (empty parameter, bad characters, unterminated quote).
  */
 export const parseParams = (s: string, i = 0): Params | undefined => {
+  const b = bytesOf(s);
+  return b === undefined ? undefined : paramsAt(b, s, i, s.length);
+};
+
+/** `parseParams` over `s[i..n)`, reading the characters from `b` (`b[k]` is `s.charCodeAt(k)`). @internal */
+export const paramsAt = (b: Uint8Array, s: string, i: number, n: number): Params | undefined => {
   const out: Params = [];
-  i = skipWs(s, i);
-  while (i < s.length) {
-    if (s.charCodeAt(i) !== 59) return undefined; // ';'
-    i = skipWs(s, i + 1);
+  let c = 0;
+  while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
+  while (i < n) {
+    if (b[i]! !== 59) return undefined; // ';'
+    i++;
+    while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     const ns = i;
-    while (i < s.length && s.charCodeAt(i) < 128 && TOKEN[s.charCodeAt(i)] === 1) i++;
+    let upper = false;
+    while (i < n && (c = b[i]!) < 128 && NAME_CHAR[c] === 1) {
+      if (c <= 90 && c >= 65) upper = true;
+      i++;
+    }
     if (i === ns) return undefined;
-    const name = s.slice(ns, i).toLowerCase();
-    i = skipWs(s, i);
+    const name = paramName(b, s, ns, i, upper);
+    while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     let value: string | null = null;
-    if (i < s.length && s.charCodeAt(i) === 61) { // '='
-      i = skipWs(s, i + 1);
-      if (s.charCodeAt(i) === 34) {
-        const vs = i;
+    if (i < n && b[i]! === 61) { // '='
+      i++;
+      while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
+      const vs = i;
+      if (b[i]! === 34) {
         i++;
         for (;;) {
-          if (i >= s.length) return undefined;
-          const c = s.charCodeAt(i);
+          if (i >= n) return undefined;
+          c = b[i]!;
           if (c === 92) i += 2;
           else if (c === 34) { i++; break; }
           else i++;
         }
-        value = s.slice(vs, i);
       } else {
-        const vs = i;
-        while (i < s.length && isValueChar(s.charCodeAt(i))) i++;
+        while (i < n && (c = b[i]!) < 128 && VALUE_CHAR[c] === 1) i++;
         if (i === vs) return undefined;
-        value = s.slice(vs, i);
       }
-      i = skipWs(s, i);
+      value = s.slice(vs, i);
+      while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     }
     out.push([name, value]);
   }

@@ -1,6 +1,8 @@
 // SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966); other schemes are kept opaque.
+import { isIP } from 'node:net';
 import type { Params } from './params.js';
-import { getParam } from './params.js';
+import { getParam, paramName } from './params.js';
+import { bytesOf } from './grammar.js';
 
 export interface SipUri {
   readonly scheme: 'sip' | 'sips';
@@ -49,118 +51,196 @@ const HEADERS = mk(UNRESERVED_MARKS + '[]/?:+$&=');
 const HOSTNAME = mk('-.');
 const SCHEME = mk('+-.');
 
-const allIn = (s: string, t: Uint8Array, from = 0, to = s.length): boolean => {
+/** `s.indexOf(char, from)` bounded by `end`: String.indexOf would search on through the rest of the header section. */
+const find = (b: Uint8Array, c: number, from: number, end: number): number => {
+  for (let i = from; i < end; i++) if (b[i] === c) return i;
+  return -1;
+};
+
+// a module-local copy: vitest's module runner turns each use of an import into a getter call
+const nameOf = paramName;
+
+const allIn = (b: Uint8Array, t: Uint8Array, from: number, to: number): boolean => {
   for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
+    const c = b[i]!;
     if (c > 127 || t[c] !== 1) return false;
   }
   return true;
 };
 
-const parseUriParams = (s: string): Params | undefined => {
-  const out: Params = [];
-  if (s.length === 0) return out;
-  for (const part of s.split(';')) {
-    if (part.length === 0) return undefined;
-    const eq = part.indexOf('=');
-    if (eq === -1) {
-      if (!allIn(part, PARAM)) return undefined;
-      out.push([part.toLowerCase(), null]);
-    } else {
-      const n = part.slice(0, eq);
-      const v = part.slice(eq + 1);
-      if (n.length === 0 || !allIn(n, PARAM) || !allIn(v, PARAM)) return undefined;
-      out.push([n.toLowerCase(), v]);
+/**
+ * Parses `param *( ";" param )` from `s[from]` (the text after the first ';') into `out`, up to
+ * `to` or a '?'. Returns where it stopped, -1 when malformed.
+ */
+const parseUriParams = (b: Uint8Array, s: string, from: number, to: number, out: Params): number => {
+  let i = from;
+  for (;;) {
+    let eq = -1;
+    let upper = false;
+    let j = i;
+    for (; j < to; j++) {
+      const c = b[j]!;
+      if (c === 59 || c === 63) break; // ';' '?'
+      if (c === 61 && eq === -1) eq = j; // '='
+      else if (c > 127 || PARAM[c] !== 1) return -1;
+      else if (eq === -1 && c >= 65 && c <= 90) upper = true;
     }
+    if (j === i || eq === i) return -1; // empty parameter or empty name
+    const name = nameOf(b, s, i, eq === -1 ? j : eq, upper);
+    out.push([name, eq === -1 ? null : s.slice(eq + 1, j)]);
+    if (j >= to || b[j] === 63) return j;
+    i = j + 1;
   }
-  return out;
 };
 
-const isIPv6 = (s: string): boolean => /^[0-9A-Fa-f:.]+$/.test(s) && s.includes(':');
+const lower = (s: string): string => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return s.toLowerCase();
+  }
+  return s;
+};
 
-const parseHostPort = (hp: string): { host: string; ipv6: boolean; port: number | undefined } | undefined => {
-  let host: string;
-  let rest: string;
-  let ipv6 = false;
-  if (hp.charCodeAt(0) === 91) { // '['
-    const close = hp.indexOf(']');
-    if (close === -1) return undefined;
-    host = hp.slice(1, close);
-    if (!isIPv6(host)) return undefined;
-    ipv6 = true;
-    rest = hp.slice(close + 1);
-  } else {
-    const colon = hp.indexOf(':');
-    host = colon === -1 ? hp : hp.slice(0, colon);
-    rest = colon === -1 ? '' : hp.slice(colon);
-    if (host.length === 0 || !allIn(host, HOSTNAME)) return undefined;
+const IPV4_TAIL = /^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$/;
+
+/**
+ * An IPv6 address as written inside `[` `]`. Besides RFC 4291 text this tolerates the form
+ * RFC 3261's ABNF allows by mistake, `2001:db8:::192.0.2.1` (RFC 5118 §4.10: "an implementation
+ * must tolerate both"); it is kept as written.
+ */
+export const isIPv6Address = (s: string): boolean => {
+  if (s.length < 2 || s.length > 46) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 46)) return false;
   }
-  let port: number | undefined;
-  if (rest.length > 0) {
-    if (rest.charCodeAt(0) !== 58) return undefined;
-    const p = rest.slice(1);
-    if (!/^[0-9]{1,5}$/.test(p)) return undefined;
-    port = Number(p);
-    if (port > 65535) return undefined;
-  }
-  return { host, ipv6, port };
+  if (isIP(s) === 6) return true;
+  const k = s.indexOf(':::');
+  if (k === -1 || s.indexOf(':::', k + 1) !== -1 || !IPV4_TAIL.test(s.slice(k + 3))) return false;
+  return isIP(`${s.slice(0, k)}::${s.slice(k + 3)}`) === 6;
 };
 
 /** Parses a URI; undefined when it is not a well-formed URI. No white space is allowed anywhere. */
 export const parseUri = (s: string): Uri | undefined => {
-  const colon = s.indexOf(':');
-  if (colon <= 0) return undefined;
-  const scheme = s.slice(0, colon).toLowerCase();
-  const c0 = scheme.charCodeAt(0);
-  if (!((c0 >= 97 && c0 <= 122)) || !allIn(scheme, SCHEME)) return undefined;
-  if (/[\s<>"]/.test(s)) return undefined;
-  const rest = s.slice(colon + 1);
-  if (scheme === 'sip' || scheme === 'sips') return parseSip(scheme, rest);
-  if (scheme === 'tel') {
-    const semi = rest.indexOf(';');
-    const number = semi === -1 ? rest : rest.slice(0, semi);
-    if (!/^\+?[0-9A-Fa-f*#().\-]+$/.test(number)) return undefined;
-    const params = semi === -1 ? [] : parseUriParams(rest.slice(semi + 1));
-    if (params === undefined) return undefined;
-    return { scheme: 'tel', number, params };
-  }
-  if (rest.length === 0) return undefined;
-  return { scheme, opaque: rest };
+  const b = bytesOf(s);
+  return b === undefined ? undefined : uriAt(b, s, 0, s.length);
 };
 
-const parseSip = (scheme: 'sip' | 'sips', rest: string): SipUri | undefined => {
+/**
+ * Parses the URI written at `s[start..end)`, reading its characters from `b` (`b[k]` is
+ * `b[k]!`): the parser hands in the header section as received, text and bytes.
+ * @internal
+ */
+export const uriAt = (b: Uint8Array, s: string, start: number, end: number): Uri | undefined => {
+  let colon = -1;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c === 58) { colon = i; break; }
+    if (c > 127 || SCHEME[c] !== 1) return undefined;
+  }
+  if (colon <= start) return undefined;
+  const c0 = b[start]! | 32;
+  if (c0 < 97 || c0 > 122) return undefined;
+  // sip: and sips: are checked character by character by parseSip; the rest only here
+  if (c0 === 115 && (b[start + 1]! | 32) === 105 && (b[start + 2]! | 32) === 112) {
+    if (colon === start + 3) return parseSip('sip', b, s, colon + 1, end);
+    if (colon === start + 4 && (b[start + 3]! | 32) === 115) return parseSip('sips', b, s, colon + 1, end);
+  }
+  for (let i = colon + 1; i < end; i++) {
+    const c = b[i]!;
+    // white space (SP, HTAB, CR, LF, NBSP), controls, and the characters that delimit a URI
+    if (c <= 32 || c === 34 || c === 60 || c === 62 || c === 127 || c === 160) return undefined;
+  }
+  const scheme = lower(s.slice(start, colon));
+  if (scheme === 'tel') {
+    const semi = find(b, 59, colon + 1, end); // ';'
+    const number = s.slice(colon + 1, semi === -1 ? end : semi);
+    if (!/^\+?[0-9A-Fa-f*#().\-]+$/.test(number)) return undefined;
+    const params: Params = [];
+    if (semi !== -1 && parseUriParams(b, s, semi + 1, end, params) !== end) return undefined;
+    return { scheme: 'tel', number, params };
+  }
+  if (colon + 1 === end) return undefined;
+  return { scheme, opaque: s.slice(colon + 1, end) };
+};
+
+/** `s[start..end)` is what follows `sip:` / `sips:`. One pass, left to right. */
+const parseSip = (scheme: 'sip' | 'sips', b: Uint8Array, s: string, start: number, end: number): SipUri | undefined => {
   let user: string | undefined;
   let password: string | undefined;
-  let i = 0;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    const userinfo = rest.slice(0, at);
-    const pc = userinfo.indexOf(':');
-    // A ':' in the user part is the password separator; user-unreserved has no ':'.
-    user = pc === -1 ? userinfo : userinfo.slice(0, pc);
-    if (pc !== -1) {
-      password = userinfo.slice(pc + 1);
-      if (!allIn(password, PASSWORD)) return undefined;
+  let i = start;
+  // userinfo: user characters up to '@', or up to ':' and password characters up to '@'
+  let j = start;
+  while (j < end) {
+    const c = b[j]!;
+    if (c > 127 || USER[c] !== 1) break;
+    j++;
+  }
+  if (j < end) {
+    const c = b[j]!;
+    if (c === 64) { // '@'
+      if (j === start) return undefined;
+      user = s.slice(start, j);
+      i = j + 1;
+    } else if (c === 58 && j > start) { // ':'
+      let k = j + 1;
+      while (k < end) {
+        const d = b[k]!;
+        if (d > 127 || PASSWORD[d] !== 1) break;
+        k++;
+      }
+      if (k < end && b[k]! === 64) {
+        user = s.slice(start, j);
+        password = s.slice(j + 1, k);
+        i = k + 1;
+      }
     }
-    if (user.length === 0 || !allIn(user, USER)) return undefined;
-    i = at + 1;
   }
-  let end = rest.length;
-  const q = rest.indexOf('?', i);
+  let host: string;
+  let ipv6 = false;
+  j = i;
+  if (j < end && b[j]! === 91) { // '['
+    const close = find(b, 93, j, end); // ']'
+    if (close === -1) return undefined;
+    host = s.slice(j + 1, close);
+    if (!isIPv6Address(host)) return undefined;
+    ipv6 = true;
+    j = close + 1;
+  } else {
+    while (j < end) {
+      const c = b[j]!;
+      if (c > 127 || HOSTNAME[c] !== 1) break;
+      j++;
+    }
+    if (j === i) return undefined;
+    host = s.slice(i, j);
+  }
+  let port: number | undefined;
+  if (j < end && b[j]! === 58) { // ':'
+    const ps = ++j;
+    let p = 0;
+    while (j < end) {
+      const c = b[j]!;
+      if (c < 48 || c > 57) break;
+      p = p * 10 + (c - 48);
+      j++;
+    }
+    if (j === ps || j - ps > 5 || p > 65535) return undefined;
+    port = p;
+  }
+  const params: Params = [];
+  if (j < end && b[j]! === 59) { // ';'
+    j = parseUriParams(b, s, j + 1, end, params);
+    if (j === -1) return undefined;
+  }
   let headers: string | undefined;
-  if (q !== -1) {
-    headers = rest.slice(q + 1);
-    if (headers.length === 0 || !allIn(headers, HEADERS)) return undefined;
-    end = q;
+  if (j < end && b[j]! === 63) { // '?'
+    if (j + 1 === end || !allIn(b, HEADERS, j + 1, end)) return undefined;
+    headers = s.slice(j + 1, end);
+    j = end;
   }
-  const hostAndParams = rest.slice(i, end);
-  // the ';' that starts parameters comes after the host (an IPv6 reference holds no ';')
-  const semi = hostAndParams.indexOf(';');
-  const hp = parseHostPort(semi === -1 ? hostAndParams : hostAndParams.slice(0, semi));
-  if (hp === undefined) return undefined;
-  const params = semi === -1 ? [] : parseUriParams(hostAndParams.slice(semi + 1));
-  if (params === undefined) return undefined;
-  return { scheme, user, password, host: hp.host, ipv6: hp.ipv6, port: hp.port, params, headers };
+  if (j !== end) return undefined;
+  return { scheme, user, password, host, ipv6, port, params, headers };
 };
 
 export const formatHost = (host: string, ipv6: boolean): string => (ipv6 ? `[${host}]` : host);

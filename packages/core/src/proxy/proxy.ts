@@ -41,6 +41,12 @@ export interface ProxyOptions {
   observer?: ProxyObserver;
   /** Extra parameters for our Record-Route (e.g. a dialog token); called per initial request */
   recordRouteParams?(req: SipMessage): string;
+  /**
+   * Step 1 of the contract (bans, floods, scanners): asked for each source before parsing
+   * (cheap ban lookup) and for each parsed request. 'drop' sends nothing; 'reply' answers statelessly.
+   */
+  screenSource?(source: Endpoint): ScreenDecision;
+  screenRequest?(req: SipMessage, source: Endpoint): ScreenDecision;
   /** Step 3 of the contract: may this in-dialog request pass? (default: yes) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
 }
@@ -62,8 +68,17 @@ export interface Proxy {
   /** refresh our addresses after listeners change */
   updateListeners(): void;
   activeTransactions(): number;
+  /** forwarded requests still waiting for a final answer */
+  pendingRequests(): number;
+  /**
+   * Graceful stop: drain, wait up to graceMs for pending requests to finish, then cancel what is
+   * left (the caller gets 503) and give their CANCELs a moment to leave.
+   */
+  shutdown(graceMs: number): Promise<void>;
   close(): void;
 }
+
+export type ScreenDecision = { action: 'pass' } | { action: 'drop'; reason: string } | { action: 'reply'; status: number; reason: string };
 
 export interface OriginateResult {
   response: SipMessage | undefined;
@@ -109,6 +124,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const udpMtu = opts.udpMtu ?? 0;
   let draining = false;
   const contexts = new WeakMap<ServerTransaction, ResponseContext>();
+  /** requests forwarded statefully that have no final answer yet */
+  const open = new Set<ResponseContext>();
 
   // ---- sending -----------------------------------------------------------------------
 
@@ -160,6 +177,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // ---- inbound -----------------------------------------------------------------------
 
   const handleInbound = (inb: Inbound): void => {
+    if (opts.screenSource !== undefined) {
+      const d = opts.screenSource(inb.source);
+      // a 403 needs a parsed request: screenRequest answers it below
+      if (d.action === 'drop') {
+        observer?.refused?.(d.reason, inb.source);
+        return;
+      }
+    }
     const r = tryParseMessage(inb.data, { datagram: inb.listener.transport === 'udp', maxHeaders: opts.maxHeaders ?? 256 });
     const ctx: RequestContext = { source: inb.source, listener: inb.listener, connectionId: inb.connectionId, ruriIsLocal: false };
     if (!r.ok) {
@@ -175,6 +200,17 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const msg = r.message;
     observer?.received?.(msg, inb.source, inb.data);
     if (msg.isRequest) {
+      if (opts.screenRequest !== undefined) {
+        const d = opts.screenRequest(msg, inb.source);
+        if (d.action !== 'pass') {
+          observer?.refused?.(d.reason, inb.source);
+          if (d.action === 'reply') {
+            stampVia(msg, inb.source);
+            reply(msg, ctx, undefined, d.status);
+          }
+          return;
+        }
+      }
       observer?.requestIn?.(msg, inb.source);
       stampVia(msg, inb.source);
       if (stateful) {
@@ -355,6 +391,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       req, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
     };
     contexts.set(tx, rc);
+    open.add(rc);
     if (d.fork === 'parallel') {
       for (const t of d.targets) startBranch(rc, t, initial);
     } else {
@@ -419,11 +456,13 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (initial && DIALOG_CREATING.has(req.method)) {
       const extra = opts.recordRouteParams?.(req) ?? '';
       const inb = ctx.listener;
-      if (inb.id !== out.id) msg.prepend('Record-Route', local.recordRoute(inb, extra));
-      msg.prepend('Record-Route', local.recordRoute(out, extra));
+      // ours go on top of the Record-Route list; the list itself stays in one block
+      const add = (v: string): void => (msg.has('record-route') ? msg.insertFirst('Record-Route', v) : msg.prepend('Record-Route', v));
+      if (inb.id !== out.id) add(local.recordRoute(inb, extra));
+      add(local.recordRoute(out, extra));
     }
     const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop);
-    msg.prepend('Via', local.via(out, branch));
+    msg.insertFirst('Via', local.via(out, branch));
     if (endpoint.transport === 'udp') {
       const size = msg.toBuffer().length;
       if (size > UDP_MAX) {
@@ -461,6 +500,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const status = res.status;
     if (status === 100) return; // hop by hop
     res.removeFirstItem('via');
+    // a UAS that lost the Vias below ours: answer along the request's own path
+    if (!res.has('via')) for (const v of rc.req.getAll('via')) res.append('Via', v);
     if (status < 200) {
       if (!rc.finalSent) rc.serverTx.respond(res);
       return;
@@ -474,6 +515,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
         b.target.onResult?.(status, res);
       }
       rc.finalSent = true;
+      open.delete(rc);
       rc.queue.length = 0;
       rc.serverTx.respond(res);
       for (const o of rc.branches) if (o !== b && !o.done) o.tx.cancel();
@@ -521,6 +563,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const sendBest = (rc: ResponseContext): void => {
     if (rc.finalSent) return;
     rc.finalSent = true;
+    open.delete(rc);
     const tx = rc.serverTx;
     if (rc.cancelled) {
       const r487 = rc.responses.find((r) => r.status === 487);
@@ -622,6 +665,23 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     local,
     updateListeners() {
       local.update(transport.listeners());
+    },
+    pendingRequests() {
+      return open.size;
+    },
+    async shutdown(graceMs: number) {
+      draining = true;
+      const until = Date.now() + graceMs;
+      while (open.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      if (open.size === 0) return;
+      for (const rc of [...open]) {
+        rc.queue.length = 0;
+        for (const b of rc.branches) if (!b.done) b.tx.cancel();
+        rc.finalSent = true;
+        open.delete(rc);
+        rc.serverTx.respond(createResponse(rc.req, 503, undefined, [['Retry-After', '30']]));
+      }
+      await new Promise((r) => setTimeout(r, 50));
     },
     activeTransactions() {
       const s = transactions.size;
