@@ -123,7 +123,7 @@ for (const mode of ['stateful', 'stateless'] as const) {
       expect(inv.topVia?.port).toBe(port);
       expect(inv.topVia?.branch).toMatch(/^z9hG4bK/);
       expect(inv.vias()).toHaveLength(2);
-      expect(inv.list('record-route')[0]?.value).toBe(`<sip:127.0.0.1:${port};lr>`);
+      expect(inv.list('record-route')[0]?.value).toMatch(new RegExp(`^<sip:127\\.0\\.0\\.1:${port};lr;sf=`));
       expect(inv.uri).toBe('sip:bob@example.com');
       expect(inv.body.toString()).toBe('v=0\r\n');
       // the caller's Via got received/rport (RFC 3581)
@@ -146,14 +146,14 @@ for (const mode of ['stateful', 'stateless'] as const) {
       expect(ring.vias()).toHaveLength(1);
       const ok = await caller.next(3000, (m) => m.status === 200 && m.callId === inv.callId);
       expect(ok.vias()).toHaveLength(1);
-      expect(ok.get('record-route')).toBe(`<sip:127.0.0.1:${port};lr>`);
+      expect(ok.get('record-route')).toMatch(new RegExp(`^<sip:127\\.0\\.0\\.1:${port};lr;sf=[A-Za-z0-9_-]{22}>$`));
       // ACK and BYE follow the route set through sipfront to the backend
       const inDialog = (method: string, cseq: number) =>
         sipText([
           `${method} sip:bob@127.0.0.1:${backend.port} SIP/2.0`,
           `Via: SIP/2.0/UDP 127.0.0.1:${caller.port};branch=z9hG4bK-${uniq()}`,
           'Max-Forwards: 70',
-          `Route: <sip:127.0.0.1:${port};lr>`,
+          `Route: ${ok.get('record-route')!}`,
           `From: ${ok.get('from')!}`,
           `To: ${ok.get('to')!}`,
           `Call-ID: ${ok.callId!}`,
@@ -165,6 +165,12 @@ for (const mode of ['stateful', 'stateless'] as const) {
       caller.send(inDialog('BYE', 2));
       const bye = await backend.next(3000, (m) => m.method === 'BYE');
       expect(bye.uri).toBe(`sip:bob@127.0.0.1:${backend.port}`);
+      // a forged dialog: right Call-ID and tags, but a Route without our token
+      const forged = inDialog('INFO', 3).replace(/^Route: .*$/m, `Route: <sip:127.0.0.1:${port};lr>`);
+      caller.send(forged);
+      const r403 = await caller.next(3000, (m) => m.status >= 200 && m.cseq?.method === 'INFO');
+      expect(r403.status).toBe(403);
+      expect(await backend.silence(300, (m) => m.method === 'INFO')).toBe(true);
     });
 
     it('forwards over TCP from a TCP caller', async () => {

@@ -1,6 +1,8 @@
 // The composition root: builds the transport layer, the proxy core and the router from the
 // validated config, starts listening, and stops in order (drain, let transactions finish, close).
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenSpec, Proxy, SipMessage } from '@sipfront/core';
 import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
@@ -123,6 +125,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     udpMtu: config.sip.udpMtu,
     maxHeaders: config.sip.maxHeaders,
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries },
+    dialogSecret: loadDialogSecret(config, log),
     screenSource: (source) => security.checkSource(source),
     screenRequest: (req, source) => security.check(req, source),
     observer: traceMessages
@@ -183,4 +186,32 @@ const seedStores = async (config: Config, stores: RegistrarStores, log: Logger):
   } catch (err) {
     log.error({ err: err instanceof Error ? err.message : String(err) }, 'seeding the store failed; the YAML entries will be written when it is back');
   }
+};
+
+/**
+ * The key of the `;sf=` dialog tokens. It must outlive restarts (a BYE for a call set up before
+ * a restart must still pass) and be shared by instances: derived from `registrar.auth.nonce_secret`
+ * when set, else kept in the memory store's folder; with Redis and no nonce_secret it is per process.
+ */
+const loadDialogSecret = (config: Config, log: Logger): Buffer => {
+  if (config.registrar.auth.nonceSecret !== null) return createHash('sha256').update('sipfront-dialog\u0000').update(config.registrar.auth.nonceSecret).digest();
+  if (config.store.kind === 'memory') {
+    const file = join(config.store.path, 'dialog-secret');
+    try {
+      const hex = readFileSync(file, 'utf8').trim();
+      if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex');
+    } catch {
+      // first start: made below
+    }
+    const secret = randomBytes(32);
+    try {
+      mkdirSync(config.store.path, { recursive: true });
+      writeFileSync(file, secret.toString('hex'), { mode: 0o600 });
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err), file }, 'cannot keep the dialog secret: dialogs will not survive a restart');
+    }
+    return secret;
+  }
+  log.warn({}, 'registrar.auth.nonce_secret is not set: in-dialog requests will not pass after a restart or through another instance');
+  return randomBytes(32);
 };

@@ -4,3 +4,4 @@ export * from './resolve.js';
 export * from './response.js';
 export * from './router.js';
 export * from './proxy.js';
+export * from './dialog-token.js';

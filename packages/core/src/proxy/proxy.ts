@@ -16,6 +16,7 @@ import { createTransactionLayer } from '../transaction/index.js';
 import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
+import { createDialogToken } from './dialog-token.js';
 import type { DestinationResolver } from './resolve.js';
 import type { ProxyObserver, RequestContext, RouteDecision, Router, RouteTarget } from './router.js';
 
@@ -47,7 +48,12 @@ export interface ProxyOptions {
    */
   screenSource?(source: Endpoint): ScreenDecision;
   screenRequest?(req: SipMessage, source: Endpoint): ScreenDecision;
-  /** Step 3 of the contract: may this in-dialog request pass? (default: yes) */
+  /**
+   * Step 3 of the contract: a secret for the `;sf=` dialog token in our Record-Route; in-dialog
+   * requests whose Route naming us lacks a valid token get 403 (an ACK is dropped).
+   */
+  dialogSecret?: string | Buffer;
+  /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
 }
 
@@ -119,6 +125,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const { transport, router, resolver, log, observer } = opts;
   const stateful = opts.mode === 'stateful';
   const local = new LocalAddresses(transport.listeners(), opts.advertise);
+  const token = opts.dialogSecret !== undefined ? createDialogToken(opts.dialogSecret) : undefined;
+  const checkInDialog = opts.checkInDialog ?? (token !== undefined ? (req: SipMessage, our: SipUri | undefined) => token.verify(req, our) : undefined);
+  const recordRouteParams = opts.recordRouteParams ?? (token !== undefined ? (req: SipMessage) => token.param(req) : undefined);
   const failoverCodes = new Set(opts.failover?.codes ?? DEFAULT_FAILOVER);
   const maxTries = opts.failover?.maxTries ?? 3;
   const udpMtu = opts.udpMtu ?? 0;
@@ -280,16 +289,18 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (ruri === undefined || !(isSipUri(ruri) || ruri.scheme === 'tel')) return reply(req, ctx, tx, 416);
 
+    let strictOurs: SipUri | undefined;
     // Route pre-processing (§16.4): a strict router put our Record-Route into the Request-URI
     if (isSipUri(ruri) && local.isLocalUri(ruri) && hasParam(ruri.params, 'lr') && req.has('route')) {
       const routes = req.list('route');
       const last = req.routes()[routes.length - 1];
       if (last !== undefined) {
+        strictOurs = ruri;
         req.setRequestUri(last.uri);
         req.removeLastItem('route');
       }
     }
-    let ourRoute: SipUri | undefined;
+    let ourRoute: SipUri | undefined = strictOurs;
     for (let n = 0; n < 2; n++) {
       const top = req.routes()[0];
       if (top === undefined || !local.isLocalUri(top.parsedUri)) break;
@@ -303,7 +314,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (method === 'CANCEL') return handleCancel(req, ctx, tx);
 
     if (inDialog) {
-      if (opts.checkInDialog !== undefined && !opts.checkInDialog(req, ourRoute, ctx)) {
+      if (method === 'ACK' && ourRoute === undefined && !stateful) {
+        // stateless: the ACK of a non-2xx is hop by hop, without Route; it follows its INVITE
+        const d = router.route(req, ctx);
+        if (isPromise(d)) void d.then((dec) => applyDecision(req, ctx, tx, dec), () => undefined);
+        else applyDecision(req, ctx, tx, d);
+        return;
+      }
+      if (checkInDialog !== undefined && !checkInDialog(req, ourRoute, ctx)) {
+        observer?.refused?.('untrusted', ctx.source);
         if (method === 'ACK') return;
         return reply(req, ctx, tx, 403);
       }
@@ -454,7 +473,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return branchFailed(rc, req, ctx, target, 503, initial);
     }
     if (initial && DIALOG_CREATING.has(req.method)) {
-      const extra = opts.recordRouteParams?.(req) ?? '';
+      const extra = recordRouteParams?.(req) ?? '';
       const inb = ctx.listener;
       // ours go on top of the Record-Route list; the list itself stays in one block
       const add = (v: string): void => (msg.has('record-route') ? msg.insertFirst('Record-Route', v) : msg.prepend('Record-Route', v));
