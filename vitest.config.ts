@@ -12,6 +12,7 @@ export default defineConfig({
       '@sipfront/dispatcher': src('dispatcher'),
       '@sipfront/registrar': src('registrar'),
       '@sipfront/security': src('security'),
+      '@sipfront/trunks': src('trunks'),
       '@sipfront/api': src('api'),
       '@sipfront/server': src('server'),
     },
