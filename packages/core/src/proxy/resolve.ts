@@ -1,6 +1,6 @@
 // Turns a destination SIP URI into transport addresses (RFC 3263, simplified: the transport
 // comes from the URI; a host name without a port is looked up by SRV first, then A/AAAA).
-import { Resolver } from 'node:dns/promises';
+import { Resolver, lookup as systemLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { SipUri } from '../message/uri.js';
 import { getParam } from '../message/params.js';
@@ -49,7 +49,14 @@ export const createResolver = (opts: { servers?: readonly string[]; cacheMs?: nu
 
   const addresses = async (name: string): Promise<string[]> => {
     const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
-    return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    const found = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    if (found.length > 0 || (opts.servers !== undefined && opts.servers.length > 0)) return found;
+    // names DNS does not know but the system does (/etc/hosts, container links)
+    try {
+      return (await systemLookup(name, { all: true })).map((a) => a.address);
+    } catch {
+      return [];
+    }
   };
 
   return {
