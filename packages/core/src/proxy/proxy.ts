@@ -104,6 +104,20 @@ interface Branch {
   done: boolean;
   status: number;
   timedOut: boolean;
+  /** what was sent, without our Via: the base of a resend with credentials */
+  sent?: SipMessage;
+  endpoint?: Endpoint;
+  out?: ListenerInfo;
+  /** CSeq raised by this much towards the next hop (a provider's 401/407 answered) */
+  cseqShift: number;
+  authTries: number;
+}
+
+/** a dialog whose CSeq towards the next hop differs from the caller's (after a challenge) */
+interface ShiftedDialog {
+  shift: number;
+  onChallenge: RouteTarget['onChallenge'];
+  at: number;
 }
 
 interface ResponseContext {
@@ -135,6 +149,13 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const contexts = new WeakMap<ServerTransaction, ResponseContext>();
   /** requests forwarded statefully that have no final answer yet */
   const open = new Set<ResponseContext>();
+  /** dialogs whose CSeq is raised towards the next hop (Call-ID + caller's tag) */
+  const dialogs = new Map<string, ShiftedDialog>();
+  const dialogSweep = setInterval(() => {
+    const old = Date.now() - 12 * 3600_000;
+    for (const [k, v] of dialogs) if (v.at < old) dialogs.delete(k);
+  }, 60_000);
+  dialogSweep.unref();
 
   // ---- sending -----------------------------------------------------------------------
 
@@ -331,7 +352,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
         if (method === 'ACK') return;
         return reply(req, ctx, tx, 404);
       }
-      return forward(req, ctx, tx, { action: 'forward', targets: [{ destination: req.uri }] }, false);
+      const shifted = dialogs.size > 0 ? dialogs.get(dialogKey(req.callId, req.fromTag)) : undefined;
+      if (shifted !== undefined && method === 'BYE') dialogs.delete(dialogKey(req.callId, req.fromTag));
+      const target: RouteTarget = shifted === undefined ? { destination: req.uri } : { destination: req.uri, cseqShift: shifted.shift, ...(shifted.onChallenge !== undefined ? { onChallenge: shifted.onChallenge } : {}) };
+      return forward(req, ctx, tx, { action: 'forward', targets: [target] }, false);
     }
     if (method === 'ACK') {
       // an ACK outside any transaction and without a To tag belongs to nothing we know
@@ -443,6 +467,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     msg.set('Max-Forwards', String(mf === undefined || Number.isNaN(mf) ? 70 : mf - 1));
     if (d.removeHeaders !== undefined) for (const k of d.removeHeaders) msg.remove(k);
     if (d.addHeaders !== undefined) for (const [n, v] of d.addHeaders) msg.append(n, v);
+    const shift = target.cseqShift ?? 0;
+    if (shift !== 0) shiftCSeq(msg, shift);
 
     // next hop: a loose-routing Route, a strict router (§16.6 step 6), or the target
     let destination = target.destination;
@@ -494,7 +520,13 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     if (rc.cancelled || rc.finalSent) return;
-    const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false };
+    const sent = target.onChallenge !== undefined ? msg.clone() : undefined;
+    if (sent !== undefined) sent.removeFirstItem('via');
+    launchBranch(rc, target, msg, endpoint, out, sent, shift, 0);
+  };
+
+  const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
+    const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false, sent, endpoint, out, cseqShift: shift, authTries };
     rc.branches.push(branchRec);
     branchRec.tx = transactions.createClient(msg, toTarget(endpoint), {
       onResponse: (res) => onBranchResponse(rc, branchRec, res),
@@ -503,13 +535,32 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     });
   };
 
+  /** a next hop challenged us (a provider's 401/407): send again with its credentials, CSeq + 1 */
+  const resendWithCredentials = (rc: ResponseContext, b: Branch, res: SipMessage): boolean => {
+    if (b.sent === undefined || b.endpoint === undefined || b.out === undefined || b.authTries >= 2 || rc.cancelled) return false;
+    const headers = b.target.onChallenge?.(res, b.sent);
+    if (headers === undefined || headers.length === 0) return false;
+    const m = b.sent.clone();
+    for (const [n, v] of headers) {
+      m.remove(n.toLowerCase());
+      m.append(n, v);
+    }
+    shiftCSeq(m, 1);
+    const sent = m.clone();
+    m.insertFirst('Via', local.via(b.out, newBranch(rc.loop)));
+    b.done = true;
+    b.status = res.status;
+    launchBranch(rc, b.target, m, b.endpoint, b.out, sent, b.cseqShift + 1, b.authTries + 1);
+    return true;
+  };
+
   const branchFailed = (rc: ResponseContext | undefined, req: SipMessage, ctx: RequestContext, target: RouteTarget, status: number, _initial: boolean): void => {
     target.onResult?.(status, undefined);
     if (rc === undefined) {
       if (req.method !== 'ACK') reply(req, ctx, undefined, status);
       return;
     }
-    const b: Branch = { tx: undefined as unknown as ClientTransaction, target, done: true, status, timedOut: false };
+    const b: Branch = { tx: undefined as unknown as ClientTransaction, target, done: true, status, timedOut: false, cseqShift: 0, authTries: 0 };
     rc.branches.push(b);
     rc.responses.push(createResponse(rc.req, status));
     afterBranchFinal(rc, b, status);
@@ -521,6 +572,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
     if (!res.has('via')) for (const v of rc.req.getAll('via')) res.append('Via', v);
+    if (b.cseqShift !== 0) {
+      // the caller sees its own numbers
+      const cs = rc.req.cseq;
+      if (cs !== undefined) res.set('CSeq', `${cs.seq} ${cs.method}`);
+    }
+    if ((status === 401 || status === 407) && !b.done && b.target.onChallenge !== undefined && resendWithCredentials(rc, b, res)) return;
+    if (status >= 200 && status < 300 && b.cseqShift !== 0 && rc.req.method === 'INVITE' && rc.req.toTag === undefined) {
+      dialogs.set(dialogKey(rc.req.callId, rc.req.fromTag), { shift: b.cseqShift, onChallenge: b.target.onChallenge, at: Date.now() });
+    }
     if (status < 200) {
       if (!rc.finalSent) rc.serverTx.respond(res);
       return;
@@ -707,9 +767,17 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return s.server + s.client;
     },
     close() {
+      clearInterval(dialogSweep);
       transactions.close();
     },
   };
+};
+
+const dialogKey = (callId: string | undefined, tag: string | undefined): string => `${callId ?? ''}\u0000${tag ?? ''}`;
+
+const shiftCSeq = (m: SipMessage, by: number): void => {
+  const cs = m.cseq;
+  if (cs !== undefined) m.set('CSeq', `${cs.seq + by} ${cs.method}`);
 };
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';

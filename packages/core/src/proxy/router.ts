@@ -19,6 +19,14 @@ export interface RouteTarget {
   requestUri?: string;
   /** a Path / Route set to put in front (RFC 3327 registrations) */
   route?: string[];
+  /**
+   * The next hop challenged the request (a provider's 401/407): the credential headers to send
+   * it again with (CSeq + 1, new branch), or undefined to pass the challenge to the caller.
+   * The dialog's later requests towards this hop keep the raised CSeq.
+   */
+  onChallenge?(res: SipMessage, sent: SipMessage): Array<[string, string]> | undefined;
+  /** raise the CSeq by this much towards this hop (set by the proxy for in-dialog requests) */
+  cseqShift?: number;
   /** called when this target is about to be tried */
   onAttempt?(): void;
   /** told how this branch ended: a final status, or 408 for a timeout / 503 for a transport error */
