@@ -1,0 +1,3 @@
+export * from './trace.js';
+export * from './ladder.js';
+export * from './pcap.js';
