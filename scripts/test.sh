@@ -58,6 +58,8 @@ need() {
 
 need sipp sip-tester
 need redis-server redis-server
+need promtool prometheus
+need systemd-analyze systemd
 
 # redis_answers PORT: does something speaking RESP answer PING on 127.0.0.1:PORT?
 redis_answers() {

@@ -11,10 +11,15 @@ export interface TestSipfront {
   udpPort: number;
   tcpPort: number;
   dataDir: string;
+  /** `http://127.0.0.1:<port>` of the REST API */
+  apiUrl: string;
   close(): Promise<void>;
 }
 
-/** `yaml` is the config body; when it has no `listen:`, udp and tcp on 127.0.0.1 port 0 are used. */
+/**
+ * `yaml` is the config body; when it has no `listen:`, udp and tcp on 127.0.0.1 port 0 are used;
+ * when it has no `api:`, the REST API listens on 127.0.0.1 port 0 (tests run side by side).
+ */
 export async function startSipfront(yaml: string, opts: { logLevel?: string } = {}): Promise<TestSipfront> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sipfront-test-'));
   let text = yaml;
@@ -22,13 +27,15 @@ export async function startSipfront(yaml: string, opts: { logLevel?: string } = 
     text = `listen:\n  - { transport: udp, host: 127.0.0.1, port: 0 }\n  - { transport: tcp, host: 127.0.0.1, port: 0 }\n${text}`;
   }
   if (!/^store:/m.test(text)) text += `\nstore: { kind: memory, path: ${JSON.stringify(dataDir)} }\n`;
+  if (!/^api:/m.test(text)) text += '\napi: { host: 127.0.0.1, port: 0 }\n';
   const { config } = parseConfigText(text, { env: {}, cwd: dataDir, sourceName: 'test.yaml' });
   const log = pino({ level: opts.logLevel ?? process.env.SIPFRONT_TEST_LOG ?? 'silent' });
   const server = await startServer(config, log);
   const ls = server.listeners();
   const udp = ls.find((l) => l.transport === 'udp');
   const tcp = ls.find((l) => l.transport === 'tcp');
-  return { server, udpPort: udp?.port ?? 0, tcpPort: tcp?.port ?? 0, dataDir, close: () => server.close() };
+  const api = server.apiAddress();
+  return { server, udpPort: udp?.port ?? 0, tcpPort: tcp?.port ?? 0, dataDir, apiUrl: `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`, close: () => server.close() };
 }
 
 /** A port that is free for both UDP and TCP on 127.0.0.1 right now. */

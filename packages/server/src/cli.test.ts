@@ -118,8 +118,8 @@ describe('sipfront CLI', () => {
     expect(run.stdout).toContain('"msg":"stopped"');
   });
 
-  it('ctl is not implemented yet (exit 2); unknown options are usage errors (exit 2)', async () => {
-    expect(await sipfront(['ctl', 'stats'])).toMatchObject({ code: 2, stderr: 'sipfront ctl: not implemented yet\n' });
+  it('ctl without a command is a usage error (exit 2); unknown options are usage errors (exit 2)', async () => {
+    expect(await sipfront(['ctl'])).toMatchObject({ code: 2, stderr: 'sipfront ctl: no command given (see sipfront ctl --help)\n' });
     const bad = await sipfront(['--nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('usage:');

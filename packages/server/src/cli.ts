@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `sipfront` command: runs the server, checks a config file, prints the version. Exit codes:
-// 0 success, 1 a bad config or a failed start/stop, 2 a usage error (or `ctl`, not built yet).
+// 0 success, 1 a bad config or a failed start/stop, 2 a usage error (ctl: see ctl/errors.ts).
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -138,8 +138,14 @@ async function reload(server: object, file: string, log: Logger): Promise<void> 
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'ctl') {
-    process.stderr.write('sipfront ctl: not implemented yet\n');
-    return 2;
+    // Loaded only for ctl: it needs the config reader and fetch, never the SIP stack.
+    const { runCtl } = await import('./ctl/index.js');
+    return runCtl(argv.slice(1), {
+      env: process.env,
+      cwd: process.cwd(),
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
   }
   let parsed;
   try {

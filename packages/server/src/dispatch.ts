@@ -3,8 +3,9 @@
 // least-calls bookkeeping from INVITE 2xx to BYE.
 import { randomBytes } from 'node:crypto';
 import type { Endpoint, Proxy, SipMessage } from '@sipfront/core';
-import { SipMessage as Msg, isSipUri, parseUri, uriTransport } from '@sipfront/core';
-import type { Dispatcher, SetConfig } from '@sipfront/dispatcher';
+import { SipMessage as Msg, createResolver, isSipUri, parseUri, uriTransport } from '@sipfront/core';
+import { isIP } from 'node:net';
+import type { Dispatcher, ProbeEvent, SetConfig, StateChange } from '@sipfront/dispatcher';
 import { createDispatcher } from '@sipfront/dispatcher';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
@@ -30,7 +31,13 @@ export const setsFromConfig = (config: Config): SetConfig[] =>
 
 const DIALOG_TTL_MS = 12 * 3600_000;
 
-export const wireDispatcher = (config: Config, proxy: () => Proxy, log: Logger): DispatchWiring => {
+/** Listeners for metrics and the API's event stream; called after the dispatcher's own logging. */
+export interface DispatchHooks {
+  onStateChange?(change: StateChange): void;
+  onProbe?(event: ProbeEvent): void;
+}
+
+export const wireDispatcher = (config: Config, proxy: () => Pick<Proxy, 'originate'>, log: Logger, hooks: DispatchHooks = {}, sets: readonly SetConfig[] = setsFromConfig(config)): DispatchWiring => {
   const fromUri = `sip:sipfront@${config.advertise?.host ?? 'sipfront.invalid'}`;
   const buildOptions = (uri: string): SipMessage => {
     const m = Msg.request('OPTIONS', uri);
@@ -51,28 +58,48 @@ export const wireDispatcher = (config: Config, proxy: () => Proxy, log: Logger):
         return { code: r.code, rttMs: r.rttMs };
       },
       log: dlog,
-      onStateChange: (c) => dlog.info({ set: c.setId, destination: c.uri, from: c.from, to: c.to, cause: c.cause }, 'destination state'),
+      onStateChange: (c) => {
+        dlog.info({ set: c.setId, destination: c.uri, from: c.from, to: c.to, cause: c.cause }, 'destination state');
+        hooks.onStateChange?.(c);
+      },
+      ...(hooks.onProbe !== undefined ? { onProbe: hooks.onProbe } : {}),
     },
     {
       probe: config.dispatcher.probe,
-      sets: setsFromConfig(config),
+      sets,
     },
   );
 
+  // "is this source a destination": literal addresses at once, host names once resolved
+  // (compose service names, DNS), refreshed every minute
+  const resolver = createResolver({ servers: config.sip.dnsServers });
   let index = new Set<string>();
+  const keyOf = (t: string, address: string, port: number): string => (t === 'udp' ? `udp|${address}|${port}` : `${t}|${address}`);
+  let generation = 0;
   const refresh = (): void => {
     const next = new Set<string>();
+    const names: string[] = [];
     for (const s of dispatcher.getSets()) {
       for (const d of s.destinations) {
         const u = parseUri(d.uri);
         if (!isSipUri(u)) continue;
-        const t = uriTransport(u);
-        next.add(t === 'udp' ? `udp|${u.host}|${u.port ?? 5060}` : `${t}|${u.host}`);
+        if (isIP(u.host) !== 0) next.add(keyOf(uriTransport(u), u.host, u.port ?? (uriTransport(u) === 'tls' ? 5061 : 5060)));
+        else names.push(d.uri);
       }
     }
     index = next;
+    if (names.length === 0) return;
+    const gen = ++generation;
+    void Promise.allSettled(names.map(async (uri) => resolver.resolve(uri))).then((results) => {
+      if (gen !== generation) return;
+      const withNames = new Set(next);
+      for (const r of results) if (r.status === 'fulfilled') for (const e of r.value) withNames.add(keyOf(e.transport, e.address, e.port));
+      index = withNames;
+    });
   };
   refresh();
+  const reresolve = setInterval(refresh, 60_000);
+  reresolve.unref();
 
   // least-calls: a call counts from its INVITE 2xx to its BYE (or a day's silence)
   const calls = new Map<string, { setId: number; uri: string; at: number }>();
@@ -132,6 +159,7 @@ export const wireDispatcher = (config: Config, proxy: () => Proxy, log: Logger):
     },
     close() {
       clearInterval(sweep);
+      clearInterval(reresolve);
       dispatcher.close();
     },
   };

@@ -24,3 +24,19 @@ export class ConfigError extends Error {
     this.warnings = Object.freeze([...(options?.warnings ?? [])]);
   }
 }
+
+export type StoreErrorCode = 'STORE_UNAVAILABLE' | 'STORE_CORRUPT';
+
+/** The server's own state (API-made dispatcher sets) could not be read or written. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+  /** what the API answers (503: try again later) */
+  readonly httpStatus: number;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.httpStatus = code === 'STORE_UNAVAILABLE' ? 503 : 500;
+  }
+}

@@ -1,19 +1,27 @@
-// The composition root: builds the transport layer, the proxy core and the router from the
-// validated config, starts listening, and stops in order (drain, let transactions finish, close).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// The composition root: builds the transport layer, the proxy core, the dispatcher, registrar
+// and security from the validated config, starts listening (SIP first, then the REST API), and
+// stops in order (API, drain, let transactions finish, close).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Endpoint, ListenSpec, Proxy, SipMessage } from '@sipfront/core';
+import type { ListenSpec, Proxy } from '@sipfront/core';
 import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
+import type { Api, EventHub, Readiness, SipfrontMetrics } from '@sipfront/api';
+import { createApi, createEventHub, createMetrics } from '@sipfront/api';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config/index.js';
+import { loadConfig } from './config/index.js';
 import { createRouter } from './router.js';
-import { wireDispatcher, type DispatchWiring } from './dispatch.js';
+import { setsFromConfig, wireDispatcher, type DispatchWiring } from './dispatch.js';
 import type { BanStore, Security } from '@sipfront/security';
 import { createMemoryBanStore, createRedisBanStore, createSecurity } from '@sipfront/security';
+import type { DispatcherStore, StoredSet } from './dispatcher-store.js';
+import { createFileDispatcherStore, createRedisDispatcherStore, mergeYamlSets, toSetConfigs } from './dispatcher-store.js';
+import { createApiServices, createDispatcherSync, type DispatcherSync } from './api-wiring.js';
+import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -21,18 +29,45 @@ export interface RunningServer {
   stores: RegistrarStores;
   security: Security;
   dispatch: DispatchWiring;
+  metrics: SipfrontMetrics;
+  /** what `GET /api/v1/events` streams */
+  events: EventHub;
+  api: Api;
   /** the bound listeners (ports resolved when the config said 0) */
   listeners(): Array<{ transport: string; host: string; port: number }>;
+  /** where the REST API listens (port resolved when the config said 0) */
+  apiAddress(): { host: string; port: number };
+  /** SIGHUP: the YAML's domains, subscribers and dispatcher sets are upserted again (listen, api and store need a restart) */
+  reload(config: Config): Promise<void>;
   close(): Promise<void>;
 }
 
 const STOP_GRACE_MS = 5_000;
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  let proxy: Proxy | undefined;
+  // set as they are built; the closures below (metrics, transport) run only once they are
+  let proxy: Proxy | undefined = undefined;
+  let dispatch: DispatchWiring | undefined = undefined;
+  let security: Security | undefined = undefined;
+  let stores: RegistrarStores | undefined = undefined;
+  const events = createEventHub();
+  // the gauges read the parts built below, at scrape time
+  const metrics = createMetrics({
+    activeTransactions: () => proxy?.activeTransactions() ?? 0,
+    contacts: () => stores?.contacts.count() ?? Promise.resolve(0),
+    activeBans: () => security?.activeBans() ?? 0,
+    destinations: () => {
+      const out: Array<{ setId: number; uri: string; up: boolean }> = [];
+      for (const s of dispatch?.dispatcher.getSets() ?? []) for (const d of s.destinations) out.push({ setId: s.id, uri: d.uri, up: d.state === 'active' });
+      return out;
+    },
+  });
   const transport = createTransportLayer({
     onMessage: (m) => proxy?.handleInbound(m),
-    onDrop: (reason, source) => log.debug({ reason, source }, 'transport drop'),
+    onDrop: (reason, source) => {
+      countDrop(metrics, reason);
+      log.debug({ reason, source }, 'transport drop');
+    },
     onError: (err) => log.warn({ err: err.message }, 'transport error'),
     maxMessageSize: config.sip.maxMessage,
     ...(config.sip.maxConnectionsPerIp > 0 ? { maxConnectionsPerIp: config.sip.maxConnectionsPerIp } : { maxConnectionsPerIp: Number.MAX_SAFE_INTEGER }),
@@ -47,32 +82,67 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     deny: l.deny,
   }));
   const bound = await transport.listen(specs);
+  const instanceId = randomBytes(6).toString('hex');
 
-  const dispatch: DispatchWiring = wireDispatcher(config, () => proxy!, log);
+  // dispatcher sets: the stored list (API-made sets, operator states) with the YAML's upserted
+  const dstore: DispatcherStore =
+    config.store.kind === 'redis'
+      ? createRedisDispatcherStore({ url: config.store.url, prefix: config.store.prefix, instanceId, log: log.child({ component: 'dispatcher-store' }) })
+      : createFileDispatcherStore(config.store.path, instanceId);
+  let initialSets: { sets: StoredSet[]; synced: boolean };
+  try {
+    initialSets = await loadDispatcherSets(config, dstore, log);
+  } catch (err) {
+    await dstore.close().catch(() => undefined);
+    await transport.close().catch(() => undefined);
+    throw err;
+  }
+  // probes start at once, before the proxy exists: the first ones wait for it (bounded by the probe timeout)
+  let proxyUp: (p: Proxy) => void = () => undefined;
+  const proxyBuilt = new Promise<Proxy>((resolve) => (proxyUp = resolve));
+  const prober: Pick<Proxy, 'originate'> = { originate: async (req, destination, timeoutMs) => (proxy ?? (await proxyBuilt)).originate(req, destination, timeoutMs) };
+  dispatch = wireDispatcher(
+    config,
+    () => prober,
+    log,
+    {
+      onStateChange: (c) => events.publish('destination', { setId: c.setId, uri: c.uri, from: c.from, to: c.to, cause: c.cause }),
+      onProbe: (e) => observeProbe(metrics, e),
+    },
+    toSetConfigs(initialSets.sets),
+  );
+  const sync: DispatcherSync = createDispatcherSync(dispatch, dstore, log.child({ component: 'dispatcher-store' }));
   const secLog = log.child({ component: 'security' });
   const bans: BanStore =
     config.store.kind === 'redis'
       ? createRedisBanStore({ log: secLog }, { url: config.store.url, prefix: config.store.prefix })
       : createMemoryBanStore({ log: secLog }, { dir: config.store.path });
-  const security: Security = createSecurity(
+  security = createSecurity(
     {
       bans,
       log: secLog,
-      onBan: (ban, origin) => secLog.warn({ ip: ban.ip, reason: ban.reason, until: new Date(ban.expiresAt).toISOString(), origin }, 'banned'),
+      onBan: (ban, origin) => {
+        secLog.warn({ ip: ban.ip, reason: ban.reason, until: new Date(ban.expiresAt).toISOString(), origin }, 'banned');
+        events.publish('ban', { ip: ban.ip, reason: ban.reason, createdAt: new Date(ban.createdAt).toISOString(), expiresAt: new Date(ban.expiresAt).toISOString(), origin });
+      },
+      onUnban: (ban, cause) => events.publish('unban', { ip: ban.ip, reason: ban.reason, cause }),
     },
     config.security,
   );
-  security.addTrusted((s) => dispatch.selector.isDestination(s));
+  const dispatchRef = dispatch;
+  const securityRef = security;
+  security.addTrusted((s) => dispatchRef.selector.isDestination(s));
   await security.ready;
   const regLog = log.child({ component: 'registrar' });
-  const instanceId = randomBytes(6).toString('hex');
-  const stores: RegistrarStores = await openRegistrarStores(
+  stores = await openRegistrarStores(
     { log: regLog, instanceId, ...(config.registrar.auth.realm !== null ? { realm: config.registrar.auth.realm } : {}) },
     config.store.kind === 'redis'
       ? { kind: 'redis', url: config.store.url, prefix: config.store.prefix, readyTimeoutMs: 3000 }
       : { kind: 'memory', path: config.store.path },
   );
+  const storesRef = stores;
   await seedStores(config, stores, regLog);
+  const unwatchContacts = stores.contacts.onChange((c) => events.publish('registration', { aor: c.aor, reason: c.reason, instanceId: c.instanceId }));
   const registrar: Registrar = createRegistrar(
     {
       ...stores,
@@ -83,8 +153,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log: regLog,
       instanceId,
       onAuthFailure: (source, aor) => {
+        metrics.authFailure();
         regLog.info({ source, aor }, 'authentication failed');
-        security.authFailure(source, aor);
+        securityRef.authFailure(source, aor);
       },
       localDomainFor: (host) => (proxy?.local.isLocal(host, undefined) === true || proxy?.local.listeners.some((l) => l.host === host) === true ? config.domains[0] : undefined),
     },
@@ -101,20 +172,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   );
   const router = createRouter({
     config,
-    sets: dispatch.selector,
-    isTrusted: (s) => security.isTrusted(s),
+    sets: countingSelector(dispatch.selector, metrics, config.dispatcher.failover.codes),
+    isTrusted: (s) => securityRef.isTrusted(s),
+    onProxyAuth: (result) => metrics.proxyAuth(result),
     registrar: {
       handleRegister: (req, ctx) => registrar.handleRegister(req, ctx),
       lookup: (aor) => registrar.lookup(aor),
       verifyProxyAuth: (req, source) => registrar.verifyProxyAuth(req, source),
-      isServed: (d) => stores.domains.has(d),
-      hasSubscriber: async (user, domain) => (await stores.subscribers.get(user, domain)) !== undefined,
+      isServed: (d) => storesRef.domains.has(d),
+      hasSubscriber: async (user, domain) => (await storesRef.subscribers.get(user, domain)) !== undefined,
       toTarget: (b) => toRouteTarget(b as Parameters<typeof toRouteTarget>[0]),
     },
   });
   const sipLog = log.child({ component: 'sip' });
-  const traceMessages = sipLog.isLevelEnabled('debug');
-  proxy = createProxy({
+  const p = createProxy({
     mode: config.mode,
     transport,
     router,
@@ -126,44 +197,147 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxHeaders: config.sip.maxHeaders,
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries },
     dialogSecret: loadDialogSecret(config, log),
-    screenSource: (source) => security.checkSource(source),
-    screenRequest: (req, source) => security.check(req, source),
-    observer: traceMessages
-      ? {
-          requestIn: (m: SipMessage) => dispatch.onRequest(m),
-          received: (_m: SipMessage, source: Endpoint, data: Buffer) => sipLog.debug({ source, message: redact(data) }, 'SIP in'),
-          sent: (_m: SipMessage, target: Endpoint, data: Buffer) => sipLog.debug({ target, message: redact(data) }, 'SIP out'),
-          parseError: (source: Endpoint, err: Error) => sipLog.debug({ source, err: err.message }, 'malformed SIP'),
-        }
-      : { requestIn: (m: SipMessage) => dispatch.onRequest(m) },
+    screenSource: (source) => securityRef.checkSource(source),
+    screenRequest: (req, source) => securityRef.check(req, source),
+    observer: createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact }),
   });
-  proxy.updateListeners();
+  proxy = p;
+  proxyUp(p);
+  p.updateListeners();
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
 
+  // another instance changed the sets (Redis), or the store is back after an outage
+  const storeLog = log.child({ component: 'dispatcher-store' });
+  let yamlSynced = initialSets.synced;
+  dstore.onChange((cause) => {
+    void (async () => {
+      try {
+        const stored = await dstore.load();
+        if (!yamlSynced) {
+          // the store was down at start: the YAML's sets go in now
+          const merged = mergeYamlSets(stored ?? sync.snapshot(), setsFromConfig(config));
+          sync.apply(merged);
+          await dstore.save(merged);
+          yamlSynced = true;
+        } else if (stored !== undefined) sync.apply(stored);
+        events.publish('dispatcher', { cause });
+        storeLog.info({ cause }, 'dispatcher sets reloaded from the store');
+      } catch (err) {
+        storeLog.warn({ err: err instanceof Error ? err.message : String(err), cause }, 'dispatcher sets not reloaded');
+      }
+    })();
+  });
+
+  let state: 'starting' | 'running' | 'stopping' = 'starting';
+  const readiness = (): Readiness => {
+    if (state === 'stopping') return { ready: false, reason: 'stopping' };
+    if (p.draining) return { ready: false, reason: 'draining' };
+    if (state === 'starting') return { ready: false, reason: 'starting' };
+    if (!storesRef.isUp() || !dstore.isUp()) return { ready: false, reason: 'store-down' };
+    return { ready: true };
+  };
+  const services = createApiServices({
+    dispatch,
+    sync,
+    stores,
+    security,
+    proxy: p,
+    events,
+    metrics,
+    readiness,
+    yamlSets: () => setsFromConfig(rereadConfig(config, log)),
+  });
+
   let closed = false;
+  const closeSip = async (): Promise<void> => {
+    // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
+    await p.shutdown(STOP_GRACE_MS);
+    dispatchRef.close();
+    p.close();
+    await transport.close();
+    securityRef.close();
+    unwatchContacts();
+    await bans.close();
+    await storesRef.close();
+    await dstore.close();
+  };
+
+  // the API comes up last, once SIP listens and the stores are open
+  let api: Api;
+  let apiAddress: { host: string; port: number };
+  try {
+    api = createApi(services, { host: config.api.host, port: config.api.port, token: config.api.token, metricsAllow: config.api.metricsAllow, log: log.child({ component: 'api' }) });
+    apiAddress = await api.listen();
+  } catch (err) {
+    closed = true;
+    await closeSip().catch(() => undefined);
+    throw err;
+  }
+  state = 'running';
+  log.info({ api: `http://${apiAddress.host.includes(':') ? `[${apiAddress.host}]` : apiAddress.host}:${apiAddress.port}`, token: config.api.token !== null }, 'api listening');
+
   return {
-    proxy,
+    proxy: p,
     registrar,
     stores,
     security,
     dispatch,
+    metrics,
+    events,
+    api,
     listeners: () => transport.listeners().map((l) => ({ transport: l.transport, host: l.host, port: l.port })),
+    apiAddress: () => apiAddress,
+    async reload(next: Config) {
+      await seedStores(next, storesRef, regLog);
+      await sync.reload(setsFromConfig(next));
+    },
     async close() {
       if (closed) return;
       closed = true;
-      const p = proxy!;
-      // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
-      await p.shutdown(STOP_GRACE_MS);
-      dispatch.close();
-      p.close();
-      await transport.close();
-      security.close();
-      await bans.close();
-      await stores.close();
+      state = 'stopping';
+      await api.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'api close failed'));
+      await closeSip();
       log.info({}, 'stopped');
     },
   };
 }
+
+/**
+ * The stored dispatcher sets with the YAML's upserted, written back; the YAML alone when the
+ * store cannot be read (`synced: false`: they are merged once it is back). A damaged store
+ * stops the start, as the registrar's does.
+ */
+const loadDispatcherSets = async (config: Config, store: DispatcherStore, log: Logger): Promise<{ sets: StoredSet[]; synced: boolean }> => {
+  const yaml = setsFromConfig(config);
+  await store.waitReady?.(3000);
+  let stored: StoredSet[] | undefined;
+  try {
+    stored = await store.load();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'STORE_CORRUPT') throw err;
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'dispatcher sets: the store is unavailable; starting with the YAML only');
+    return { sets: mergeYamlSets(undefined, yaml), synced: false };
+  }
+  const sets = mergeYamlSets(stored, yaml);
+  try {
+    await store.save(sets);
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'dispatcher sets: cannot write the store');
+  }
+  return { sets, synced: true };
+};
+
+/** The config file as it is now (POST /dispatcher/reload); the running config when it cannot be read. */
+const rereadConfig = (config: Config, log: Logger): Config => {
+  if (!existsSync(config.source)) return config;
+  try {
+    return loadConfig(config.source, process.env).config;
+  } catch (err) {
+    const problems = (err as { problems?: readonly string[] }).problems;
+    log.error({ problems, err: err instanceof Error ? err.message : String(err) }, 'reload: the config file has problems');
+    throw Object.assign(new Error(`${config.source}: ${problems?.join('; ') ?? 'cannot be read'}`), { code: 'CONFIG_INVALID', httpStatus: 422 });
+  }
+};
 
 /** Authorization values never reach the logs. */
 const redact = (data: Buffer): string =>

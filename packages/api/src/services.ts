@@ -1,0 +1,155 @@
+// What the API needs from the rest of sipfront. The server implements these over the live
+// dispatcher, registrar stores and security layer, so a change made here reaches them at once;
+// the api package imports none of those packages' code (one core, thin adapters).
+import type { Algorithm, DestinationView, OperatorState, SetView } from '@sipfront/dispatcher';
+
+/** Served domains (`domains:`). Names are lower-cased by the store. */
+export interface DomainService {
+  list(): Promise<string[]>;
+  /** false when it was there already */
+  add(domain: string): Promise<boolean>;
+  /** false when it was not there */
+  remove(domain: string): Promise<boolean>;
+}
+
+export interface DestinationInput {
+  uri: string;
+  weight: number;
+  priority: number;
+  /** `disabled` adds it out of service */
+  state?: 'active' | 'disabled';
+}
+
+export interface SetInput {
+  id: number;
+  name: string;
+  algorithm: Algorithm;
+  destinations: DestinationInput[];
+}
+
+/**
+ * The dispatcher, with changes persisted (the YAML-vs-store rule). Errors: the dispatcher's own
+ * (`UNKNOWN_SET` 404, `DUPLICATE_DESTINATION` 409, `INVALID_SET` 400 naming the field…), or a
+ * store failure (503).
+ */
+export interface DispatcherService {
+  getSets(): SetView[];
+  getSet(id: number): SetView | undefined;
+  getDestination(setId: number, uri: string): DestinationView | undefined;
+  /** Adds a set; a set with that id exists already → DUPLICATE_SET (409). */
+  createSet(set: SetInput): Promise<SetView>;
+  /** Adds or replaces (health of kept destinations is kept). */
+  putSet(set: SetInput): Promise<SetView>;
+  removeSet(id: number): Promise<void>;
+  addDestination(setId: number, destination: DestinationInput): Promise<DestinationView>;
+  removeDestination(setId: number, uri: string): Promise<void>;
+  setState(setId: number, uri: string, state: OperatorState): Promise<DestinationView>;
+  /** Re-reads the YAML and upserts its sets (SIGHUP, `ctl dispatcher reload`); absent = 501. */
+  reload?(): Promise<SetView[]>;
+}
+
+/** What the API shows of a subscriber: never a password or an HA1. */
+export interface SubscriberView {
+  user: string;
+  domain: string;
+  realms: string[];
+  algorithms: string[];
+}
+
+export interface SubscriberCredentials {
+  password?: string | undefined;
+  ha1?: string | undefined;
+  ha1Sha256?: string | undefined;
+}
+
+export interface SubscriberService {
+  list(domain?: string): Promise<SubscriberView[]>;
+  get(user: string, domain: string): Promise<SubscriberView | undefined>;
+  /** Creates or replaces; errors of the registrar (`invalid-subscriber` 400 naming the field). */
+  put(user: string, domain: string, credentials: SubscriberCredentials): Promise<SubscriberView>;
+  remove(user: string, domain: string): Promise<boolean>;
+}
+
+/** A registration as the contract returns it. */
+export interface RegistrationView {
+  aor: string;
+  contacts: Array<{
+    uri: string;
+    expiresIn: number;
+    source: string;
+    userAgent: string | null;
+    q: number | null;
+    callId: string;
+    path: string[];
+    instanceId?: string;
+  }>;
+}
+
+export interface RegistrationService {
+  list(): Promise<RegistrationView[]>;
+  /** undefined when the AOR has no live binding */
+  get(aor: string): Promise<RegistrationView | undefined>;
+  /** Removes every binding of the AOR; how many there were. */
+  remove(aor: string): Promise<number>;
+}
+
+export type BanReasonName = 'flood' | 'auth-failures' | 'scanner' | 'manual';
+
+/** Times in ms since the epoch. */
+export interface BanRecord {
+  ip: string;
+  reason: BanReasonName;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** The security layer. `ban` throws its errors (`INVALID_IP` 400, `TRUSTED_SOURCE` 409…). */
+export interface BanService {
+  list(): BanRecord[];
+  get(ip: string): BanRecord | undefined;
+  ban(ip: string, seconds: number, reason?: BanReasonName): BanRecord;
+  /** false when the address was not banned */
+  unban(ip: string): boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** why not: `starting`, `draining`, `stopping`, `store-down` */
+  reason?: string;
+}
+
+/** This sipfront instance. */
+export interface InstanceService {
+  /** `POST /drain`: OPTIONS and new dialogs get 503, in-dialog requests flow. */
+  drain(on: boolean): void;
+  draining(): boolean;
+  readiness(): Readiness;
+}
+
+/** One Server-Sent Event. */
+export interface ApiEvent {
+  type: string;
+  data: unknown;
+}
+
+export interface EventSource {
+  /** Returns the unsubscribe function. */
+  subscribe(listener: (event: ApiEvent) => void): () => void;
+}
+
+/** The Prometheus registry behind `/metrics`. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+export interface ApiServices {
+  domains: DomainService;
+  dispatcher: DispatcherService;
+  subscribers: SubscriberService;
+  registrations: RegistrationService;
+  bans: BanService;
+  instance: InstanceService;
+  events: EventSource;
+  metrics: MetricsSource;
+}

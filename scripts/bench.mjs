@@ -1,0 +1,985 @@
+#!/usr/bin/env node
+// `pnpm bench`: the load benchmark. A sipp caller → the proxy (sipfront, and with --vs kamailio
+// Kamailio 5.6 too) → two sipp backends, all on 127.0.0.1, dispatcher set 1 round-robin,
+// Record-Route; a call is INVITE/100/180/200/ACK/BYE/200. The rate steps up in bounded runs,
+// after a warm-up; with --vs kamailio both proxies run side by side and take turns at each step.
+// Figures come from sipp's own files (-trace_stat, -trace_counts) and from /proc (CPU of the
+// proxy's whole process tree, peak RSS/PSS from smaps_rollup). Plain Node ESM, no build step.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+const KAMAILIO_CFG = join(ROOT, 'bench', 'kamailio.cfg');
+const UAC_XML = join(ROOT, 'test', 'sipp', 'uac.xml');
+const UAS_XML = join(ROOT, 'test', 'sipp', 'uas.xml');
+const SIPFRONT_CLI = join(ROOT, 'packages', 'server', 'dist', 'cli.js');
+
+const USAGE = `usage: pnpm bench [options]
+  --rates 500,1000,...   call rates to step through (calls/s); default 500,1000,1500,2000,2500,3000
+  --duration S           seconds per step (default 10)
+  --warmup S             warm-up seconds per proxy before the steps (default 10; 0 = none)
+  --warmup-rate R        warm-up rate (default: the lower of 500 and the first step)
+  --vs kamailio          run Kamailio 5.6 (bench/kamailio.cfg) too, alternating at each step
+  --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
+  --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
+  --hold MS              call length between ACK and BYE (sipp -d; default 0)
+  --workers N|auto       sipfront's workers: setting (default: its own default)
+  --sipfront-yaml TEXT   YAML appended to sipfront's generated config (experiments: 'trace: { capture: off }')
+  --kamailio-children N  Kamailio children= and tcp_children= (default 4)
+  --cpu-prof             run sipfront under node --cpu-prof and print its top self-time functions
+  --node-arg ARG         an extra node option for sipfront (repeatable), e.g. --node-arg=--trace-gc
+  --keep-going           keep stepping a proxy after a step with failures
+  --json FILE            also write the results there (bench/results/latest.json is always written)
+  --keep                 keep the run directory (configs, logs, sipp files)
+  --no-build             do not run tsc -b first`;
+
+// --- options ------------------------------------------------------------------------------------
+
+const { values: opt } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '10' },
+    'warmup-rate': { type: 'string' },
+    vs: { type: 'string' },
+    stateless: { type: 'boolean', default: false },
+    tcp: { type: 'boolean', default: false },
+    hold: { type: 'string', default: '0' },
+    workers: { type: 'string' },
+    'sipfront-yaml': { type: 'string' },
+    'kamailio-children': { type: 'string', default: '4' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    'keep-going': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+
+if (opt.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+const RATES = opt.rates.split(',').map((s) => Number(s.trim()));
+if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fail(`--rates: whole numbers > 0, got ${opt.rates}`);
+const DURATION = Number(opt.duration);
+const WARMUP = Number(opt.warmup);
+const WARMUP_RATE = opt['warmup-rate'] !== undefined ? Number(opt['warmup-rate']) : Math.min(500, RATES[0]);
+const HOLD_MS = Number(opt.hold);
+const KAMAILIO_CHILDREN = Number(opt['kamailio-children']);
+if (!(DURATION > 0)) fail('--duration must be > 0');
+if (!(WARMUP >= 0) || !(WARMUP_RATE > 0)) fail('--warmup / --warmup-rate must be numbers');
+if (!(HOLD_MS >= 0)) fail('--hold must be ≥ 0');
+if (opt.vs !== undefined && opt.vs !== 'kamailio') fail(`--vs: only kamailio is known, got ${opt.vs}`);
+if (opt.workers !== undefined && opt.workers !== 'auto' && !(Number(opt.workers) >= 1)) fail('--workers: N ≥ 1 or auto');
+if (!(KAMAILIO_CHILDREN >= 1)) fail('--kamailio-children must be ≥ 1');
+
+const MODE = opt.stateless ? 'stateless' : 'stateful';
+const TRANSPORT = opt.tcp ? 'tcp' : 'udp';
+const SIPP_T = opt.tcp ? 't1' : 'u1';
+// Over TCP any source port of a destination's address counts as that destination: keep the caller apart.
+const CALLER_IP = opt.tcp ? '127.0.0.2' : '127.0.0.1';
+const CALLER_RECV_TIMEOUT_MS = 5000;
+const BACKEND_RECV_TIMEOUT_MS = 10_000;
+// A step is clean with no failed call and retransmissions under 1% of its calls; it must also have
+// carried the load (a proxy that answers slowly but never fails has not sustained the rate).
+const CLEAN_RETRANS_PCT = 1;
+const CLEAN_MIN_ACHIEVED = 0.9;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+// --- small helpers ------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (line) => process.stdout.write(`${line}\n`);
+const now = () => performance.now() / 1000;
+
+function bindAndRelease(kind, port, host = '127.0.0.1') {
+  return new Promise((resolveP, reject) => {
+    if (kind === 'udp') {
+      const s = createSocket('udp4');
+      s.once('error', reject);
+      s.bind(port, host, () => {
+        const p = s.address().port;
+        s.close(() => resolveP(p));
+      });
+    } else {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(port, host, () => {
+        const p = srv.address().port;
+        srv.close(() => resolveP(p));
+      });
+    }
+  });
+}
+
+/** A port free for UDP and TCP on 127.0.0.1, not handed out before in this run. */
+const handedOut = new Set();
+async function freePort() {
+  for (let i = 0; i < 50; i++) {
+    const port = await bindAndRelease('tcp', 0);
+    if (handedOut.has(port)) continue;
+    try {
+      await bindAndRelease('udp', port);
+      handedOut.add(port);
+      return port;
+    } catch {
+      // taken for UDP
+    }
+  }
+  throw new Error('no free port');
+}
+
+/** Is something bound to this local port (UDP or TCP listening)? From /proc/net. */
+function isBound(transport, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const files = transport === 'udp' ? ['/proc/net/udp'] : ['/proc/net/tcp'];
+  for (const f of files) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4) continue;
+      if (!cols[1].endsWith(`:${hex}`)) continue;
+      if (transport === 'tcp' && cols[3] !== '0A') continue; // LISTEN
+      return true;
+    }
+  }
+  return false;
+}
+
+async function waitFor(check, timeoutMs, what) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function commandVersion(cmd, args, pattern) {
+  try {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5000 });
+    const m = `${r.stdout}${r.stderr}`.match(pattern);
+    return m ? m[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+// --- /proc: CPU and memory of a process tree ----------------------------------------------------
+
+function readStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is state (field 3); utime, stime, cutime, cstime are fields 14-17.
+    return {
+      ppid: Number(fields[1]),
+      user: Number(fields[11]) + Number(fields[13]),
+      system: Number(fields[12]) + Number(fields[14]),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** rootPid and every live descendant. */
+function processTree(rootPid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(name);
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(Number(name));
+    children.set(st.ppid, list);
+  }
+  const out = [];
+  const queue = [rootPid];
+  while (queue.length > 0) {
+    const pid = queue.shift();
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) queue.push(c);
+  }
+  return out;
+}
+
+/** CPU seconds (user and system, children reaped included) of the tree. */
+function treeCpu(pids) {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    const st = readStat(pid);
+    if (st === null) continue;
+    user += st.user;
+    system += st.system;
+  }
+  return { user: user / CLK_TCK, system: system / CLK_TCK, total: (user + system) / CLK_TCK };
+}
+const treeCpuSeconds = (pids) => treeCpu(pids).total;
+
+/** Datagrams the kernel dropped for a full receive buffer, machine-wide (Udp RcvbufErrors). */
+function udpRcvbufErrors() {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const head = lines[0].split(/\s+/);
+    const vals = lines[1].split(/\s+/);
+    return Number(vals[head.indexOf('RcvbufErrors')] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Per UDP socket bound to `port` on any address: datagrams dropped so far and bytes queued now. */
+function udpSocket(port) {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let drops = 0;
+  let rxQueue = 0;
+  try {
+    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 13 || !cols[1].endsWith(hex)) continue;
+      rxQueue += parseInt(cols[4].split(':')[1], 16);
+      drops += Number(cols[12]);
+    }
+  } catch {
+    // no /proc/net/udp
+  }
+  return { drops, rxQueue };
+}
+
+/** RSS and PSS of the tree in MB (PSS shares shared pages out fairly; RSS counts them per process). */
+function treeMemoryMB(pids) {
+  let rss = 0;
+  let pss = 0;
+  for (const pid of pids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      rss += Number(text.match(/^Rss:\s+(\d+)/m)?.[1] ?? 0);
+      pss += Number(text.match(/^Pss:\s+(\d+)/m)?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return { rss: rss / 1024, pss: pss / 1024 };
+}
+
+// --- processes ----------------------------------------------------------------------------------
+
+const started = new Set();
+function track(child) {
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
+function killAll() {
+  for (const c of started) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+process.once('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    log(`\nbench: ${sig}, stopping`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+}
+
+/** Asks politely, then firmly: signal, wait graceMs, SIGKILL. */
+async function stopChild(child, signal, graceMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return exited(child);
+  child.kill(signal);
+  const done = exited(child);
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const r = await done;
+  clearTimeout(t);
+  return r;
+}
+
+// --- sipp's files -------------------------------------------------------------------------------
+
+function readLastRow(dir, suffix) {
+  let names = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(suffix));
+  } catch {
+    return {};
+  }
+  if (names.length === 0) return {};
+  const lines = readFileSync(join(dir, names[0]), 'utf8').split('\n').filter((l) => l.trim() !== '');
+  if (lines.length < 2) return {};
+  const head = lines[0].split(';');
+  const last = lines[lines.length - 1].split(';');
+  const row = {};
+  head.forEach((h, i) => {
+    if (h) row[h] = last[i];
+  });
+  return row;
+}
+
+function numericRow(row) {
+  const out = {};
+  for (const [k, v] of Object.entries(row)) {
+    const n = Number(v);
+    if (Number.isFinite(n)) out[k] = n;
+  }
+  return out;
+}
+
+const readCounts = (dir) => numericRow(readLastRow(dir, '_counts.csv'));
+const readStats = (dir) => readLastRow(dir, 'stat.csv');
+
+function sumColumns(counts, test) {
+  let n = 0;
+  for (const [k, v] of Object.entries(counts)) if (test(k)) n += v;
+  return n;
+}
+const retransOf = (counts) => sumColumns(counts, (k) => k.endsWith('_Retrans'));
+const unexpOf = (counts) => sumColumns(counts, (k) => k.endsWith('_Unexp'));
+const invitesOf = (counts) => sumColumns(counts, (k) => /^\d+_INVITE_Recv$/.test(k));
+
+/** sipp's "HH:MM:SS:usec" durations, in ms. */
+function sippDurationMs(text) {
+  const m = /^(\d+):(\d+):(\d+):(\d+)$/.exec(text ?? '');
+  if (!m) return null;
+  return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]) / 1000;
+}
+
+// --- the backends ---------------------------------------------------------------------------------
+
+/** One sipp backend for the whole run (uas.xml answers INVITE and OPTIONS); figures are deltas. */
+async function startBackend(runDir, name, port, totalSeconds) {
+  const dir = join(runDir, name);
+  mkdirSync(dir, { recursive: true });
+  const args = [
+    '-sf', UAS_XML,
+    '-i', '127.0.0.1', '-p', String(port), '-t', SIPP_T,
+    '-nostdin', '-buff_size', '2097152',
+    '-m', String(100_000_000),
+    '-timeout', `${Math.ceil(totalSeconds)}s`,
+    '-recv_timeout', String(BACKEND_RECV_TIMEOUT_MS),
+    '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
+  ];
+  const out = createWriteStream(join(dir, 'sipp.out'));
+  const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  let gone = false;
+  void exited(child).then(() => {
+    gone = true;
+  });
+  await waitFor(() => gone || isBound(TRANSPORT, port), 5000, `sipp backend ${name} on ${TRANSPORT} ${port}`);
+  if (gone) throw new Error(`sipp backend ${name} exited at start: see ${dir}/sipp.out`);
+  return { name, port, dir, child, counts: () => readCounts(dir), stats: () => readStats(dir) };
+}
+
+// --- the caller ---------------------------------------------------------------------------------------
+
+/** One bounded caller run; resolves with sipp's final figures. */
+async function runCaller(runDir, label, proxyPort, rate, seconds) {
+  const calls = Math.max(1, Math.round(rate * seconds));
+  const dir = join(runDir, label);
+  mkdirSync(dir, { recursive: true });
+  const timeoutS = Math.ceil(seconds + HOLD_MS / 1000 + CALLER_RECV_TIMEOUT_MS / 1000 + 20);
+  for (let attempt = 1; ; attempt++) {
+    const localPort = await freePort();
+    const args = [
+      `127.0.0.1:${proxyPort}`,
+      '-sf', UAC_XML,
+      '-i', CALLER_IP, '-p', String(localPort), '-t', SIPP_T,
+      '-nostdin', '-buff_size', '2097152',
+      '-r', String(rate), '-rp', '1000',
+      '-m', String(calls),
+      '-d', String(HOLD_MS),
+      '-timeout', `${timeoutS}s`, '-timeout_error',
+      '-recv_timeout', String(CALLER_RECV_TIMEOUT_MS),
+      '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
+    ];
+    const out = createWriteStream(join(dir, 'sipp.out'));
+    const t0 = now();
+    const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
+    const { code } = await exited(child);
+    clearTimeout(killer);
+    const wall = now() - t0;
+    if (code === 254 && attempt < 3) continue; // could not bind: another port
+    const stats = readStats(dir);
+    const counts = readCounts(dir);
+    return {
+      code,
+      calls,
+      wall,
+      attempted: Number(stats['OutgoingCall(C)'] ?? 0),
+      succeeded: Number(stats['SuccessfulCall(C)'] ?? 0),
+      failed: Number(stats['FailedCall(C)'] ?? 0),
+      callLengthMs: sippDurationMs(stats['CallLength(C)']),
+      inviteTo200Ms: sippDurationMs(stats['ResponseTime1(C)']),
+      counts,
+      dir,
+    };
+  }
+}
+
+// --- the proxies --------------------------------------------------------------------------------
+
+function sipfrontConfig(port, apiPort, backends, dataDir) {
+  const tp = opt.tcp ? ';transport=tcp' : '';
+  const lines = [
+    '# Written by scripts/bench.mjs for one bench run.',
+    'listen:',
+    `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+    `  - { transport: tcp, host: 127.0.0.1, port: ${port} }`,
+    `mode: ${MODE}`,
+    `store: { kind: memory, path: ${JSON.stringify(dataDir)} }`,
+    `api: { host: 127.0.0.1, port: ${apiPort} }`,
+    'security:',
+    '  trusted: [127.0.0.0/8]',
+    '  flood: { window: 1s, max: 1000000 }',
+    'dispatcher:',
+    '  probe: { interval: 5s }',
+    '  sets:',
+    '    - id: 1',
+    '      name: bench',
+    '      algorithm: round-robin',
+    '      destinations:',
+    ...backends.map((b) => `        - { uri: "sip:127.0.0.1:${b.port}${tp}" }`),
+    'log: { level: warn }',
+  ];
+  if (opt.workers !== undefined) lines.push(`workers: ${opt.workers}`);
+  if (opt['sipfront-yaml'] !== undefined) lines.push(opt['sipfront-yaml']);
+  return `${lines.join('\n')}\n`;
+}
+
+async function probeOptions(port) {
+  // An OPTIONS to the proxy itself; any answer means it is up and routing.
+  return new Promise((resolveP) => {
+    const s = createSocket('udp4');
+    const done = (ok) => {
+      clearTimeout(t);
+      try {
+        s.close();
+      } catch {
+        // closed
+      }
+      resolveP(ok);
+    };
+    const t = setTimeout(() => done(false), 500);
+    s.on('message', (m) => done(m.toString('latin1').startsWith('SIP/2.0 ')));
+    s.on('error', () => done(false));
+    s.bind(0, '127.0.0.1', () => {
+      const lport = s.address().port;
+      const branch = `z9hG4bK-bench-${Math.random().toString(36).slice(2)}`;
+      const msg = [
+        `OPTIONS sip:127.0.0.1:${port} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${lport};branch=${branch};rport`,
+        `From: <sip:bench@127.0.0.1>;tag=${branch.slice(-8)}`,
+        `To: <sip:127.0.0.1:${port}>`,
+        `Call-ID: ${branch}@bench`,
+        'CSeq: 1 OPTIONS',
+        'Max-Forwards: 70',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+      s.send(Buffer.from(msg), port, '127.0.0.1');
+    });
+  });
+}
+
+async function startSipfront(runDir, backends) {
+  const dir = join(runDir, 'sipfront');
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const apiPort = await freePort();
+  const configFile = join(dir, 'sipfront.yaml');
+  writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir));
+  const profDir = join(dir, 'prof');
+  const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg']];
+  const out = createWriteStream(join(dir, 'sipfront.log'));
+  const child = track(
+    spawn(process.execPath, [...nodeArgs, SIPFRONT_CLI, '--config', configFile], {
+      cwd: dir,
+      env: { ...process.env, SIPFRONT_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  let gone = false;
+  void exited(child).then(() => {
+    gone = true;
+  });
+  await waitFor(() => gone || probeOptions(port), 20_000, `sipfront answering OPTIONS on udp ${port}`).catch(() => {});
+  if (gone || child.exitCode !== null) throw new Error(`sipfront exited at start: see ${dir}/sipfront.log`);
+  if (!(await probeOptions(port))) throw new Error(`sipfront does not answer OPTIONS on ${port}: see ${dir}/sipfront.log`);
+  return {
+    name: 'sipfront',
+    port,
+    pid: child.pid,
+    child,
+    dir,
+    profDir,
+    stop: () => stopChild(child, 'SIGTERM', 15_000),
+  };
+}
+
+function ensureKamailio() {
+  if (spawnSync('kamailio', ['-v'], { encoding: 'utf8' }).status === 0) return;
+  if (process.getuid?.() !== 0) fail('kamailio is not installed; install the Debian package kamailio (apt-get install kamailio) or run as root');
+  log('bench: installing kamailio (apt-get)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'kamailio'], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'kamailio'], { stdio: 'inherit', env });
+  }
+  if (r.status !== 0) fail('apt-get install kamailio failed');
+}
+
+async function startKamailio(runDir, backends) {
+  // Pid file and ctl socket live in /tmp (a short path: unix socket names are limited).
+  const dir = join(runDir, 'kamailio');
+  mkdirSync(dir, { recursive: true });
+  const tmp = mkdtempSync('/tmp/bench-kam-');
+  const port = await freePort();
+  const tp = opt.tcp ? ';transport=tcp' : '';
+  const listFile = join(dir, 'dispatcher.list');
+  writeFileSync(listFile, backends.map((b) => `1 sip:127.0.0.1:${b.port}${tp} 0 0\n`).join(''));
+  const args = [
+    '-f', KAMAILIO_CFG, '-DD', '-E',
+    '-m', '1024',
+    '-P', join(tmp, 'kamailio.pid'),
+    '-l', `udp:127.0.0.1:${port}`, '-l', `tcp:127.0.0.1:${port}`,
+    '-A', `DSLIST="${listFile}"`,
+    '-A', `CTLSOCK="unix:${join(tmp, 'kamailio.ctl')}"`,
+    '-A', `CHILDREN=${KAMAILIO_CHILDREN}`,
+    '-w', dir,
+  ];
+  if (opt.stateless) args.push('-A', 'STATELESS');
+  const check = spawnSync('kamailio', ['-c', ...args.filter((a) => a !== '-DD' && a !== '-E')], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`kamailio -c rejects bench/kamailio.cfg:\n${check.stderr}`);
+  const out = createWriteStream(join(dir, 'kamailio.log'));
+  const child = track(spawn('kamailio', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  let gone = false;
+  void exited(child).then(() => {
+    gone = true;
+  });
+  await waitFor(() => gone || probeOptions(port), 20_000, `kamailio answering OPTIONS on udp ${port}`).catch(() => {});
+  if (gone) throw new Error(`kamailio exited at start: see ${dir}/kamailio.log`);
+  if (!(await probeOptions(port))) throw new Error(`kamailio does not answer OPTIONS on ${port}: see ${dir}/kamailio.log`);
+  return {
+    name: 'kamailio',
+    port,
+    pid: child.pid,
+    child,
+    dir,
+    stop: async () => {
+      const r = await stopChild(child, 'SIGTERM', 10_000);
+      rmSync(tmp, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+// --- one measured run ---------------------------------------------------------------------------
+
+/** Waits until the proxy is idle (under 5% of a core over 0.5 s), at most maxMs. */
+async function settle(proxy, maxMs) {
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    const pids = processTree(proxy.pid);
+    const a = treeCpuSeconds(pids);
+    await sleep(500);
+    if (treeCpuSeconds(pids) - a < 0.025) return;
+  }
+}
+
+async function measure(runDir, proxy, backends, rate, seconds, label) {
+  const before = backends.map((b) => b.counts());
+  const pids = processTree(proxy.pid);
+  const cpu0 = treeCpu(pids);
+  const drops0 = udpRcvbufErrors();
+  const proxyDrops0 = udpSocket(proxy.port).drops;
+  let peakRxQueue = 0;
+  let peakRss = 0;
+  let peakPss = 0;
+  let sampling = true;
+  // PSS once a second, to see whether memory levels off (it should, after 64·T1) or keeps growing.
+  const pssTimeline = [];
+  const t0 = now();
+  const sampler = (async () => {
+    while (sampling) {
+      const m = treeMemoryMB(processTree(proxy.pid));
+      peakRss = Math.max(peakRss, m.rss);
+      peakPss = Math.max(peakPss, m.pss);
+      if (now() - t0 >= pssTimeline.length) pssTimeline.push(round(m.pss, 0));
+      peakRxQueue = Math.max(peakRxQueue, udpSocket(proxy.port).rxQueue);
+      await sleep(250);
+    }
+  })();
+  const caller = await runCaller(runDir, label, proxy.port, rate, seconds);
+  const cpu1 = treeCpu(processTree(proxy.pid));
+  const udpDrops = udpRcvbufErrors() - drops0;
+  const proxyDrops = udpSocket(proxy.port).drops - proxyDrops0;
+  // The backends write their counters once a second: wait for a row written after the last call.
+  await sleep(1300);
+  sampling = false;
+  await sampler;
+  const endMem = treeMemoryMB(processTree(proxy.pid));
+  const after = backends.map((b) => b.counts());
+  const split = backends.map((b, i) => invitesOf(after[i]) - invitesOf(before[i]));
+  const backendRetrans = backends.reduce((n, _b, i) => n + retransOf(after[i]) - retransOf(before[i]), 0);
+  const backendUnexp = backends.reduce((n, _b, i) => n + unexpOf(after[i]) - unexpOf(before[i]), 0);
+  const retransmissions = retransOf(caller.counts) + backendRetrans;
+  const attempted = caller.attempted;
+  const cpuSeconds = cpu1.total - cpu0.total;
+  // Calls/s over the time sipp took to place them and see them end (at least the nominal duration).
+  const achieved = caller.succeeded / Math.max(caller.wall, seconds);
+  const retransPct = attempted > 0 ? (100 * retransmissions) / attempted : 0;
+  const step = {
+    proxy: proxy.name,
+    mode: MODE,
+    transport: TRANSPORT,
+    rate,
+    seconds,
+    attempted,
+    succeeded: caller.succeeded,
+    // Every call that did not succeed, including any sipp never placed or left open at its timeout.
+    failed: Math.max(caller.failed, caller.calls - caller.succeeded),
+    retransmissions,
+    retransPct: round(retransPct, 2),
+    unexpected: unexpOf(caller.counts) + backendUnexp,
+    achievedCps: round(achieved, 1),
+    wallSeconds: round(caller.wall, 2),
+    inviteTo200Ms: caller.inviteTo200Ms === null ? null : round(caller.inviteTo200Ms, 1),
+    cpuSeconds: round(cpuSeconds, 2),
+    cpuPer1000: attempted > 0 ? round((1000 * cpuSeconds) / attempted, 3) : null,
+    cpuCores: round(cpuSeconds / Math.max(caller.wall, seconds), 2),
+    cpuUserSeconds: round(cpu1.user - cpu0.user, 2),
+    cpuSystemSeconds: round(cpu1.system - cpu0.system, 2),
+    udpRcvbufDrops: udpDrops,
+    proxyUdpDrops: proxyDrops,
+    proxyPeakRxQueueKB: round(peakRxQueue / 1024, 0),
+    peakRssMB: round(peakRss, 1),
+    peakPssMB: round(peakPss, 1),
+    endPssMB: round(endMem.pss, 1),
+    split,
+    sippExit: caller.code,
+    pssTimelineMB: pssTimeline,
+  };
+  step.clean = step.failed === 0 && attempted > 0 && retransPct < CLEAN_RETRANS_PCT && achieved >= CLEAN_MIN_ACHIEVED * rate;
+  return step;
+}
+
+function round(x, digits) {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+// --- report -------------------------------------------------------------------------------------
+
+function table(rows, columns) {
+  const widths = columns.map((c) => Math.max(c.title.length, ...rows.map((r) => String(c.get(r) ?? '-').length)));
+  const fmt = (cells) => cells.map((cell, i) => (columns[i].left ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  const lines = [fmt(columns.map((c) => c.title)), widths.map((w) => '-'.repeat(w)).join('  ')];
+  for (const r of rows) lines.push(fmt(columns.map((c) => String(c.get(r) ?? '-'))));
+  return lines.join('\n');
+}
+
+const STEP_COLUMNS = [
+  { title: 'proxy', get: (s) => s.proxy, left: true },
+  { title: 'rate', get: (s) => s.rate },
+  { title: 'attempted', get: (s) => s.attempted },
+  { title: 'ok', get: (s) => s.succeeded },
+  { title: 'failed', get: (s) => s.failed },
+  { title: 'retrans', get: (s) => `${s.retransmissions} (${s.retransPct}%)` },
+  { title: 'calls/s', get: (s) => s.achievedCps },
+  { title: 'INV→200 ms', get: (s) => s.inviteTo200Ms },
+  { title: 'CPU s/1000', get: (s) => s.cpuPer1000?.toFixed(3) },
+  { title: 'cores', get: (s) => s.cpuCores },
+  { title: 'sys%', get: (s) => (s.cpuSeconds > 0 ? Math.round((100 * s.cpuSystemSeconds) / s.cpuSeconds) : '-') },
+  { title: 'UDP drops', get: (s) => (s.transport === 'udp' ? `${s.proxyUdpDrops}/${s.udpRcvbufDrops}` : '-') },
+  { title: 'rxq KB', get: (s) => (s.transport === 'udp' ? s.proxyPeakRxQueueKB : '-') },
+  { title: 'RSS MB', get: (s) => s.peakRssMB },
+  { title: 'PSS MB', get: (s) => s.peakPssMB },
+  { title: 'split', get: (s) => s.split.join('/') },
+  { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
+];
+
+function headline(steps, proxy) {
+  const clean = steps.filter((s) => s.proxy === proxy && s.clean);
+  if (clean.length === 0) return null;
+  const best = clean.reduce((a, b) => (b.rate > a.rate ? b : a));
+  return { proxy, rate: best.rate, achievedCps: best.achievedCps, cpuPer1000: best.cpuPer1000, peakPssMB: best.peakPssMB, peakRssMB: best.peakRssMB };
+}
+
+// --- CPU profile summary ------------------------------------------------------------------------------
+
+function summariseProfile(file, top = 25) {
+  const prof = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const sampled = new Map();
+  const deltas = prof.timeDeltas ?? [];
+  for (let i = 0; i < prof.samples.length; i++) sampled.set(prof.samples[i], (sampled.get(prof.samples[i]) ?? 0) + (deltas[i] ?? 0));
+  const label = (n) => {
+    const cf = n.callFrame;
+    const url = cf.url.replace(`file://${ROOT}/`, '').replace(/^file:\/\//, '').replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '');
+    return `${cf.functionName || '(anonymous)'}${url ? `  ${url}:${cf.lineNumber + 1}` : ''}`;
+  };
+  const self = new Map();
+  const inclusive = new Map();
+  let total = 0;
+  let idle = 0;
+  for (const [id, us] of sampled) {
+    total += us;
+    const n = byId.get(id);
+    if (n.callFrame.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    self.set(label(n), (self.get(label(n)) ?? 0) + us);
+    const seen = new Set();
+    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = label(byId.get(cur));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + us);
+    }
+  }
+  const busy = total - idle;
+  const pct = (us) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
+  const topOf = (m, n, keep = () => true) => [...m.entries()].filter(([k]) => keep(k)).sort((x, y) => y[1] - x[1]).slice(0, n);
+  return [
+    `${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy; percentages are of busy time`,
+    'top self time:',
+    ...topOf(self, top).map(([k, us]) => `  ${pct(us)}  ${k}`),
+    'top inclusive time in sipfront code:',
+    ...topOf(inclusive, 20, (k) => k.includes('packages/')).map(([k, us]) => `  ${pct(us)}  ${k}`),
+  ].join('\n');
+}
+
+// --- main ---------------------------------------------------------------------------------------------
+
+async function main() {
+  if (spawnSync('sipp', ['-v'], { encoding: 'utf8' }).error) fail('sipp is not installed (Debian package sip-tester)');
+  if (!opt['no-build']) {
+    const r = spawnSync('npx', ['tsc', '-b'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) fail('tsc -b failed (use --no-build to bench the existing dist/)');
+  }
+  if (!existsSync(SIPFRONT_CLI)) fail(`${SIPFRONT_CLI} is missing: build first (npx tsc -b)`);
+  const vsKamailio = opt.vs === 'kamailio';
+  if (vsKamailio) ensureKamailio();
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const runDir = mkdtempSync(join(os.tmpdir(), 'sipfront-bench-'));
+  const nProxies = vsKamailio ? 2 : 1;
+  const perRun = DURATION + 6;
+  const estimate = nProxies * (WARMUP + 6 + RATES.length * perRun) + 30;
+  log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
+    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}; about ${Math.ceil(estimate / 60)} min; files in ${runDir}`);
+
+  const backends = [];
+  const proxies = [];
+  const steps = [];
+  const warmups = [];
+  let profileSummary = null;
+  try {
+    // Backends live for the whole run (bounded by -timeout); each step reads deltas of their counters.
+    const lifetime = estimate * 2 + 120;
+    for (const name of ['backend-a', 'backend-b']) backends.push(await startBackend(runDir, name, await freePort(), lifetime));
+    proxies.push(await startSipfront(runDir, backends));
+    if (vsKamailio) proxies.push(await startKamailio(runDir, backends));
+
+    // A few calls each, to prove the path before loading it (destinations up, routes right).
+    for (const p of proxies) {
+      let ok = false;
+      for (let i = 0; i < 10 && !ok; i++) {
+        const r = await runCaller(runDir, `preflight-${p.name}-${i}`, p.port, 5, 1);
+        ok = r.succeeded === r.calls;
+        if (!ok) await sleep(1000);
+      }
+      if (!ok) throw new Error(`${p.name}: test calls fail before the bench starts (see ${runDir})`);
+    }
+
+    if (WARMUP > 0) {
+      for (const p of proxies) {
+        log(`bench: warm-up ${p.name}: ${WARMUP} s at ${WARMUP_RATE} calls/s`);
+        const w = await measure(runDir, p, backends, WARMUP_RATE, WARMUP, `warmup-${p.name}`);
+        warmups.push(w);
+        await settle(p, 10_000);
+      }
+    }
+
+    const stopped = new Set();
+    for (let i = 0; i < RATES.length; i++) {
+      const rate = RATES[i];
+      // Alternate who goes first, so neither always runs on a machine warmed by the other.
+      const order = i % 2 === 0 ? proxies : [...proxies].reverse();
+      for (const p of order) {
+        if (stopped.has(p.name)) continue;
+        const step = await measure(runDir, p, backends, rate, DURATION, `step-${rate}-${p.name}`);
+        steps.push(step);
+        log(`  ${p.name.padEnd(8)} ${String(rate).padStart(5)}/s: ${step.succeeded}/${step.attempted} ok, ${step.failed} failed, ` +
+          `${step.retransmissions} retrans (${step.retransPct}%), ${step.achievedCps} calls/s, ` +
+          `${step.cpuPer1000 ?? '-'} CPU s/1000, PSS ${step.peakPssMB} MB, split ${step.split.join('/')}${step.clean ? '' : '  [not clean]'}`);
+        if (!step.clean && !opt['keep-going'] && (step.failed > 0.01 * step.attempted || step.achievedCps < 0.8 * rate)) {
+          stopped.add(p.name);
+          log(`  ${p.name}: stops stepping (failed or could not carry ${rate}/s)`);
+        }
+        // Let transactions and timers of the last step run out (a collapsed step can leave many).
+        await settle(p, step.clean ? 10_000 : 40_000);
+      }
+      if (stopped.size === proxies.length) break;
+    }
+  } finally {
+    for (const p of proxies) await p.stop().catch(() => undefined);
+    for (const b of backends) await stopChild(b.child, 'SIGUSR1', 5000);
+  }
+
+  const sipfront = proxies.find((p) => p.name === 'sipfront');
+  if (opt['cpu-prof'] && sipfront) {
+    const files = existsSync(sipfront.profDir) ? readdirSync(sipfront.profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+    if (files.length === 0) {
+      log(`bench: no .cpuprofile in ${sipfront.profDir}`);
+    } else {
+      profileSummary = files.map((f) => `${f}\n${summariseProfile(join(sipfront.profDir, f))}`).join('\n\n');
+      mkdirSync(join(RESULTS_DIR, 'prof'), { recursive: true });
+      for (const f of files) writeFileSync(join(RESULTS_DIR, 'prof', f), readFileSync(join(sipfront.profDir, f)));
+      writeFileSync(join(RESULTS_DIR, 'prof', 'summary.txt'), `${profileSummary}\n`);
+    }
+  }
+
+  // --- report ---
+  log('');
+  log(`steps (${MODE}, ${TRANSPORT}; CPU = the proxy's processes, user+system; PSS/RSS = peak during the step; split = INVITEs per backend;\n UDP drops = at the proxy's socket / on the machine; rxq = peak bytes waiting in the proxy's UDP socket):`);
+  log(table(steps, STEP_COLUMNS));
+  const heads = proxies.map((p) => headline(steps, p.name) ?? { proxy: p.name, rate: null });
+  log('');
+  log(`headline: the highest step with 0 failed calls, < ${CLEAN_RETRANS_PCT}% retransmissions and ≥ ${CLEAN_MIN_ACHIEVED * 100}% of the rate carried`);
+  for (const h of heads) {
+    log(h.rate === null
+      ? `  ${h.proxy}: no clean step`
+      : `  ${h.proxy}: ${h.rate} calls/s clean (${h.achievedCps} achieved), ${h.cpuPer1000} CPU s per 1000 calls, peak PSS ${h.peakPssMB} MB (RSS ${h.peakRssMB} MB)`);
+  }
+  let ratios = [];
+  if (vsKamailio) {
+    ratios = RATES.map((rate) => {
+      const s = steps.find((x) => x.proxy === 'sipfront' && x.rate === rate);
+      const k = steps.find((x) => x.proxy === 'kamailio' && x.rate === rate);
+      if (!s || !k) return null;
+      return {
+        rate,
+        cpsRatio: k.achievedCps > 0 ? round(s.achievedCps / k.achievedCps, 2) : null,
+        cpuRatio: k.cpuPer1000 > 0 ? round(s.cpuPer1000 / k.cpuPer1000, 2) : null,
+        pssRatio: k.peakPssMB > 0 ? round(s.peakPssMB / k.peakPssMB, 2) : null,
+        bothClean: s.clean && k.clean,
+      };
+    }).filter(Boolean);
+    log('');
+    log('sipfront ÷ kamailio per step (calls/s higher is better; CPU per 1000 calls and PSS lower is better):');
+    log(table(ratios, [
+      { title: 'rate', get: (r) => r.rate },
+      { title: 'calls/s ratio', get: (r) => r.cpsRatio },
+      { title: 'CPU/1000 ratio', get: (r) => r.cpuRatio },
+      { title: 'PSS ratio', get: (r) => r.pssRatio },
+      { title: 'both clean', get: (r) => (r.bothClean ? 'yes' : 'no') },
+    ]));
+  }
+  if (profileSummary) {
+    log('');
+    log(`sipfront CPU profile (whole run, warm-up included; files in bench/results/prof/):\n${profileSummary}`);
+  }
+
+  const git = (args) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const result = {
+    date: new Date().toISOString(),
+    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? null,
+      memoryGB: round(os.totalmem() / 2 ** 30, 1),
+      kernel: os.release(),
+      node: process.version,
+      sipp: commandVersion('sipp', ['-v'], /SIPp (v[\w.-]+)/),
+      kamailio: vsKamailio ? commandVersion('kamailio', ['-v'], /version: kamailio ([\d.]+)/) : null,
+    },
+    git: { commit: git(['rev-parse', 'HEAD']), dirty: (git(['status', '--porcelain']) ?? '') !== '' },
+    options: {
+      mode: MODE,
+      transport: TRANSPORT,
+      rates: RATES,
+      durationSeconds: DURATION,
+      warmupSeconds: WARMUP,
+      warmupRate: WARMUP_RATE,
+      holdMs: HOLD_MS,
+      workers: opt.workers ?? null,
+      sipfrontYaml: opt['sipfront-yaml'] ?? null,
+      kamailioChildren: vsKamailio ? KAMAILIO_CHILDREN : null,
+      cpuProfile: opt['cpu-prof'],
+      nodeArgs: opt['node-arg'],
+      clean: { failed: 0, retransPctBelow: CLEAN_RETRANS_PCT, achievedAtLeast: CLEAN_MIN_ACHIEVED },
+    },
+    headline: heads,
+    ratios,
+    warmups,
+    steps,
+  };
+  const text = `${JSON.stringify(result, null, 2)}\n`;
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), text);
+  if (opt.json) writeFileSync(resolve(process.cwd(), opt.json), text);
+  log('');
+  log(`results: bench/results/latest.json${opt.json ? ` and ${opt.json}` : ''}`);
+  if (!opt.keep) rmSync(runDir, { recursive: true, force: true });
+  else log(`run files kept in ${runDir}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err?.stack ?? err}\n`);
+  killAll();
+  process.exit(1);
+});
