@@ -20,7 +20,7 @@ const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const KAMAILIO_CFG = join(ROOT, 'bench', 'kamailio.cfg');
 const UAC_XML = join(ROOT, 'test', 'sipp', 'uac.xml');
 const UAS_XML = join(ROOT, 'test', 'sipp', 'uas.xml');
-const SIPFRONT_CLI = join(ROOT, 'packages', 'server', 'dist', 'cli.js');
+const DEFAULT_SIPFRONT_CLI = join(ROOT, 'packages', 'server', 'dist', 'cli.js');
 
 const USAGE = `usage: pnpm bench [options]
   --rates 500,1000,...   call rates to step through (calls/s); default 500,1000,1500,2000,2500,3000
@@ -32,6 +32,7 @@ const USAGE = `usage: pnpm bench [options]
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
   --workers N|auto       sipfront's workers: setting (default: its own default)
+  --sipfront-cli FILE    the sipfront CLI to run (default packages/server/dist/cli.js): A/B another build
   --sipfront-yaml TEXT   YAML appended to sipfront's generated config (experiments: 'trace: { capture: off }')
   --kamailio-children N  Kamailio children= and tcp_children= (default 4)
   --cpu-prof             run sipfront under node --cpu-prof and print its top self-time functions
@@ -55,6 +56,7 @@ const { values: opt } = parseArgs({
     hold: { type: 'string', default: '0' },
     workers: { type: 'string' },
     'sipfront-yaml': { type: 'string' },
+    'sipfront-cli': { type: 'string' },
     'kamailio-children': { type: 'string', default: '4' },
     'cpu-prof': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
@@ -91,6 +93,7 @@ if (opt.vs !== undefined && opt.vs !== 'kamailio') fail(`--vs: only kamailio is 
 if (opt.workers !== undefined && opt.workers !== 'auto' && !(Number(opt.workers) >= 1)) fail('--workers: N ≥ 1 or auto');
 if (!(KAMAILIO_CHILDREN >= 1)) fail('--kamailio-children must be ≥ 1');
 
+const SIPFRONT_CLI = opt['sipfront-cli'] !== undefined ? resolve(opt['sipfront-cli']) : DEFAULT_SIPFRONT_CLI;
 const MODE = opt.stateless ? 'stateless' : 'stateful';
 const TRANSPORT = opt.tcp ? 'tcp' : 'udp';
 const SIPP_T = opt.tcp ? 't1' : 'u1';
@@ -797,11 +800,16 @@ function summariseProfile(file, top = 25) {
   ].join('\n');
 }
 
+/** One line naming the run, for files written beside the JSON. */
+function result0Header() {
+  return `pnpm bench ${process.argv.slice(2).join(' ')}  (${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version})`;
+}
+
 // --- main ---------------------------------------------------------------------------------------------
 
 async function main() {
   if (spawnSync('sipp', ['-v'], { encoding: 'utf8' }).error) fail('sipp is not installed (Debian package sip-tester)');
-  if (!opt['no-build']) {
+  if (!opt['no-build'] && SIPFRONT_CLI === DEFAULT_SIPFRONT_CLI) {
     const r = spawnSync('npx', ['tsc', '-b'], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) fail('tsc -b failed (use --no-build to bench the existing dist/)');
   }
@@ -882,9 +890,12 @@ async function main() {
       log(`bench: no .cpuprofile in ${sipfront.profDir}`);
     } else {
       profileSummary = files.map((f) => `${f}\n${summariseProfile(join(sipfront.profDir, f))}`).join('\n\n');
-      mkdirSync(join(RESULTS_DIR, 'prof'), { recursive: true });
-      for (const f of files) writeFileSync(join(RESULTS_DIR, 'prof', f), readFileSync(join(sipfront.profDir, f)));
-      writeFileSync(join(RESULTS_DIR, 'prof', 'summary.txt'), `${profileSummary}\n`);
+      // The latest profile only (open it in Chrome DevTools or speedscope); the summary beside it.
+      const dest = join(RESULTS_DIR, 'prof');
+      mkdirSync(dest, { recursive: true });
+      for (const old of readdirSync(dest)) if (old.endsWith('.cpuprofile')) rmSync(join(dest, old));
+      files.forEach((f, i) => writeFileSync(join(dest, `sipfront${i === 0 ? '' : `-${i}`}.cpuprofile`), readFileSync(join(sipfront.profDir, f))));
+      writeFileSync(join(dest, 'summary.txt'), `${result0Header()}\n${profileSummary}\n`);
     }
   }
 
@@ -959,6 +970,7 @@ async function main() {
       holdMs: HOLD_MS,
       workers: opt.workers ?? null,
       sipfrontYaml: opt['sipfront-yaml'] ?? null,
+      sipfrontCli: SIPFRONT_CLI === DEFAULT_SIPFRONT_CLI ? null : SIPFRONT_CLI,
       kamailioChildren: vsKamailio ? KAMAILIO_CHILDREN : null,
       cpuProfile: opt['cpu-prof'],
       nodeArgs: opt['node-arg'],

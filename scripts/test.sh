@@ -60,6 +60,7 @@ need sipp sip-tester
 need redis-server redis-server
 need promtool prometheus
 need systemd-analyze systemd
+need chromium chromium
 
 # redis_answers PORT: does something speaking RESP answer PING on 127.0.0.1:PORT?
 redis_answers() {

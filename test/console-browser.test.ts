@@ -11,6 +11,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// not in @sipfront/api's exports (yet): the policy registerConsole sends
 import { CONSOLE_CSP } from '../packages/api/src/console.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -146,6 +147,8 @@ interface FakeApi {
   /** Sends one event to every open stream; how many streams got it. */
   push(type: string, data: unknown): number;
   streams(): number;
+  /** Ends every open stream, as a restarting server would. */
+  dropStreams(): void;
   close(): Promise<void>;
 }
 
@@ -278,6 +281,10 @@ const startFakeApi = async (): Promise<FakeApi> => {
       return streams.size;
     },
     streams: () => streams.size,
+    dropStreams() {
+      for (const s of streams) s.end();
+      streams.clear();
+    },
     close: async () => {
       for (const s of streams) s.end();
       server.closeAllConnections();
@@ -360,6 +367,16 @@ describe('console in headless Chromium against a fake API', () => {
     expect(await rowB.locator('.badge').innerText()).toBe('inactive');
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
     await page.screenshot({ path: join(ARTIFACTS, 'console-backends.png'), fullPage: true });
+  });
+
+  it('reconnects the event stream after the server drops it, and still applies events', async () => {
+    fake.dropStreams();
+    await page.locator('[data-live="waiting"]').waitFor({ timeout: 3000 });
+    await page.locator('[data-live="open"]').waitFor({ timeout: 5000 });
+    expect(fake.streams()).toBe(1);
+    fake.sets[0]!.destinations[1]!.state = 'probing';
+    fake.push('destination', { setId: 1, uri: B, from: 'inactive', to: 'probing', cause: 'probe' });
+    await page.locator(`tr[data-dest="${B}"][data-state="probing"]`).waitFor({ timeout: 3000 });
   });
 
   it('disable asks for confirmation and only then sends the PATCH', async () => {

@@ -6,13 +6,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// not exported from @sipfront/api's index yet: the lead wires it into createApi
-import { registerConsole } from '../packages/api/src/console.js';
+import { registerConsole } from '@sipfront/api';
 
 type App = Parameters<typeof registerConsole>[0];
 
 // fastify is a dependency of the api package, not of test/: load it from there
-const requireFromApi = createRequire(new URL('../packages/api/src/console.ts', import.meta.url));
+const requireFromApi = createRequire(new URL('../packages/api/package.json', import.meta.url));
 const Fastify = requireFromApi('fastify') as (opts?: object) => App;
 
 const OUTSIDE_NAME = `sipfront-console-outside-${process.pid}.txt`;

@@ -16,6 +16,8 @@ import { dispatcherRoutes } from './routes/dispatcher.js';
 import { domainRoutes } from './routes/domains.js';
 import { instanceRoutes } from './routes/instance.js';
 import { pendingRoutes } from './routes/pending.js';
+import { trunkRoutes } from './routes/trunks.js';
+import { callRoutes } from './routes/calls.js';
 import { registrationRoutes } from './routes/registrations.js';
 import { subscriberRoutes } from './routes/subscribers.js';
 import { systemRoutes } from './routes/system.js';
@@ -115,7 +117,9 @@ export const createApi = (services: ApiServices, options: ApiOptions): Api => {
       await v1.register(registrationRoutes(services.registrations));
       await v1.register(banRoutes(services.bans));
       await v1.register(instanceRoutes(services.instance, sse));
-      await v1.register(pendingRoutes);
+      if (services.trunks !== undefined) await v1.register(trunkRoutes(services.trunks));
+      if (services.calls !== undefined) await v1.register(callRoutes(services.calls));
+      await v1.register(pendingRoutes({ trunks: services.trunks === undefined, calls: services.calls === undefined }));
     },
     { prefix: API_PREFIX },
   );

@@ -3,7 +3,7 @@
 // declared in services.ts; the server package implements them over the live objects.
 export { createApi, API_PREFIX, type Api, type ApiOptions } from './api.js';
 export { ApiError, isApiError, toErrorReply, fieldOfPath, validationField, RETRY_AFTER_SECONDS, type ApiErrorCode, type ErrorBody } from './errors.js';
-export { registerConsole, consolePlugin, DEFAULT_CONSOLE_DIR, type ConsoleOptions } from './console.js';
+export { registerConsole, consolePlugin, DEFAULT_CONSOLE_DIR, CONSOLE_CSP, type ConsoleOptions } from './console.js';
 export { createEventHub, createSseStreams, type EventHub, type SseStreams } from './events.js';
 export { createTokenCheck, isLoopbackHost } from './auth.js';
 export {

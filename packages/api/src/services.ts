@@ -144,6 +144,10 @@ export interface MetricsSource {
 }
 
 export interface ApiServices {
+  /** absent: the trunk endpoints answer 501 */
+  trunks?: TrunkService;
+  /** absent: the calls and trace endpoints answer 501 */
+  calls?: CallService;
   domains: DomainService;
   dispatcher: DispatcherService;
   subscribers: SubscriberService;
@@ -152,4 +156,90 @@ export interface ApiServices {
   instance: InstanceService;
   events: EventSource;
   metrics: MetricsSource;
+}
+
+/** A trunk as the contract returns it (never a password or HA1). */
+export interface TrunkView {
+  id: string;
+  registrar: string;
+  user: string;
+  state: 'unregistered' | 'registering' | 'registered' | 'retrying' | 'rejected';
+  registeredUntil: string | null;
+  lastCode: number | null;
+  lastReason: string | null;
+  nextAttemptAt: string | null;
+  [more: string]: unknown;
+}
+
+/** The body of POST /trunks and PUT /trunks/:id (durations in seconds, as in the YAML's bare numbers). */
+export interface TrunkInput {
+  id: string;
+  registrar: string;
+  user: string;
+  password?: string;
+  ha1?: string;
+  authUser?: string;
+  realm?: string;
+  contactUser?: string;
+  domain?: string;
+  fromUser?: string;
+  outboundProxy?: string;
+  inboundFrom?: string[];
+  expires?: number;
+  routeTo?: number;
+  retry?: { interval?: number; forbiddenInterval?: number; maxAttempts?: number; initialDelayMax?: number };
+}
+
+/** Outbound registrations. Errors: the trunks package's (`invalid-trunk` 400 naming the field, `unknown-trunk` 404). */
+export interface TrunkService {
+  list(): TrunkView[];
+  get(id: string): TrunkView | undefined;
+  /** a trunk with that id exists already → 409 */
+  create(input: TrunkInput): Promise<TrunkView>;
+  /** replaces it; `password` / `ha1` are kept when the body has neither */
+  replace(id: string, input: TrunkInput): Promise<TrunkView>;
+  remove(id: string): Promise<boolean>;
+  /** registers now */
+  register(id: string): TrunkView;
+}
+
+export interface CallSummaryView {
+  callId: string;
+  startedAt: string;
+  lastAt: string;
+  endedAt: string | null;
+  from: string;
+  to: string;
+  ruri: string;
+  status: number | null;
+  state: string;
+  messages: number;
+}
+
+export interface CallMessageView {
+  at: string;
+  direction: 'in' | 'out';
+  from: string;
+  to: string;
+  transport: string;
+  firstLine: string;
+  method: string;
+  status: number;
+  cseq: string;
+  text: string;
+}
+
+export interface TraceSettings {
+  capture: 'all' | 'off' | 'filtered';
+  filter: { match?: string[]; ips?: string[] };
+}
+
+/** Recent calls and their messages (the ladder). */
+export interface CallService {
+  list(): CallSummaryView[];
+  get(callId: string): { call: CallSummaryView; messages: CallMessageView[] } | undefined;
+  text(callId: string): string | undefined;
+  pcap(callId: string): Buffer | undefined;
+  trace(): TraceSettings;
+  setTrace(settings: TraceSettings): TraceSettings;
 }

@@ -118,6 +118,7 @@ const Console = ({ session, onSignOut }: { session: Session; onSignOut(reason: s
   const ctx: ConsoleContext = useMemo(() => ({ api, bus, notify, confirm }), [api, bus, notify, confirm]);
 
   useEffect(() => {
+    let wasOpen = false;
     const s = connectEventStream({
       url: `${API_BASE}/events`,
       token: session.token,
@@ -132,8 +133,12 @@ const Console = ({ session, onSignOut }: { session: Session; onSignOut(reason: s
       },
       onStatus: (st) => {
         setStream(st);
-        // events may have been missed while the stream was down: views reload
-        if (st.kind === 'open') bus.emit('stream-open', null);
+        // events may have been missed while the stream was down: views reload (the first
+        // open needs none, the views have just loaded)
+        if (st.kind === 'open') {
+          if (wasOpen) bus.emit('stream-open', null);
+          wasOpen = true;
+        }
         if (st.kind === 'unauthorized') onSignOut('The API refused the token (401): sign in again.');
       },
     });

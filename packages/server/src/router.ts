@@ -33,6 +33,14 @@ export interface RegistrarPort {
   toTarget(binding: { uri: string; source: { transport: string; address: string; port: number }; path: readonly string[] }): RouteTarget;
 }
 
+/** What the router needs from the trunks (steps 6 and 7). */
+export interface TrunkPort {
+  /** the trunk whose provider sends this request (registered trunks only) */
+  matchInbound(source: Endpoint, ruriUser: string): { id: string; routeTo: number } | undefined;
+  /** the forward decision of a call out through a trunk, or undefined when it cannot take calls */
+  outbound(trunkId: string, req: SipMessage): Extract<RouteDecision, { action: 'forward' }> | undefined;
+}
+
 interface CompiledRoute {
   ruriUser: RegExp | null;
   ruriDomain: RegExp | null;
@@ -51,12 +59,13 @@ export interface RouterDeps {
   isTrusted?(source: Endpoint): boolean;
   /** counts proxy authentication outcomes (challenged | ok | failed) */
   onProxyAuth?(result: 'challenged' | 'ok' | 'failed'): void;
+  trunks?: TrunkPort;
 }
 
 const IDENTITY_HEADERS = ['p-asserted-identity', 'p-preferred-identity'];
 const RETRY = [['Retry-After', '30']] as Array<[string, string]>;
 
-export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, onProxyAuth }: RouterDeps): Router => {
+export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, onProxyAuth, trunks }: RouterDeps): Router => {
   const trusted = createCidrMatcher(config.security.trusted, 'security.trusted');
   const routes: CompiledRoute[] = config.routes.map((r) => ({
     ruriUser: r.match.ruriUser === null ? null : new RegExp(r.match.ruriUser),
@@ -89,7 +98,15 @@ export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, on
     return { action: 'forward', targets: bindings.map((b) => registrar.toTarget(b)), fork: 'parallel' };
   };
 
-  const routeAsync = async (req: SipMessage, ctx: RequestContext, fromDispatcher: boolean, isTrusted: boolean, ruriUser: string, ruriHost: string): Promise<RouteDecision> => {
+  const routeAsync = async (
+    req: SipMessage,
+    ctx: RequestContext,
+    fromDispatcher: boolean,
+    isTrusted: boolean,
+    ruriUser: string,
+    ruriHost: string,
+    fromTrunk: { id: string; routeTo: number } | undefined,
+  ): Promise<RouteDecision> => {
     const served = registrar !== undefined && ruriHost !== '' && (await registrar.isServed(ruriHost));
     // step 5: REGISTER for a served domain belongs to the registrar
     if (req.method === 'REGISTER' && served) {
@@ -128,7 +145,13 @@ export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, on
       if (r.ruriDomain !== null && !r.ruriDomain.test(ruriHost)) continue;
       if (r.fromUser !== null && !r.fromUser.test(fromUser)) continue;
       if (r.fromDomain !== null && !r.fromDomain.test(fromHost)) continue;
-      let admitted = r.from.has('any') || (fromDispatcher && r.from.has('dispatcher')) || (isTrusted && !fromDispatcher && r.from.has('trusted'));
+      // a call from a provider never goes back out through a trunk
+      if (r.to.kind === 'trunk' && fromTrunk !== undefined) continue;
+      let admitted =
+        r.from.has('any') ||
+        (fromDispatcher && r.from.has('dispatcher')) ||
+        (fromTrunk !== undefined && r.from.has('trunk')) ||
+        (isTrusted && !fromDispatcher && fromTrunk === undefined && r.from.has('trusted'));
       if (!admitted && r.from.has('authenticated') && !isTrusted) {
         await authenticate();
         admitted = authenticated !== undefined;
@@ -136,8 +159,13 @@ export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, on
       if (!admitted) continue;
       if (r.to.kind === 'uri') return { action: 'forward', targets: [{ destination: r.to.uri }], ...identity() };
       if (r.to.kind === 'set') return setTargets(r.to.set, req, identity());
-      return { action: 'reply', status: 503, reason: 'Trunk Not Available', headers: [['Retry-After', '60']] };
+      // out through a trunk: its identity only, never a local user's
+      const out = trunks?.outbound(r.to.trunk, req);
+      if (out === undefined) return { action: 'reply', status: 503, reason: 'Trunk Not Available', headers: [['Retry-After', '60']] };
+      return out;
     }
+    // step 7: a provider's call goes to its trunk's set
+    if (fromTrunk !== undefined) return setTargets(fromTrunk.routeTo, req, { removeHeaders: ['proxy-authorization'] });
     // step 7: a call from the Asterisk set goes to the registered user, never back into a set
     if (fromDispatcher) {
       if (!served) return { action: 'reply', status: 404 };
@@ -159,16 +187,18 @@ export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, on
   return {
     route(req: SipMessage, ctx: RequestContext): RouteDecision | Promise<RouteDecision> {
       const fromDispatcher = sets.isDestination(ctx.source);
-      const isTrusted = fromDispatcher || (trustTest !== undefined ? trustTest(ctx.source) : trusted(ctx.source.address));
       const ruri = req.requestUri;
       const ruriUser = isSipUri(ruri) ? ruri.user ?? '' : '';
+      const fromTrunk = fromDispatcher ? undefined : trunks?.matchInbound(ctx.source, ruriUser);
+      // a provider's address is vouched for by its trunk (step 7), not as a trusted network
+      const isTrusted = fromDispatcher || (fromTrunk === undefined && (trustTest !== undefined ? trustTest(ctx.source) : trusted(ctx.source.address)));
       // a Request-URI naming sipfront itself is looked up in the first served domain
       const ruriHost = isSipUri(ruri) ? (ctx.ruriIsLocal && firstDomain !== undefined ? firstDomain : ruri.host.toLowerCase()) : '';
       // the common case stays synchronous: a trusted caller, no REGISTER, no routes
-      if (isTrusted && !fromDispatcher && routes.length === 0 && req.method !== 'REGISTER' && config.registrar.localCalls !== 'direct') {
+      if (isTrusted && !fromDispatcher && fromTrunk === undefined && routes.length === 0 && req.method !== 'REGISTER' && config.registrar.localCalls !== 'direct') {
         return setTargets(1, req);
       }
-      return routeAsync(req, ctx, fromDispatcher, isTrusted, ruriUser, ruriHost).catch((err: unknown) => {
+      return routeAsync(req, ctx, fromDispatcher, isTrusted, ruriUser, ruriHost, fromTrunk).catch((err: unknown) => {
         // the store is down: answer what needs it with 5xx, never crash
         const code = (err as { code?: string }).code;
         return { action: 'reply', status: code === 'store-unavailable' ? 503 : 500, headers: RETRY } as RouteDecision;

@@ -22,9 +22,13 @@ import type { DispatcherStore, StoredSet } from './dispatcher-store.js';
 import { createFileDispatcherStore, createRedisDispatcherStore, mergeYamlSets, toSetConfigs } from './dispatcher-store.js';
 import { createApiServices, createDispatcherSync, type DispatcherSync } from './api-wiring.js';
 import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
+import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
+import { wireCalls, type CallWiring } from './call-wiring.js';
 
 export interface RunningServer {
   proxy: Proxy;
+  trunks: TrunkWiring;
+  calls: CallWiring;
   registrar: Registrar;
   stores: RegistrarStores;
   security: Security;
@@ -170,10 +174,28 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     },
   );
+  const resolver = createResolver({ servers: config.sip.dnsServers });
+  const trunks: TrunkWiring = wireTrunks({
+    config,
+    proxy: async () => proxy ?? (await proxyBuilt),
+    listeners: () => transport.listeners(),
+    resolver,
+    log: log.child({ component: 'trunks' }),
+    onState: (t, registered) => {
+      metrics.trunkRegistered(t.id, registered);
+      events.publish('trunk', t);
+    },
+    onResponse: (trunk, code) => {
+      if (code !== null) metrics.trunkResponse(trunk, code);
+    },
+  });
+  // a registered provider sends many calls: never flood-banned
+  securityRef.addTrusted((s) => trunks.isTrunkSource(s));
+  const calls: CallWiring = wireCalls(config, events);
   const router = createRouter({
     config,
     sets: countingSelector(dispatch.selector, metrics, config.dispatcher.failover.codes),
-    isTrusted: (s) => securityRef.isTrusted(s),
+    trunks: trunks.port,
     onProxyAuth: (result) => metrics.proxyAuth(result),
     registrar: {
       handleRegister: (req, ctx) => registrar.handleRegister(req, ctx),
@@ -189,7 +211,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     mode: config.mode,
     transport,
     router,
-    resolver: createResolver({ servers: config.sip.dnsServers }),
+    resolver,
     log: sipLog,
     ...(config.advertise !== null ? { advertise: config.advertise.host } : {}),
     timers: { t1: config.sip.t1, t2: config.sip.t2, t4: config.sip.t4, timerC: config.sip.timerC },
@@ -199,11 +221,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     dialogSecret: loadDialogSecret(config, log),
     screenSource: (source) => securityRef.checkSource(source),
     screenRequest: (req, source) => securityRef.check(req, source),
-    observer: createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact }),
+    observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;
   proxyUp(p);
   p.updateListeners();
+  trunks.start();
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
 
   // another instance changed the sets (Redis), or the store is back after an outage
@@ -247,10 +270,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readiness,
     yamlSets: () => setsFromConfig(rereadConfig(config, log)),
   });
+  services.trunks = trunks.service;
+  services.calls = calls.service;
 
   let closed = false;
   const closeSip = async (): Promise<void> => {
     // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
+    // trunks unregister first: Expires: 0 needs the proxy and sockets
+    await trunks.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trunks: unregistering failed'));
     await p.shutdown(STOP_GRACE_MS);
     dispatchRef.close();
     p.close();
@@ -278,6 +305,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   return {
     proxy: p,
+    trunks,
+    calls,
     registrar,
     stores,
     security,
@@ -290,6 +319,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     async reload(next: Config) {
       await seedStores(next, storesRef, regLog);
       await sync.reload(setsFromConfig(next));
+      trunks.reload(next);
     },
     async close() {
       if (closed) return;

@@ -17,8 +17,9 @@ const PENDING: ReadonlyArray<readonly ['GET' | 'POST' | 'PUT' | 'DELETE', string
   ['PUT', '/trace', 'trace'],
 ];
 
-export const pendingRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const pendingRoutes = (missing: { trunks: boolean; calls: boolean }): FastifyPluginAsyncTypebox => async (app) => {
   for (const [method, url, tag] of PENDING) {
+    if (tag === 'trunks' ? !missing.trunks : !missing.calls) continue;
     app.route({
       method,
       url,

@@ -161,7 +161,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
     const data = msg.toBuffer();
-    observer?.sent?.(msg, target, data);
+    if (observer?.sent !== undefined) {
+      const l = listener ?? transport.listenerFor(target);
+      observer.sent(msg, target, data, l === undefined ? undefined : { transport: l.transport, address: l.host, port: l.port });
+    }
     transport.send(target, data, {
       ...(target.connectionId !== undefined ? { connectionId: target.connectionId } : {}),
       ...(listener !== undefined ? { listener } : {}),
@@ -228,7 +231,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const msg = r.message;
-    observer?.received?.(msg, inb.source, inb.data);
+    observer?.received?.(msg, inb.source, inb.data, { transport: inb.listener.transport, address: inb.listener.host, port: inb.listener.port });
     if (msg.isRequest) {
       if (opts.screenRequest !== undefined) {
         const d = opts.screenRequest(msg, inb.source);
@@ -572,6 +575,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
     if (!res.has('via')) for (const v of rc.req.getAll('via')) res.append('Via', v);
+    // the caller sees its own From (a trunk may have presented another identity)
+    const callerFrom = rc.req.get('from');
+    if (callerFrom !== undefined && res.get('from') !== callerFrom) res.set('From', callerFrom);
     if (b.cseqShift !== 0) {
       // the caller sees its own numbers
       const cs = rc.req.cseq;

@@ -57,8 +57,10 @@ export interface Router {
 export interface ProxyObserver {
   requestIn?(req: SipMessage, source: Endpoint): void;
   responseIn?(res: SipMessage, source: Endpoint): void;
-  sent?(msg: SipMessage, target: Endpoint, data: Buffer): void;
-  received?(msg: SipMessage, source: Endpoint, data: Buffer): void;
+  /** `local`: sipfront's socket the message leaves from (undefined when none fits) */
+  sent?(msg: SipMessage, target: Endpoint, data: Buffer, local: Endpoint | undefined): void;
+  /** `local`: sipfront's socket the message arrived on */
+  received?(msg: SipMessage, source: Endpoint, data: Buffer, local: Endpoint): void;
   parseError?(source: Endpoint, err: Error): void;
   refused?(reason: string, source: Endpoint): void;
 }
