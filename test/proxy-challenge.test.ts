@@ -18,11 +18,10 @@ describe('answering a next hop challenge', () => {
 
   beforeAll(async () => {
     provider = await udpPeer();
-    let p: Proxy | undefined;
-    transport = createTransportLayer({ onMessage: (m) => p?.handleInbound(m) });
+    transport = createTransportLayer({ onMessage: (m) => proxy?.handleInbound(m) });
     const [l] = await transport.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
     port = l!.port;
-    p = proxy = createProxy({
+    proxy = createProxy({
       mode: 'stateful',
       transport,
       resolver: createResolver(),
