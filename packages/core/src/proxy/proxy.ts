@@ -38,7 +38,12 @@ export interface ProxyOptions {
   /** RFC 3261 §18.1.1 switch to TCP above this size minus 200 bytes; 0 = off */
   udpMtu?: number;
   maxHeaders?: number;
-  failover?: { codes?: readonly number[]; maxTries?: number };
+  /**
+   * Serial failover: these answers (or a timeout) send the request to the next target, up to
+   * maxTries targets; firstAnswerMs (0 = off) gives up on a target that has not answered at all
+   * (not even 100 Trying) within that time, when there is another one to try.
+   */
+  failover?: { codes?: readonly number[]; maxTries?: number; firstAnswerMs?: number };
   observer?: ProxyObserver;
   /** Extra parameters for our Record-Route (e.g. a dialog token); called per initial request */
   recordRouteParams?(req: SipMessage): string;
@@ -111,6 +116,9 @@ interface Branch {
   /** CSeq raised by this much towards the next hop (a provider's 401/407 answered) */
   cseqShift: number;
   authTries: number;
+  /** anything came back from this target (100 Trying included) */
+  answered?: boolean;
+  firstAnswer?: ReturnType<typeof setTimeout>;
 }
 
 /** a dialog whose CSeq towards the next hop differs from the caller's (after a challenge) */
@@ -144,6 +152,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const recordRouteParams = opts.recordRouteParams ?? (token !== undefined ? (req: SipMessage) => token.param(req) : undefined);
   const failoverCodes = new Set(opts.failover?.codes ?? DEFAULT_FAILOVER);
   const maxTries = opts.failover?.maxTries ?? 3;
+  const firstAnswerMs = opts.failover?.firstAnswerMs ?? 0;
   const udpMtu = opts.udpMtu ?? 0;
   let draining = false;
   const contexts = new WeakMap<ServerTransaction, ResponseContext>();
@@ -531,6 +540,16 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
     const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false, sent, endpoint, out, cseqShift: shift, authTries };
     rc.branches.push(branchRec);
+    if (firstAnswerMs > 0 && rc.decision.fork !== 'parallel' && rc.queue.length > 0 && rc.tries < maxTries) {
+      // a dead backend should cost the caller seconds, not Timer B: fail over when it stays silent
+      branchRec.firstAnswer = setTimeout(() => {
+        if (branchRec.answered === true || branchRec.done) return;
+        branchRec.timedOut = true;
+        branchRec.tx.terminate();
+        onBranchDone(rc, branchRec, 408, undefined);
+      }, firstAnswerMs);
+      branchRec.firstAnswer.unref();
+    }
     branchRec.tx = transactions.createClient(msg, toTarget(endpoint), {
       onResponse: (res) => onBranchResponse(rc, branchRec, res),
       onTimeout: () => onBranchTimeout(rc, branchRec),
@@ -571,6 +590,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   const onBranchResponse = (rc: ResponseContext, b: Branch, res: SipMessage): void => {
     const status = res.status;
+    if (b.answered !== true) {
+      b.answered = true;
+      if (b.firstAnswer !== undefined) clearTimeout(b.firstAnswer);
+    }
     if (status === 100) return; // hop by hop
     res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
@@ -624,6 +647,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const onBranchDone = (rc: ResponseContext, b: Branch, status: number, res: SipMessage | undefined): void => {
     if (b.done) return;
     b.done = true;
+    if (b.firstAnswer !== undefined) clearTimeout(b.firstAnswer);
     b.status = status;
     b.target.onResult?.(status, res);
     rc.responses.push(res ?? createResponse(rc.req, status));

@@ -1,0 +1,81 @@
+// Serial failover through the dispatcher set: a backend that stays silent is given up after
+// dispatcher.failover.first_answer and the call goes on to the next one; a failover answer
+// (503) does the same; the caller sees only the final outcome.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
+import { callIdOf, request, responseTo } from './helpers/sip-text.js';
+
+describe('failover to the next destination', () => {
+  let sf: TestSipfront;
+  let port: number;
+  let dead: UdpPeer;
+  let alive: UdpPeer;
+  let caller: UdpPeer;
+
+  beforeAll(async () => {
+    dead = await udpPeer();
+    alive = await udpPeer({ answerOptions: true });
+    port = await freeSipPort();
+    sf = await startSipfront(
+      [
+        'listen:',
+        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+        'security: { trusted: [127.0.0.1/32] }',
+        'dispatcher:',
+        '  probe: { interval: 1h, timeout: 20s }',
+        '  failover: { first_answer: 500ms, max_tries: 3 }',
+        '  sets:',
+        '    - id: 1',
+        '      name: asterisk',
+        '      algorithm: priority',
+        '      destinations:',
+        `        - { uri: "sip:127.0.0.1:${dead.port}", priority: 0 }`,
+        `        - { uri: "sip:127.0.0.1:${alive.port}", priority: 1 }`,
+      ].join('\n'),
+    );
+    caller = (await udpPeer()).to(port);
+    alive.to(port);
+    dead.to(port);
+  });
+  afterAll(async () => {
+    await sf?.close();
+    for (const p of [dead, alive, caller]) await p?.close();
+  });
+
+  it('gives up on a silent backend after first_answer and completes the call on the next', async () => {
+    const inv = request('INVITE', 'sip:600@example.com', { port: caller.port });
+    const id = callIdOf(inv);
+    const started = Date.now();
+    caller.send(inv);
+    await dead.next(2000, (m) => m.method === 'INVITE' && m.callId === id);
+    const got = await alive.next(3000, (m) => m.method === 'INVITE' && m.callId === id);
+    const after = Date.now() - started;
+    expect(after).toBeGreaterThanOrEqual(450);
+    expect(after).toBeLessThan(1500);
+    alive.send(responseTo(got, 200, 'OK', { contact: `<sip:600@127.0.0.1:${alive.port}>` }));
+    const ok = await caller.next(3000, (m) => m.status >= 200 && m.callId === id);
+    expect(ok.status).toBe(200);
+    // the silent one is now suspected: the next call goes straight to the live one
+    const inv2 = request('INVITE', 'sip:600@example.com', { port: caller.port });
+    caller.send(inv2);
+    const got2 = await alive.next(3000, (m) => m.method === 'INVITE' && m.callId === callIdOf(inv2));
+    alive.send(responseTo(got2, 486, 'Busy Here'));
+    expect((await caller.next(3000, (m) => m.status >= 200 && m.callId === callIdOf(inv2))).status).toBe(486);
+    expect(dead.received.filter((m) => m.method === 'INVITE' && m.callId === callIdOf(inv2))).toHaveLength(0);
+  });
+
+  it('passes over a 503 to the next destination; 503 with Retry-After when none is left', async () => {
+    await sf.server.dispatch.dispatcher.setState(1, `sip:127.0.0.1:${dead.port}`, 'active');
+    const inv = request('INVITE', 'sip:600@example.com', { port: caller.port });
+    const id = callIdOf(inv);
+    caller.send(inv);
+    const d = await dead.next(2000, (m) => m.method === 'INVITE' && m.callId === id);
+    dead.send(responseTo(d, 503, 'Service Unavailable'));
+    const a = await alive.next(3000, (m) => m.method === 'INVITE' && m.callId === id);
+    alive.send(responseTo(a, 503, 'Service Unavailable'));
+    const fin = await caller.next(3000, (m) => m.status >= 200 && m.callId === id);
+    expect(fin.status).toBe(503);
+    expect(fin.get('retry-after')).toBeDefined();
+  });
+});
