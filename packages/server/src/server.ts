@@ -203,7 +203,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       verifyProxyAuth: (req, source) => registrar.verifyProxyAuth(req, source),
       isServed: (d) => storesRef.domains.has(d),
       hasSubscriber: async (user, domain) => (await storesRef.subscribers.get(user, domain)) !== undefined,
-      toTarget: (b) => toRouteTarget(b as Parameters<typeof toRouteTarget>[0]),
+      toTarget: (b) => {
+        const binding = b as Parameters<typeof toRouteTarget>[0];
+        // registered through another instance: only its socket reaches the phone (NAT, TCP), so the
+        // request goes through it with a signed Route telling it where the phone is
+        const l = binding.listener;
+        const relay = binding.instanceId !== instanceId && l !== undefined ? proxy?.relayParams(binding.source) : undefined;
+        if (relay !== undefined && l !== undefined) {
+          const owner = `sip:${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.transport === 'udp' ? '' : `;transport=${l.transport}`}`;
+          return { destination: owner, requestUri: binding.uri, route: [`<${owner};lr${relay}>`] };
+        }
+        return toRouteTarget(binding);
+      },
     },
   });
   const sipLog = log.child({ component: 'sip' });

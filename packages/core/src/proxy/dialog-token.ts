@@ -6,7 +6,21 @@ import type { SipMessage } from '../message/message.js';
 import type { SipUri } from '../message/uri.js';
 import { getParam } from '../message/params.js';
 
+export interface RelayTarget {
+  transport: 'udp' | 'tcp' | 'tls';
+  address: string;
+  port: number;
+}
+
 export interface DialogToken {
+  /**
+   * `;sfr=…;sfs=…` for a Route to another sipfront instance: "send this on to the address a
+   * phone registered from" (the phone's NAT pinhole reaches only the instance it registered
+   * with). Signed, so nobody can make an instance relay anywhere else.
+   */
+  relayParams(target: RelayTarget): string;
+  /** the relay target in one of our Route URIs, when its signature holds */
+  relayTarget(ourUri: SipUri | undefined): RelayTarget | undefined;
   /** `;sf=<token>` for the Record-Route of an initial request */
   param(req: SipMessage): string;
   /** the token in our Route fits this request's dialog (either direction) */
@@ -17,7 +31,21 @@ export const createDialogToken = (secret: string | Buffer): DialogToken => {
   const mac = (callId: string, tag: string): string =>
     createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, 22);
   const same = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  const relayMac = (v: string): string => createHmac('sha256', secret).update('relay\u0000').update(v).digest('base64url').slice(0, 22);
   return {
+    relayParams(t) {
+      const v = `${t.transport}:${t.address.includes(':') ? `[${t.address}]` : t.address}:${t.port}`;
+      return `;sfr=${v};sfs=${relayMac(v)}`;
+    },
+    relayTarget(ourUri) {
+      if (ourUri === undefined) return undefined;
+      const v = getParam(ourUri.params, 'sfr');
+      const sig = getParam(ourUri.params, 'sfs');
+      if (typeof v !== 'string' || typeof sig !== 'string' || !same(sig, relayMac(v))) return undefined;
+      const m = /^(udp|tcp|tls):\[?([0-9A-Fa-f:.]+)\]?:(\d{1,5})$/.exec(v);
+      if (m === null) return undefined;
+      return { transport: m[1] as RelayTarget['transport'], address: m[2]!, port: Number(m[3]) };
+    },
     param(req) {
       return `;sf=${mac(req.callId ?? '', req.fromTag ?? '')}`;
     },

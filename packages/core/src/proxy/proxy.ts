@@ -16,7 +16,7 @@ import { createTransactionLayer } from '../transaction/index.js';
 import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
-import { createDialogToken } from './dialog-token.js';
+import { createDialogToken, type RelayTarget } from './dialog-token.js';
 import type { DestinationResolver } from './resolve.js';
 import type { ProxyObserver, RequestContext, RouteDecision, Router, RouteTarget } from './router.js';
 
@@ -76,6 +76,8 @@ export interface Proxy {
    */
   originate(req: SipMessage, destination: string, timeoutMs: number): Promise<OriginateResult>;
   readonly local: LocalAddresses;
+  /** the signed Route parameters that make this instance relay to `target` (see DialogToken) */
+  relayParams(target: RelayTarget): string | undefined;
   /** refresh our addresses after listeners change */
   updateListeners(): void;
   activeTransactions(): number;
@@ -345,6 +347,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const inDialog = req.toTag !== undefined;
 
     if (method === 'CANCEL') return handleCancel(req, ctx, tx);
+
+    // another instance relays a request to a phone registered here (signed Route parameter)
+    if (!inDialog && token !== undefined && ourRoute !== undefined && method !== 'ACK') {
+      const relay = token.relayTarget(ourRoute);
+      if (relay !== undefined && !req.has('route')) {
+        const host = relay.address.includes(':') ? `[${relay.address}]` : relay.address;
+        return forward(req, ctx, tx, { action: 'forward', targets: [{ destination: `sip:${host}:${relay.port};transport=${relay.transport}` }] }, true);
+      }
+    }
 
     if (inDialog) {
       if (method === 'ACK' && ourRoute === undefined && !stateful) {
@@ -772,6 +783,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     },
     transactions,
     local,
+    relayParams: (t) => token?.relayParams(t),
     updateListeners() {
       local.update(transport.listeners());
     },
