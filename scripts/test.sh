@@ -61,6 +61,7 @@ need redis-server redis-server
 need promtool prometheus
 need systemd-analyze systemd
 need chromium chromium
+need kamailio kamailio
 
 # redis_answers PORT: does something speaking RESP answer PING on 127.0.0.1:PORT?
 redis_answers() {
