@@ -54,6 +54,8 @@ async function run(configFlag: string | undefined): Promise<number> {
   const log = pino({ name: 'sipfront', level: loaded.config.log.level, timestamp: pino.stdTimeFunctions.isoTime });
   for (const warning of loaded.warnings) log.warn({ config: file }, warning);
   log.info({ config: file, version: version() }, 'starting');
+  // a bug in one message's handling must not take the front door down for everyone
+  process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection'));
 
   // Loaded only to run: --version and check-config never load the SIP stack.
   const { startServer } = await import('./server.js');

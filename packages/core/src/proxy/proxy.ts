@@ -361,7 +361,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (method === 'ACK' && ourRoute === undefined && !stateful) {
         // stateless: the ACK of a non-2xx is hop by hop, without Route; it follows its INVITE
         const d = router.route(req, ctx);
-        if (isPromise(d)) void d.then((dec) => applyDecision(req, ctx, tx, dec), () => undefined);
+        if (isPromise(d)) guard(d.then((dec) => applyDecision(req, ctx, tx, dec)), req);
         else applyDecision(req, ctx, tx, d);
         return;
       }
@@ -403,6 +403,18 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     } else applyDecision(req, ctx, tx, d);
   };
 
+  /** an asynchronous step failed: logged, never an unhandled rejection */
+  const guard = (p: Promise<unknown>, msg: SipMessage, onError?: () => void): void => {
+    p.catch((err: unknown) => {
+      log.error({ err: err instanceof Error ? err.stack : String(err), callId: msg.callId }, 'proxy step failed');
+      try {
+        onError?.();
+      } catch {
+        // already logged
+      }
+    });
+  };
+
   const applyDecision = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, d: RouteDecision): void => {
     if (d.action === 'reply') return reply(req, ctx, tx, d.status, d.reason, d.headers ?? []);
     if (d.action === 'drop') {
@@ -424,7 +436,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (!stateful || tx === undefined) {
       // stateless: the CANCEL follows the route its INVITE took (same branch computation)
       const d = router.route(req, ctx);
-      if (isPromise(d)) void d.then((dec) => applyDecision(req, ctx, tx, dec), () => undefined);
+      if (isPromise(d)) guard(d.then((dec) => applyDecision(req, ctx, tx, dec)), req);
       else applyDecision(req, ctx, tx, d);
       return;
     }
@@ -450,7 +462,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
       const target = d.targets[0]!;
-      void sendToTarget(req, ctx, target, d, initial, loop, undefined, undefined);
+      guard(sendToTarget(req, ctx, target, d, initial, loop, undefined, undefined), req);
       return;
     }
     const rc: ResponseContext = {
@@ -468,7 +480,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   const startBranch = (rc: ResponseContext, target: RouteTarget, initial: boolean): void => {
     rc.tries++;
-    void sendToTarget(rc.req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined);
+    guard(sendToTarget(rc.req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined), rc.req, () => {
+      // the branch never left: count it as a failed target so the caller still gets an answer
+      if (!rc.finalSent) branchFailed(rc, rc.req, rc.ctx, target, 500, initial);
+    });
   };
 
   /** builds the copy for one target and sends it (statelessly, or through a client transaction) */
@@ -726,7 +741,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (/^[0-9.]+$|:/.test(address)) sendRaw(res, ep, undefined);
     else {
       const r = resolver.resolve(formatUri({ scheme: 'sip', user: undefined, password: undefined, host: address, ipv6: false, port, params: [['transport', t]], headers: undefined }));
-      void Promise.resolve(r).then((l) => sendRaw(res, { ...l[0]!, port }, undefined), () => undefined);
+      guard(Promise.resolve(r).then((l) => sendRaw(res, { ...l[0]!, port }, undefined)), res);
     }
   };
 
