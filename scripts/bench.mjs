@@ -39,6 +39,7 @@ const USAGE = `usage: pnpm bench [options]
   --node-arg ARG         an extra node option for sipfront (repeatable), e.g. --node-arg=--trace-gc
   --keep-going           keep stepping a proxy after a step with failures
   --json FILE            also write the results there (bench/results/latest.json is always written)
+  --quiet-wait S         wait up to S seconds for other processes to leave the CPUs idle (default 120)
   --keep                 keep the run directory (configs, logs, sipp files)
   --no-build             do not run tsc -b first`;
 
@@ -63,6 +64,7 @@ const { values: opt } = parseArgs({
     'keep-going': { type: 'boolean', default: false },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: '120' },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -104,7 +106,10 @@ const BACKEND_RECV_TIMEOUT_MS = 10_000;
 // A step is clean with no failed call and retransmissions under 1% of its calls; it must also have
 // carried the load (a proxy that answers slowly but never fails has not sustained the rate).
 const CLEAN_RETRANS_PCT = 1;
+const QUIET_WAIT_S = Number(opt['quiet-wait']);
 const CLEAN_MIN_ACHIEVED = 0.9;
+// Cores that other processes may use during a step before its figures are marked doubtful.
+const BUSY_CORES = 0.2;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -242,6 +247,21 @@ function treeCpu(pids) {
   return { user: user / CLK_TCK, system: system / CLK_TCK, total: (user + system) / CLK_TCK };
 }
 const treeCpuSeconds = (pids) => treeCpu(pids).total;
+
+/** CPU seconds the whole machine spent busy so far (all cores; idle and iowait excluded). */
+function machineBusySeconds() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / CLK_TCK;
+}
+
+/** CPU used by everything but this bench and what it started (proxies, sipp), in cores, over ms. */
+async function otherLoad(ms) {
+  const m0 = machineBusySeconds();
+  const o0 = treeCpuSeconds(processTree(process.pid));
+  await sleep(ms);
+  return (machineBusySeconds() - m0 - (treeCpuSeconds(processTree(process.pid)) - o0)) / (ms / 1000);
+}
 
 /** Datagrams the kernel dropped for a full receive buffer, machine-wide (Udp RcvbufErrors). */
 function udpRcvbufErrors() {
@@ -397,8 +417,9 @@ async function startBackend(runDir, name, port, totalSeconds) {
   ];
   const out = createWriteStream(join(dir, 'sipp.out'));
   const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
+  child.stdout.pipe(out, { end: false });
+  child.stderr.pipe(out, { end: false });
+  child.once('close', () => out.end());
   let gone = false;
   void exited(child).then(() => {
     gone = true;
@@ -433,8 +454,9 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
     const out = createWriteStream(join(dir, 'sipp.out'));
     const t0 = now();
     const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.once('close', () => out.end());
     const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
     const { code } = await exited(child);
     clearTimeout(killer);
@@ -541,8 +563,9 @@ async function startSipfront(runDir, backends) {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
+  child.stdout.pipe(out, { end: false });
+  child.stderr.pipe(out, { end: false });
+  child.once('close', () => out.end());
   let gone = false;
   void exited(child).then(() => {
     gone = true;
@@ -598,8 +621,9 @@ async function startKamailio(runDir, backends) {
   if (check.status !== 0) throw new Error(`kamailio -c rejects bench/kamailio.cfg:\n${check.stderr}`);
   const out = createWriteStream(join(dir, 'kamailio.log'));
   const child = track(spawn('kamailio', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
+  child.stdout.pipe(out, { end: false });
+  child.stderr.pipe(out, { end: false });
+  child.once('close', () => out.end());
   let gone = false;
   void exited(child).then(() => {
     gone = true;
@@ -638,6 +662,8 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const before = backends.map((b) => b.counts());
   const pids = processTree(proxy.pid);
   const cpu0 = treeCpu(pids);
+  const machine0 = machineBusySeconds();
+  const ours0 = treeCpuSeconds(processTree(process.pid));
   const drops0 = udpRcvbufErrors();
   const proxyDrops0 = udpSocket(proxy.port).drops;
   let peakRxQueue = 0;
@@ -659,6 +685,8 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   })();
   const caller = await runCaller(runDir, label, proxy.port, rate, seconds);
   const cpu1 = treeCpu(processTree(proxy.pid));
+  // Other work on the machine during the step (other tests, builds): it skews every figure.
+  const otherCores = (machineBusySeconds() - machine0 - (treeCpuSeconds(processTree(process.pid)) - ours0)) / caller.wall;
   const udpDrops = udpRcvbufErrors() - drops0;
   const proxyDrops = udpSocket(proxy.port).drops - proxyDrops0;
   // The backends write their counters once a second: wait for a row written after the last call.
@@ -697,6 +725,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
     cpuCores: round(cpuSeconds / Math.max(caller.wall, seconds), 2),
     cpuUserSeconds: round(cpu1.user - cpu0.user, 2),
     cpuSystemSeconds: round(cpu1.system - cpu0.system, 2),
+    otherCores: round(Math.max(0, otherCores), 2),
     udpRcvbufDrops: udpDrops,
     proxyUdpDrops: proxyDrops,
     proxyPeakRxQueueKB: round(peakRxQueue / 1024, 0),
@@ -744,6 +773,7 @@ const STEP_COLUMNS = [
   { title: 'PSS MB', get: (s) => s.peakPssMB },
   { title: 'split', get: (s) => s.split.join('/') },
   { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
+  { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
 ];
 
 function headline(steps, proxy) {
@@ -848,6 +878,15 @@ async function main() {
       if (!ok) throw new Error(`${p.name}: test calls fail before the bench starts (see ${runDir})`);
     }
 
+    // Other sessions' tests and builds share these cores: wait (bounded) for them to calm down.
+    const quietUntil = Date.now() + QUIET_WAIT_S * 1000;
+    let other = await otherLoad(2000);
+    while (other > BUSY_CORES && Date.now() < quietUntil) {
+      log(`bench: the machine is busy (${other.toFixed(2)} cores used by other processes); waiting up to ${QUIET_WAIT_S} s`);
+      other = await otherLoad(5000);
+    }
+    if (other > BUSY_CORES) log(`bench: still busy (${other.toFixed(2)} cores); measuring anyway — see the 'other' column`);
+
     if (WARMUP > 0) {
       for (const p of proxies) {
         log(`bench: warm-up ${p.name}: ${WARMUP} s at ${WARMUP_RATE} calls/s`);
@@ -905,6 +944,10 @@ async function main() {
   log(table(steps, STEP_COLUMNS));
   const heads = proxies.map((p) => headline(steps, p.name) ?? { proxy: p.name, rate: null });
   log('');
+  const busySteps = steps.filter((s) => s.otherCores > BUSY_CORES);
+  if (busySteps.length > 0) {
+    log(`warning: other processes used more than ${BUSY_CORES} cores during ${busySteps.length} step(s) (column 'other', marked !): those figures are doubtful`);
+  }
   log(`headline: the highest step with 0 failed calls, < ${CLEAN_RETRANS_PCT}% retransmissions and ≥ ${CLEAN_MIN_ACHIEVED * 100}% of the rate carried`);
   for (const h of heads) {
     log(h.rate === null
@@ -956,7 +999,7 @@ async function main() {
       memoryGB: round(os.totalmem() / 2 ** 30, 1),
       kernel: os.release(),
       node: process.version,
-      sipp: commandVersion('sipp', ['-v'], /SIPp (v[\w.-]+)/),
+      sipp: commandVersion('sipp', ['-v'], /SIPp (v[\w.-]*\w)/),
       kamailio: vsKamailio ? commandVersion('kamailio', ['-v'], /version: kamailio ([\d.]+)/) : null,
     },
     git: { commit: git(['rev-parse', 'HEAD']), dirty: (git(['status', '--porcelain']) ?? '') !== '' },

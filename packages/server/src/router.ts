@@ -2,7 +2,7 @@
 // configured `routes:`, calls from the Asterisk set to registered users, and the caller trust
 // that keeps strangers away from Asterisk. Built once from the config; the proxy core calls
 // `route()` for every initial request.
-import type { Endpoint, RequestContext, RouteDecision, Router, RouteTarget, SipMessage } from '@sipfront/core';
+import type { Endpoint, ListenerInfo, RequestContext, RouteDecision, Router, RouteTarget, SipMessage } from '@sipfront/core';
 import { createCidrMatcher, isSipUri } from '@sipfront/core';
 import type { Config, RouteConfig } from './config/index.js';
 
@@ -22,7 +22,8 @@ export interface SetSelector {
 
 /** What the router needs from the registrar (steps 5, 7 and 8). */
 export interface RegistrarPort {
-  handleRegister(req: SipMessage, ctx: { source: Endpoint; connectionId?: string }): Promise<{ status: number; reason?: string; headers: Array<[string, string]> }>;
+  /** `listener`: the socket it arrived on, recorded in the binding (another instance relays through it) */
+  handleRegister(req: SipMessage, ctx: { source: Endpoint; listener: ListenerInfo; connectionId?: string }): Promise<{ status: number; reason?: string; headers: Array<[string, string]> }>;
   lookup(aor: string): Promise<Array<{ uri: string; source: { transport: string; address: string; port: number }; path: readonly string[] }>>;
   verifyProxyAuth(req: SipMessage, source: Endpoint): Promise<
     | { ok: true; user: string; domain: string; realm: string }
@@ -110,7 +111,7 @@ export const createRouter = ({ config, sets, registrar, isTrusted: trustTest, on
     const served = registrar !== undefined && ruriHost !== '' && (await registrar.isServed(ruriHost));
     // step 5: REGISTER for a served domain belongs to the registrar
     if (req.method === 'REGISTER' && served) {
-      const r = await registrar!.handleRegister(req, { source: ctx.source, ...(ctx.connectionId !== undefined ? { connectionId: ctx.connectionId } : {}) });
+      const r = await registrar!.handleRegister(req, { source: ctx.source, listener: ctx.listener, ...(ctx.connectionId !== undefined ? { connectionId: ctx.connectionId } : {}) });
       return { action: 'reply', status: r.status, ...(r.reason !== undefined ? { reason: r.reason } : {}), headers: r.headers };
     }
     // step 6: configured routes, each for the callers its `from:` admits

@@ -3,6 +3,7 @@
 // A `destination` event changes a row at once; a refresh follows, and one every 5 s.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { seg, type Destination, type DispatcherSet, type OperatorState } from '../api.js';
+import { DrainControl } from '../components/drain-control.js';
 import { Empty, LoadState } from '../components/load-state.js';
 import { ProbeChart } from '../components/probe-chart.js';
 import { StateBadge } from '../components/state-badge.js';
@@ -31,7 +32,8 @@ export const Backends = () => {
   const act = useAction();
   const sets = useResource<DispatcherSet[]>('sets', async (a, signal) => (await a.get<{ sets: DispatcherSet[] }>('/dispatcher/sets', signal)).sets, {
     intervalMs: 5000,
-    events: ['destination', 'dispatcher'],
+    // `call`: active calls and selections change with every call that starts or ends
+    events: ['destination', 'dispatcher', 'call'],
   });
   const rates = useRef<{ at: number; state: RateState }>({ at: 0, state: emptyRates() });
   if (sets.data !== undefined && sets.fetchedAt !== rates.current.at) {
@@ -108,6 +110,7 @@ export const Backends = () => {
   const list = sets.data ?? [];
   return (
     <>
+      <DrainControl />
       <LoadState what="the dispatcher sets" error={sets.error} loading={sets.loading} hasData={sets.data !== undefined} fetchedAt={sets.fetchedAt} onRetry={sets.reload} />
       {sets.data !== undefined && list.length === 0 ? <Empty>No dispatcher sets yet. Add one below.</Empty> : null}
       {list.map((set) => {

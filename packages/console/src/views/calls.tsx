@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import type { CallSummary } from '../api.js';
 import { Empty, LoadState } from '../components/load-state.js';
 import { StateBadge } from '../components/state-badge.js';
+import { TraceControl } from '../components/trace-control.js';
 import { formatSeconds, formatTime, toMillis } from '../format.js';
 import { useNow, useResource } from '../hooks.js';
 
@@ -85,6 +86,8 @@ export const Calls = () => {
   const recent = all.filter((c) => !isActive(c));
   return (
     <>
+      {/* above the lists: the recent calls can run to thousands of rows */}
+      <TraceControl />
       <form class="inline-form search" role="search" onSubmit={(e) => e.preventDefault()}>
         <div class="field grow">
           <label for="call-search">Filter calls</label>
