@@ -443,7 +443,9 @@ describe('REST API without a token', () => {
     try {
       const http = client(sf.apiUrl, undefined);
       expect((await http('GET', '/ready')).status).toBe(200);
+      expect((await http('GET', '/api/v1/drain')).body).toEqual({ draining: false });
       expect((await http('POST', '/api/v1/drain')).body).toEqual({ draining: true });
+      expect((await http('GET', '/api/v1/drain')).body).toEqual({ draining: true });
       const ready = await http('GET', '/ready');
       expect(ready.status).toBe(503);
       expect(ready.headers.get('retry-after')).toBe('5');

@@ -196,7 +196,10 @@ export const createApiServices = (d: ApiWiringDeps): ApiServices => {
       unban: (ip) => security.unban(ip),
     },
     instance: {
-      drain: (on) => proxy.setDraining(on),
+      drain: (on) => {
+        proxy.setDraining(on);
+        d.events.publish('instance', { draining: on });
+      },
       draining: () => proxy.draining,
       readiness: d.readiness,
     },

@@ -23,6 +23,12 @@ export const instanceRoutes = (instance: InstanceService, sse: SseStreams): Fast
   );
 
   app.get(
+    '/drain',
+    { schema: { tags: ['instance'], summary: 'Whether this instance is draining', response: { 200: DrainReply, ...errors } } },
+    async () => ({ draining: instance.draining() }),
+  );
+
+  app.get(
     '/events',
     {
       schema: {
@@ -30,7 +36,8 @@ export const instanceRoutes = (instance: InstanceService, sse: SseStreams): Fast
         summary: 'Server-Sent Events',
         description:
           'text/event-stream. Events: `destination` {setId, uri, from, to, cause}; `registration` {aor, reason, instanceId}; ' +
-          '`ban` {ip, reason, createdAt, expiresAt, origin}; `unban` {ip, cause}; `dispatcher` {cause} after sets change. ' +
+          '`ban` {ip, reason, createdAt, expiresAt, origin}; `unban` {ip, cause}; `dispatcher` {cause} after sets change; ' +
+          '`trunk` {the trunk}; `call` {event: start|end, ...summary}; `instance` {draining}. ' +
           'Use fetch() with the Bearer header: a token is never taken from the query string.',
         produces: ['text/event-stream'],
         response: { 200: { description: 'an endless event stream', type: 'string' }, ...errors },
