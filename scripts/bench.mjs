@@ -928,7 +928,7 @@ async function main() {
     if (files.length === 0) {
       log(`bench: no .cpuprofile in ${sipfront.profDir}`);
     } else {
-      profileSummary = files.map((f) => `${f}\n${summariseProfile(join(sipfront.profDir, f))}`).join('\n\n');
+      profileSummary = files.map((f, i) => `bench/results/prof/sipfront${i === 0 ? '' : `-${i}`}.cpuprofile\n${summariseProfile(join(sipfront.profDir, f))}`).join('\n\n');
       // The latest profile only (open it in Chrome DevTools or speedscope); the summary beside it.
       const dest = join(RESULTS_DIR, 'prof');
       mkdirSync(dest, { recursive: true });
