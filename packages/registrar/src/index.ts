@@ -9,3 +9,4 @@ export * from './view.js';
 export * from './stores.js';
 export * from './memory/index.js';
 export * from './redis/index.js';
+export * from './keepalive.js';

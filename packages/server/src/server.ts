@@ -24,6 +24,7 @@ import { createApiServices, createDispatcherSync, type DispatcherSync } from './
 import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
 import { wireCalls, type CallWiring } from './call-wiring.js';
+import { wireKeepalive } from './keepalive-wiring.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -174,6 +175,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     },
   );
+  // NAT keep-alive of the bindings this instance holds; the first pings wait for the proxy
+  const keepalive = wireKeepalive({ config, contacts: storesRef.contacts, instanceId, proxy: async () => proxy ?? (await proxyBuilt), log: regLog });
   const resolver = createResolver({ servers: config.sip.dnsServers });
   const trunks: TrunkWiring = wireTrunks({
     config,
@@ -289,6 +292,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
     // trunks unregister first: Expires: 0 needs the proxy and sockets
     await trunks.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trunks: unregistering failed'));
+    keepalive.close();
     await p.shutdown(STOP_GRACE_MS);
     dispatchRef.close();
     p.close();
