@@ -72,6 +72,17 @@ interface CallEntry {
   bytes: number;
 }
 
+/**
+ * An exact-size copy: a small Buffer is often a slice of an 8 KB pool slab, and keeping the
+ * slice would keep the whole slab alive for as long as the call stays in the trace.
+ */
+const compact = (data: Buffer): Buffer => {
+  if (data.byteOffset === 0 && data.buffer.byteLength === data.length) return data;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
+};
+
 const ep = (e: Endpoint): string => `${e.transport}:${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
 
 export const createCallTrace = (options: CallTraceOptions): CallTrace => {
@@ -150,7 +161,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         method: msg.isRequest ? msg.method : '',
         status: msg.status,
         cseq: msg.get('cseq') ?? '',
-        bytes: data,
+        bytes: compact(data),
         src,
         dst,
       });
