@@ -241,6 +241,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   proxyUp(p);
   p.updateListeners();
   trunks.start();
+  if (config.workers !== 1) log.warn({ workers: config.workers }, 'workers: only one worker runs in this version (the setting is accepted for later)');
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
 
   // another instance changed the sets (Redis), or the store is back after an outage
