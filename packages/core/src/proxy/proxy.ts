@@ -12,7 +12,7 @@ import { isSipUri, formatUri } from '../message/uri.js';
 import type { SipUri } from '../message/uri.js';
 import type { Endpoint, Inbound, ListenerInfo, TransportLayer, TransportName } from '../transport/types.js';
 import type { ClientTransaction, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
-import { createTransactionLayer } from '../transaction/index.js';
+import { createTransactionLayer, fresh, freshOpt } from '../transaction/index.js';
 import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
@@ -104,10 +104,18 @@ export interface OriginateResult {
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
 const UDP_MAX = 65_507;
 const DEFAULT_FAILOVER = [500, 502, 503, 504, 408];
+/** the decision of a released response context: it starts no branch any more */
+const RELEASED: Extract<RouteDecision, { action: 'forward' }> = Object.freeze({ action: 'forward' as const, targets: [] });
+
+// A response context lives as long as its server transaction (64·T1 after the final answer, for
+// 2xx retransmissions and a late CANCEL). Once the final answer is out and no branch waits, it
+// lets go of the request, the responses and each branch's message, target and transaction.
 
 interface Branch {
-  tx: ClientTransaction;
-  target: RouteTarget;
+  /** undefined once the response context is released */
+  tx: ClientTransaction | undefined;
+  /** undefined once the response context is released */
+  target: RouteTarget | undefined;
   done: boolean;
   status: number;
   timedOut: boolean;
@@ -130,8 +138,17 @@ interface ShiftedDialog {
   at: number;
 }
 
+/** what forwarding a 2xx retransmission upstream needs of the request, once it is let go */
+interface Upstream {
+  vias: string[];
+  from: string | undefined;
+  cseq: string | undefined;
+}
+
 interface ResponseContext {
-  req: SipMessage;
+  /** undefined once released (then `up` holds what is left of it) */
+  req: SipMessage | undefined;
+  up: Upstream | undefined;
   ctx: RequestContext;
   serverTx: ServerTransaction;
   decision: Extract<RouteDecision, { action: 'forward' }>;
@@ -446,12 +463,13 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const rc = contexts.get(inviteTx);
     if (rc === undefined) {
       // not forwarded yet (routing in progress) or answered locally
-      if (inviteTx.state === 'proceeding' || inviteTx.state === 'trying') inviteTx.respond(createResponse(inviteTx.request, 487));
+      const invite = inviteTx.request; // there while no final answer was sent
+      if (invite !== undefined && (inviteTx.state === 'proceeding' || inviteTx.state === 'trying')) inviteTx.respond(createResponse(invite, 487));
       return;
     }
     rc.cancelled = true;
     rc.queue.length = 0;
-    for (const b of rc.branches) if (!b.done) b.tx.cancel();
+    for (const b of rc.branches) if (!b.done) b.tx?.cancel();
     if (rc.branches.every((b) => b.done) && !rc.finalSent) sendBest(rc);
   };
 
@@ -466,7 +484,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const rc: ResponseContext = {
-      req, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
+      req, up: undefined, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
     };
     contexts.set(tx, rc);
     open.add(rc);
@@ -479,10 +497,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   };
 
   const startBranch = (rc: ResponseContext, target: RouteTarget, initial: boolean): void => {
+    const req = rc.req;
+    if (req === undefined) return; // released: the final answer is out
     rc.tries++;
-    guard(sendToTarget(rc.req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined), rc.req, () => {
+    guard(sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined), req, () => {
       // the branch never left: count it as a failed target so the caller still gets an answer
-      if (!rc.finalSent) branchFailed(rc, rc.req, rc.ctx, target, 500, initial);
+      if (!rc.finalSent) branchFailed(rc, req, rc.ctx, target, 500, initial);
     });
   };
 
@@ -564,14 +584,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   };
 
   const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
-    const branchRec: Branch = { tx: undefined as unknown as ClientTransaction, target, done: false, status: 0, timedOut: false, sent, endpoint, out, cseqShift: shift, authTries };
+    const branchRec: Branch = { tx: undefined, target, done: false, status: 0, timedOut: false, sent, endpoint, out, cseqShift: shift, authTries };
     rc.branches.push(branchRec);
     if (firstAnswerMs > 0 && rc.decision.fork !== 'parallel' && rc.queue.length > 0 && rc.tries < maxTries) {
       // a dead backend should cost the caller seconds, not Timer B: fail over when it stays silent
       branchRec.firstAnswer = setTimeout(() => {
         if (branchRec.answered === true || branchRec.done) return;
         branchRec.timedOut = true;
-        branchRec.tx.terminate();
+        branchRec.tx?.terminate();
         onBranchDone(rc, branchRec, 408, undefined);
       }, firstAnswerMs);
       branchRec.firstAnswer.unref();
@@ -585,8 +605,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   /** a next hop challenged us (a provider's 401/407): send again with its credentials, CSeq + 1 */
   const resendWithCredentials = (rc: ResponseContext, b: Branch, res: SipMessage): boolean => {
-    if (b.sent === undefined || b.endpoint === undefined || b.out === undefined || b.authTries >= 2 || rc.cancelled) return false;
-    const headers = b.target.onChallenge?.(res, b.sent);
+    const target = b.target;
+    if (target === undefined || b.sent === undefined || b.endpoint === undefined || b.out === undefined || b.authTries >= 2 || rc.cancelled || rc.finalSent) return false;
+    const headers = target.onChallenge?.(res, b.sent);
     if (headers === undefined || headers.length === 0) return false;
     const m = b.sent.clone();
     for (const [n, v] of headers) {
@@ -598,7 +619,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     m.insertFirst('Via', local.via(b.out, newBranch(rc.loop)));
     b.done = true;
     b.status = res.status;
-    launchBranch(rc, b.target, m, b.endpoint, b.out, sent, b.cseqShift + 1, b.authTries + 1);
+    launchBranch(rc, target, m, b.endpoint, b.out, sent, b.cseqShift + 1, b.authTries + 1);
     return true;
   };
 
@@ -608,7 +629,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (req.method !== 'ACK') reply(req, ctx, undefined, status);
       return;
     }
-    const b: Branch = { tx: undefined as unknown as ClientTransaction, target, done: true, status, timedOut: false, cseqShift: 0, authTries: 0 };
+    // after the final answer (a parallel branch that resolved late) nothing is left to decide
+    if (rc.finalSent || rc.req === undefined) return;
+    const b: Branch = { tx: undefined, target, done: true, status, timedOut: false, cseqShift: 0, authTries: 0 };
     rc.branches.push(b);
     rc.responses.push(createResponse(rc.req, status));
     afterBranchFinal(rc, b, status);
@@ -622,19 +645,23 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (status === 100) return; // hop by hop
     res.removeFirstItem('via');
+    const req = rc.req;
+    const up = rc.up;
     // a UAS that lost the Vias below ours: answer along the request's own path
-    if (!res.has('via')) for (const v of rc.req.getAll('via')) res.append('Via', v);
+    if (!res.has('via')) for (const v of req !== undefined ? req.getAll('via') : up!.vias) res.append('Via', v);
     // the caller sees its own From (a trunk may have presented another identity)
-    const callerFrom = rc.req.get('from');
+    const callerFrom = req !== undefined ? req.get('from') : up!.from;
     if (callerFrom !== undefined && res.get('from') !== callerFrom) res.set('From', callerFrom);
     if (b.cseqShift !== 0) {
       // the caller sees its own numbers
-      const cs = rc.req.cseq;
-      if (cs !== undefined) res.set('CSeq', `${cs.seq} ${cs.method}`);
+      const cs = req !== undefined ? cseqText(req) : up!.cseq;
+      if (cs !== undefined) res.set('CSeq', cs);
     }
-    if ((status === 401 || status === 407) && !b.done && b.target.onChallenge !== undefined && resendWithCredentials(rc, b, res)) return;
-    if (status >= 200 && status < 300 && b.cseqShift !== 0 && rc.req.method === 'INVITE' && rc.req.toTag === undefined) {
-      dialogs.set(dialogKey(rc.req.callId, rc.req.fromTag), { shift: b.cseqShift, onChallenge: b.target.onChallenge, at: Date.now() });
+    const target = b.target;
+    if ((status === 401 || status === 407) && !b.done && target?.onChallenge !== undefined && resendWithCredentials(rc, b, res)) return;
+    // (released: the dialog was noted at the first 2xx)
+    if (status >= 200 && status < 300 && b.cseqShift !== 0 && req !== undefined && target !== undefined && req.method === 'INVITE' && req.toTag === undefined) {
+      dialogs.set(dialogKey(req.callId, req.fromTag), { shift: b.cseqShift, onChallenge: target.onChallenge, at: Date.now() });
     }
     if (status < 200) {
       if (!rc.finalSent) rc.serverTx.respond(res);
@@ -646,13 +673,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (first) {
         b.done = true;
         b.status = status;
-        b.target.onResult?.(status, res);
+        target?.onResult?.(status, res);
       }
       rc.finalSent = true;
       open.delete(rc);
       rc.queue.length = 0;
       rc.serverTx.respond(res);
-      for (const o of rc.branches) if (o !== b && !o.done) o.tx.cancel();
+      for (const o of rc.branches) if (o !== b && !o.done) o.tx?.cancel();
+      release(rc);
       return;
     }
     if (b.done) return; // a retransmitted final (absorbed by the transaction already)
@@ -662,7 +690,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const onBranchTimeout = (rc: ResponseContext, b: Branch): void => {
     if (b.done) return;
     // Timer B/F: no answer; Timer C: a provisional but no final — cancel and wait for the 487
-    if (b.tx.state === 'proceeding') {
+    if (b.tx?.state === 'proceeding') {
       b.timedOut = true;
       b.tx.cancel();
       return;
@@ -675,7 +703,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     b.done = true;
     if (b.firstAnswer !== undefined) clearTimeout(b.firstAnswer);
     b.status = status;
-    b.target.onResult?.(status, res);
+    b.target?.onResult?.(status, res);
+    if (rc.finalSent || rc.req === undefined) {
+      // the caller has its answer: this was the last word of a cancelled branch, perhaps
+      release(rc);
+      return;
+    }
     rc.responses.push(res ?? createResponse(rc.req, status));
     afterBranchFinal(rc, b, status);
   };
@@ -686,7 +719,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     rc.lastFailover = failover;
     if (status >= 600) {
       rc.queue.length = 0;
-      for (const o of rc.branches) if (!o.done) o.tx.cancel();
+      for (const o of rc.branches) if (!o.done) o.tx?.cancel();
     } else if (failover && !rc.cancelled && rc.queue.length > 0 && rc.tries < maxTries) {
       startBranch(rc, rc.queue.shift()!, true);
       return;
@@ -699,22 +732,46 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (rc.finalSent) return;
     rc.finalSent = true;
     open.delete(rc);
-    const tx = rc.serverTx;
-    if (rc.cancelled) {
-      const r487 = rc.responses.find((r) => r.status === 487);
-      tx.respond(r487 ?? createResponse(rc.req, 487));
-      return;
-    }
+    rc.serverTx.respond(bestAnswer(rc));
+    release(rc);
+  };
+
+  const bestAnswer = (rc: ResponseContext): SipMessage => {
+    const req = rc.req!; // released only after the final answer
+    if (rc.cancelled) return rc.responses.find((r) => r.status === 487) ?? createResponse(req, 487);
     const best = chooseBest(rc.responses);
-    if (best === undefined) return tx.respond(createResponse(rc.req, 500));
+    if (best === undefined) return createResponse(req, 500);
     // contract: all tried destinations timed out → 408; exhausted by failover answers → 503 with Retry-After
     const serial = rc.decision.fork !== 'parallel';
-    if (serial && rc.responses.every((r) => r.status === 408)) return tx.respond(createResponse(rc.req, 408));
+    if (serial && rc.responses.every((r) => r.status === 408)) return createResponse(req, 408);
     if (serial && rc.lastFailover && rc.decision.exhaustedStatus !== undefined) {
-      return tx.respond(createResponse(rc.req, rc.decision.exhaustedStatus, undefined, [['Retry-After', '30']]));
+      return createResponse(req, rc.decision.exhaustedStatus, undefined, [['Retry-After', '30']]);
     }
-    if (best.status === 503) return tx.respond(createResponse(rc.req, 500));
-    tx.respond(best);
+    if (best.status === 503) return createResponse(req, 500);
+    return best;
+  };
+
+  /**
+   * The final answer is out and no branch waits for one: keep only what forwarding a 2xx
+   * retransmission (serverTx, the branches' done flags, `up`) and a late CANCEL (the flags) need.
+   */
+  const release = (rc: ResponseContext): void => {
+    const req = rc.req;
+    if (req === undefined || !rc.finalSent) return;
+    for (const b of rc.branches) if (!b.done) return;
+    const cs = cseqText(req);
+    rc.up = { vias: req.getAll('via').map(fresh), from: freshOpt(req.get('from')), cseq: cs === undefined ? undefined : fresh(cs) };
+    rc.req = undefined;
+    rc.responses = [];
+    rc.queue.length = 0;
+    rc.decision = RELEASED;
+    for (const b of rc.branches) {
+      b.tx = undefined;
+      b.target = undefined;
+      b.sent = undefined;
+      b.endpoint = undefined;
+      b.out = undefined;
+    }
   };
 
   // ---- responses (stateless and stray) -----------------------------------------------
@@ -812,10 +869,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (open.size === 0) return;
       for (const rc of [...open]) {
         rc.queue.length = 0;
-        for (const b of rc.branches) if (!b.done) b.tx.cancel();
+        for (const b of rc.branches) if (!b.done) b.tx?.cancel();
         rc.finalSent = true;
         open.delete(rc);
-        rc.serverTx.respond(createResponse(rc.req, 503, undefined, [['Retry-After', '30']]));
+        if (rc.req !== undefined) rc.serverTx.respond(createResponse(rc.req, 503, undefined, [['Retry-After', '30']]));
+        release(rc);
       }
       await new Promise((r) => setTimeout(r, 50));
     },
@@ -828,6 +886,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       transactions.close();
     },
   };
+};
+
+const cseqText = (m: SipMessage): string | undefined => {
+  const cs = m.cseq;
+  return cs === undefined ? undefined : `${cs.seq} ${cs.method}`;
 };
 
 const dialogKey = (callId: string | undefined, tag: string | undefined): string => `${callId ?? ''}\u0000${tag ?? ''}`;

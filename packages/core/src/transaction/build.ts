@@ -2,6 +2,7 @@
 // final response (§17.1.1.3) and CANCEL (§9.1); and where a server sends responses (§18.2.2).
 import { SipMessage } from '../message/message.js';
 import { getParam } from '../message/params.js';
+import { fresh } from './retain.js';
 import type { Target } from './types.js';
 
 const copy = (from: SipMessage, to: SipMessage, key: string): void => {
@@ -58,7 +59,8 @@ export const defaultResponseTarget = (req: SipMessage, source: Target): Target =
   const via = req.topVia;
   if (via === undefined) return source;
   const maddr = getParam(via.params, 'maddr');
-  if (typeof maddr === 'string') return { transport: 'udp', address: maddr, port: via.port ?? 5060 };
+  // a fresh address: the transaction keeps its response target after it let go of the request
+  if (typeof maddr === 'string') return { transport: 'udp', address: fresh(maddr), port: via.port ?? 5060 };
   if (getParam(via.params, 'rport') !== undefined) return source;
   const port = via.port ?? 5060;
   return port === source.port ? source : { transport: 'udp', address: source.address, port };

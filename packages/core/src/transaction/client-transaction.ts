@@ -1,6 +1,8 @@
 // Client transactions (RFC 3261 §17.1 with the RFC 6026 Accepted state), plus the proxy's
 // Timer C (§16.8) and CANCEL (§9.1). INVITE: calling → proceeding → completed | accepted;
 // non-INVITE: trying → proceeding → completed. Timers receive the transaction as argument.
+// At the final response it lets go of the request and the responses; an INVITE that got a
+// non-2xx keeps only its ACK as bytes, to answer a retransmitted final.
 import type { SipMessage } from '../message/message.js';
 import { buildCancel, buildNon2xxAck } from './build.js';
 import type { TxContext } from './context.js';
@@ -13,7 +15,8 @@ export class ClientTransaction {
   readonly id: string;
   readonly method: string;
   readonly isInvite: boolean;
-  readonly request: SipMessage;
+  /** the request; undefined once the final response has been delivered */
+  request: SipMessage | undefined;
   readonly target: Target;
   readonly branch: string;
   /** stream transport: no retransmissions, Timers D and K are 0 */
@@ -21,15 +24,18 @@ export class ClientTransaction {
   readonly createdAt: number;
   /** free for the transaction user */
   data: unknown = undefined;
+  /** the last provisional response; undefined once a final response came */
   lastProvisional: SipMessage | undefined = undefined;
-  /** the final response (the first 2xx for an INVITE) */
+  /** the final response (the first 2xx for an INVITE), while onResponse handles it */
   lastResponse: SipMessage | undefined = undefined;
-  /** the ACK sent for a non-2xx final response */
+  /** the ACK sent for a non-2xx final response, while onResponse handles it */
   ack: SipMessage | undefined = undefined;
 
   private st: ClientTransactionState;
   private cancelSt: CancelState = 'none';
   private cancelHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
+  /** the ACK for a non-2xx final, sent again for each retransmission of that final (UDP) */
+  private ackBytes: Buffer | undefined = undefined;
   private readonly ctx: TxContext;
   private readonly handlers: ClientTransactionHandlers;
   /** Timer A or E */
@@ -91,7 +97,7 @@ export class ClientTransaction {
   /** @internal sends the request and arms the first timers */
   start(): void {
     const t = this.ctx.timers;
-    this.ctx.transmit(this.request, this.target);
+    this.ctx.transmit(this.request!, this.target);
     if (!this.reliable) {
       this.interval = t.t1;
       this.retransmit = this.ctx.clock.setTimeout(ClientTransaction.fireRetransmit, t.t1, this); // Timer A / E
@@ -111,7 +117,7 @@ export class ClientTransaction {
         return;
       case 'completed':
         // a retransmitted non-2xx final to an INVITE is ACKed again; everything else absorbed
-        if (this.isInvite && s >= 300 && this.ack !== undefined) this.ctx.transmit(this.ack, this.target);
+        if (this.isInvite && s >= 300 && this.ackBytes !== undefined) this.ctx.transmitBytes(this.ackBytes, this.target);
         return;
       case 'accepted':
         // RFC 6026: every 2xx (retransmissions, other forks) goes to the TU, which ACKs end to end
@@ -164,6 +170,10 @@ export class ClientTransaction {
 
   private final(res: SipMessage): void {
     const t = this.ctx.timers;
+    const req = this.request!;
+    this.request = undefined;
+    this.lastProvisional = undefined;
+    this.cancelHeaders = undefined;
     this.lastResponse = res;
     this.clearRetransmit();
     this.clearEnd();
@@ -178,18 +188,22 @@ export class ClientTransaction {
       wait = 64 * t.t1; // Timer M
     } else {
       this.st = 'completed';
-      this.ack = buildNon2xxAck(this.request, res);
-      this.ctx.transmit(this.ack, this.target);
+      const ack = buildNon2xxAck(req, res);
+      this.ack = ack;
+      this.ctx.transmit(ack, this.target);
       wait = this.reliable ? 0 : t.timerD; // Timer D
+      if (wait > 0) this.ackBytes = ack.toBuffer();
     }
     if (wait > 0) this.end = this.ctx.clock.setTimeout(ClientTransaction.fireEnd, wait, this);
     this.deliver(res);
+    this.lastResponse = undefined;
+    this.ack = undefined;
     if (wait === 0) this.terminate();
   }
 
   private sendCancel(): void {
     this.cancelSt = 'sent';
-    const cancel = buildCancel(this.request, this.cancelHeaders);
+    const cancel = buildCancel(this.request!, this.cancelHeaders);
     this.cancelHeaders = undefined;
     if (this.guard === undefined) this.guard = this.ctx.clock.setTimeout(ClientTransaction.fireGuard, 64 * this.ctx.timers.t1, this);
     this.ctx.sendCancel(cancel, this.target);
@@ -217,7 +231,7 @@ export class ClientTransaction {
     tx.retransmit = undefined;
     const st = tx.st;
     if (st !== 'calling' && st !== 'trying' && st !== 'proceeding') return;
-    tx.ctx.transmit(tx.request, tx.target);
+    tx.ctx.transmit(tx.request!, tx.target);
     const t2 = tx.ctx.timers.t2;
     // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once proceeding
     tx.interval = tx.isInvite ? 2 * tx.interval : st === 'proceeding' ? t2 : Math.min(2 * tx.interval, t2);
@@ -285,6 +299,7 @@ export class ClientTransaction {
 
   private stop(): void {
     this.st = 'terminated';
+    this.ackBytes = undefined;
     this.clearRetransmit();
     this.clearEnd();
     this.clearC();

@@ -1,6 +1,7 @@
 // The transaction layer: matches inbound messages to transactions (§17.1.3, §17.2.3), creates
 // server transactions for new requests, and owns the maps and the timer settings.
 import type { SipMessage } from '../message/message.js';
+import { tryParseMessage } from '../message/parser.js';
 import { MAGIC_COOKIE } from '../message/via.js';
 import type { Via } from '../message/via.js';
 import { buildTrying, defaultResponseTarget, sameTarget } from './build.js';
@@ -8,6 +9,7 @@ import { ClientTransaction } from './client-transaction.js';
 import { realClock, resolveTimers } from './clock.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
+import { credentialsOf, fresh } from './retain.js';
 import { ServerTransaction } from './server-transaction.js';
 import type {
   ClientTransactionHandlers,
@@ -20,7 +22,6 @@ import type {
 
 export const createTransactionLayer = (options: TransactionLayerOptions): TransactionLayer => new Layer(options);
 
-/** Key of a server transaction whose branch has the magic cookie: branch, sent-by, method (ACK → INVITE). */
 /**
  * An RFC 3261 branch: the magic cookie and something after it. The bare cookie (RFC 4475
  * §3.2.1 "badbranch") carries no identifier and falls back to the RFC 2543 rules.
@@ -28,6 +29,7 @@ export const createTransactionLayer = (options: TransactionLayerOptions): Transa
 const isRfc3261Branch = (branch: string | undefined): branch is string =>
   branch !== undefined && branch.length > MAGIC_COOKIE.length && branch.startsWith(MAGIC_COOKIE);
 
+/** Key of a server transaction whose branch has the magic cookie: branch, sent-by, method (ACK → INVITE). */
 const serverKey = (branch: string, via: Via, method: string): string =>
   `${branch}\n${via.host}:${via.port ?? ''}\n${method}`;
 
@@ -39,14 +41,7 @@ const serverKey = (branch: string, via: Via, method: string): string =>
 const legacyKey = (req: SipMessage, method: string, seq: number): string =>
   `${method}\n${req.uri}\n${req.fromTag ?? ''}\n${req.callId ?? ''}\n${seq}\n${req.list('via')[0]?.value ?? ''}`;
 
-/** The credentials a request carries: a re-sent request with others is a new request (CONTRACT, Interop). */
-const credentials = (req: SipMessage): string => {
-  let s = '';
-  for (const h of req.headers) if (h.key === 'authorization' || h.key === 'proxy-authorization') s += `${h.key}:${h.value}\n`;
-  return s;
-};
-
-const sameCredentials = (a: SipMessage, b: SipMessage): boolean => credentials(a) === credentials(b);
+const sameCredentials = (tx: ServerTransaction, req: SipMessage): boolean => tx.credentials === credentialsOf(req);
 
 /** Handlers of the CANCEL transactions the layer starts for ClientTransaction.cancel(). */
 const CANCEL_HANDLERS: ClientTransactionHandlers = {
@@ -106,15 +101,16 @@ class Layer implements TransactionLayer, TxContext {
       if (tx !== undefined) {
         // A retransmission, unless it brings other credentials after a final response: then it
         // is a new request from a client that reused the branch; the old transaction gives way.
-        const last = tx.lastResponse;
-        if (last === undefined || last.status < 200 || sameCredentials(tx.request, msg)) {
+        if (tx.finalStatus < 200 || sameCredentials(tx, msg)) {
           tx.retransmission();
           return;
         }
         tx.terminate();
       }
-      const ntx = new ServerTransaction(this, key, key, false, msg, source, this.responseTargetOf(msg, source));
-      this.servers.set(key, ntx);
+      // a fresh key: the map keeps it for as long as the transaction lives, the message text not
+      const k = fresh(key);
+      const ntx = new ServerTransaction(this, k, k, false, msg, source, this.responseTargetOf(msg, source));
+      this.servers.set(k, ntx);
       this.started(ntx, msg, source);
       return;
     }
@@ -130,8 +126,7 @@ class Layer implements TransactionLayer, TxContext {
       const toTag = msg.toTag;
       if (bucket !== undefined) {
         for (const tx of bucket) {
-          const last = tx.lastResponse;
-          if (last !== undefined && last.status >= 200 && last.toTag === toTag) {
+          if (tx.finalStatus >= 200 && tx.finalToTag === toTag) {
             tx.ack(msg, source);
             return;
           }
@@ -143,14 +138,15 @@ class Layer implements TransactionLayer, TxContext {
     if (bucket !== undefined) {
       const toTag = msg.toTag;
       for (const tx of bucket) {
-        if (tx.request.toTag === toTag && sameCredentials(tx.request, msg)) {
+        if (tx.requestToTag === toTag && sameCredentials(tx, msg)) {
           tx.retransmission();
           return;
         }
       }
     }
-    const tx = new ServerTransaction(this, `${key}\n#${++this.legacySeq}`, key, true, msg, source, this.responseTargetOf(msg, source));
-    if (bucket === undefined) this.legacy.set(key, [tx]);
+    const k = bucket === undefined ? fresh(key) : bucket[0]!.key;
+    const tx = new ServerTransaction(this, `${k}\n#${++this.legacySeq}`, k, true, msg, source, this.responseTargetOf(msg, source));
+    if (bucket === undefined) this.legacy.set(k, [tx]);
     else bucket.push(tx);
     this.legacyCount++;
     this.started(tx, msg, source);
@@ -197,7 +193,7 @@ class Layer implements TransactionLayer, TxContext {
     const bucket = this.legacy.get(legacyKey(cancel, 'INVITE', cseq.seq));
     if (bucket === undefined) return undefined;
     const toTag = cancel.toTag;
-    for (let i = bucket.length - 1; i >= 0; i--) if (bucket[i]!.request.toTag === toTag) return bucket[i];
+    for (let i = bucket.length - 1; i >= 0; i--) if (bucket[i]!.requestToTag === toTag) return bucket[i];
     return undefined;
   }
 
@@ -207,9 +203,10 @@ class Layer implements TransactionLayer, TxContext {
     if (this.closed) throw new TransactionError('closed', 'the transaction layer is closed');
     const method = req.method;
     if (method === 'ACK') throw new TransactionError('ack-has-no-transaction', 'an ACK is sent without a client transaction');
-    const branch = req.topVia?.branch;
-    if (branch === undefined || branch.length === 0) throw new TransactionError('no-branch', 'the request has no Via branch');
-    const key = `${branch}\n${method}`;
+    const viaBranch = req.topVia?.branch;
+    if (viaBranch === undefined || viaBranch.length === 0) throw new TransactionError('no-branch', 'the request has no Via branch');
+    const branch = fresh(viaBranch);
+    const key = fresh(`${branch}\n${method}`);
     if (this.clients.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${branch} exists`);
     const tx = new ClientTransaction(this, key, branch, req, target, handlers);
     this.clients.set(key, tx);
@@ -252,6 +249,12 @@ class Layer implements TransactionLayer, TxContext {
     }
   }
 
+  transmitBytes(data: Buffer, target: Target): void {
+    // rare (a retransmission): parsed again so that `send` and its observers see a message
+    const r = tryParseMessage(data);
+    if (r.ok) this.transmit(r.message, target);
+  }
+
   passAck(ack: SipMessage, source: Target): void {
     try {
       this.opts.onRequest(ack, source, undefined);
@@ -262,8 +265,8 @@ class Layer implements TransactionLayer, TxContext {
 
   sendCancel(cancel: SipMessage, target: Target): void {
     if (this.closed) return;
-    const branch = cancel.topVia?.branch ?? '';
-    const key = `${branch}\nCANCEL`;
+    const branch = fresh(cancel.topVia?.branch ?? '');
+    const key = fresh(`${branch}\nCANCEL`);
     if (this.clients.has(key)) return;
     const tx = new ClientTransaction(this, key, branch, cancel, target, CANCEL_HANDLERS);
     this.clients.set(key, tx);

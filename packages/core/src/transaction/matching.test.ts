@@ -99,7 +99,7 @@ describe('requests with an RFC 3261 branch (§17.2.3)', () => {
     expect(layer.findInviteServerTx(withCookie('CANCEL', 'z9hG4bK-9'))).toBeUndefined();
 
     const inv = requests[0]!.tx!;
-    inv.respond(response(inv.request, 486, 'x'));
+    inv.respond(response(requests[0]!.req, 486, 'x'));
     layer.receive(withCookie('ACK', 'z9hG4bK-1'), UDP);
     expect(inv.state).toBe('confirmed');
     expect(requests).toHaveLength(4);
@@ -136,7 +136,7 @@ describe('requests without an RFC 3261 branch (RFC 2543, §17.2.3)', () => {
     expect(requests).toHaveLength(1);
     const tx = requests[0]!.tx!;
     expect(tx.legacy).toBe(true);
-    tx.respond(response(tx.request, 200, 'b'));
+    tx.respond(response(requests[0]!.req, 200, 'b'));
     layer.receive(parse(BADBRANCH), UDP); // retransmission: the 200 again
     expect(requests).toHaveLength(1);
     expect(sent.map((m) => m.status)).toEqual([200, 200]);
@@ -256,7 +256,7 @@ describe('lifecycle', () => {
     layer.createClient(inv, UDP, handlers);
     layer.createClient(withCookie('OPTIONS', 'z9hG4bK-c2'), UDP, handlers);
     const c3 = layer.createClient(withCookie('INVITE', 'z9hG4bK-c3'), UDP, handlers);
-    layer.receive(response(c3.request, 180, 'e'), UDP);
+    layer.receive(response(c3.request!, 180, 'e'), UDP);
     c3.cancel();
     layer.receive(response(inv, 503, 'f'), UDP);
     expect(layer.size).toEqual({ server: 5, client: 4 });

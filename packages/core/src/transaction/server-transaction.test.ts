@@ -88,7 +88,7 @@ describe('INVITE server transaction', () => {
     layer.receive(request('INVITE'), UDP);
     expect(sent.map((s) => s.msg.status)).toEqual([100, 100]);
     const tx = requests[0]!.tx!;
-    tx.respond(response(tx.request, 180));
+    tx.respond(response(requests[0]!.req, 180));
     layer.receive(request('INVITE'), UDP);
     expect(sent.map((s) => s.msg.status)).toEqual([100, 100, 180, 180]);
     expect(requests).toHaveLength(1);
@@ -103,7 +103,7 @@ describe('INVITE server transaction', () => {
     const tx = requests[0]!.tx!;
     tx.onTimeout = onTimeout;
     tx.onTerminated = onTerminated;
-    tx.respond(response(tx.request, 486));
+    tx.respond(response(requests[0]!.req, 486));
     expect(tx.state).toBe('completed');
     vi.advanceTimersByTime(31_999);
     expect(sentStatus(486)).toEqual([0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
@@ -123,7 +123,7 @@ describe('INVITE server transaction', () => {
     layer.receive(request('INVITE'), UDP);
     const tx = requests[0]!.tx!;
     tx.onAck = onAck;
-    tx.respond(response(tx.request, 404));
+    tx.respond(response(requests[0]!.req, 404));
     vi.advanceTimersByTime(100);
     layer.receive(request('INVITE'), UDP);
     expect(sentStatus(404)).toEqual([0, 100]);
@@ -151,7 +151,7 @@ describe('INVITE server transaction', () => {
     layer.receive(request('INVITE', { transport: 'TCP' }), TCP);
     const tx = requests[0]!.tx!;
     expect(tx.reliable).toBe(true);
-    tx.respond(response(tx.request, 486));
+    tx.respond(response(requests[0]!.req, 486));
     vi.advanceTimersByTime(20_000);
     expect(sentStatus(486)).toEqual([0]);
     layer.receive(request('ACK', { transport: 'TCP' }), TCP);
@@ -162,7 +162,7 @@ describe('INVITE server transaction', () => {
     const tx2 = requests[1]!.tx!;
     const onTimeout = vi.fn();
     tx2.onTimeout = onTimeout;
-    tx2.respond(response(tx2.request, 486));
+    tx2.respond(response(requests[1]!.req, 486));
     vi.advanceTimersByTime(31_999);
     expect(onTimeout).not.toHaveBeenCalled();
     vi.advanceTimersByTime(1);
@@ -174,14 +174,14 @@ describe('INVITE server transaction', () => {
     const { layer, requests, sent, sentStatus } = harness();
     layer.receive(request('INVITE'), UDP);
     const tx = requests[0]!.tx!;
-    tx.respond(response(tx.request, 200, 'a'));
+    tx.respond(response(requests[0]!.req, 200, 'a'));
     expect(tx.state).toBe('accepted');
     vi.advanceTimersByTime(1000);
     layer.receive(request('INVITE'), UDP);
     expect(sentStatus(200)).toEqual([0]);
-    tx.respond(response(tx.request, 200, 'a')); // the UAS retransmits its 2xx through the proxy
-    tx.respond(response(tx.request, 200, 'b')); // another fork
-    tx.respond(response(tx.request, 487)); // not after a 2xx
+    tx.respond(response(requests[0]!.req, 200, 'a')); // the UAS retransmits its 2xx through the proxy
+    tx.respond(response(requests[0]!.req, 200, 'b')); // another fork
+    tx.respond(response(requests[0]!.req, 487)); // not after a 2xx
     expect(sentStatus(200)).toEqual([0, 1000, 1000]);
     expect(sentStatus(487)).toEqual([]);
     const ack = request('ACK');
@@ -202,7 +202,7 @@ describe('INVITE server transaction', () => {
     const { layer, requests, sentStatus } = harness({ timers: { t1: 100, t2: 300 } });
     layer.receive(request('INVITE'), UDP);
     const tx = requests[0]!.tx!;
-    tx.respond(response(tx.request, 500));
+    tx.respond(response(requests[0]!.req, 500));
     vi.advanceTimersByTime(6399);
     expect(sentStatus(500).slice(0, 6)).toEqual([0, 100, 300, 600, 900, 1200]);
     expect(tx.state).toBe('completed');
@@ -220,15 +220,15 @@ describe('non-INVITE server transaction', () => {
     expect(sent).toHaveLength(0);
     layer.receive(request('OPTIONS'), UDP);
     expect(sent).toHaveLength(0);
-    tx.respond(response(tx.request, 100));
+    tx.respond(response(requests[0]!.req, 100));
     expect(tx.state).toBe('proceeding');
     layer.receive(request('OPTIONS'), UDP);
     expect(sent.map((s) => s.msg.status)).toEqual([100, 100]);
-    tx.respond(response(tx.request, 200));
+    tx.respond(response(requests[0]!.req, 200));
     expect(tx.state).toBe('completed');
     layer.receive(request('OPTIONS'), UDP);
     expect(sent.map((s) => s.msg.status)).toEqual([100, 100, 200, 200]);
-    tx.respond(response(tx.request, 500)); // ignored after the final
+    tx.respond(response(requests[0]!.req, 500)); // ignored after the final
     expect(sent).toHaveLength(4);
     expect(requests).toHaveLength(1);
     vi.advanceTimersByTime(31_999);
@@ -245,7 +245,7 @@ describe('non-INVITE server transaction', () => {
     layer.receive(request('REGISTER', { transport: 'TCP' }), TCP);
     const tx = requests[0]!.tx!;
     tx.onTerminated = onTerminated;
-    tx.respond(response(tx.request, 200));
+    tx.respond(response(requests[0]!.req, 200));
     expect(tx.state).toBe('terminated');
     expect(onTerminated).toHaveBeenCalledTimes(1);
     expect(layer.size.server).toBe(0);
@@ -286,7 +286,7 @@ describe('responses', () => {
     const tx = requests[0]!.tx!;
     tx.onTransportError = onTransportError;
     tx.onTerminated = onTerminated;
-    tx.respond(response(tx.request, 486));
+    tx.respond(response(requests[0]!.req, 486));
     const err = new Error('ECONNREFUSED');
     layer.reportTransportError({ transport: 'udp', address: '192.0.2.99', port: 5060 }, err);
     expect(tx.state).toBe('completed');

@@ -1,8 +1,11 @@
 // Server transactions (RFC 3261 §17.2 with the RFC 6026 Accepted state). One class runs both
 // machines: INVITE (proceeding → completed → confirmed, or → accepted) and non-INVITE
 // (trying → proceeding → completed). Timers receive the transaction as argument: no closures.
+// Once the final response is sent the transaction lets go of the request and the response: it
+// lives on for 64·T1 keeping only its key, state, timer and, where it must replay, the bytes.
 import type { SipMessage } from '../message/message.js';
 import type { TxContext } from './context.js';
+import { credentialsOf, freshOpt } from './retain.js';
 import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
 export class ServerTransaction {
@@ -10,8 +13,8 @@ export class ServerTransaction {
   readonly id: string;
   readonly method: string;
   readonly isInvite: boolean;
-  /** the request that created the transaction */
-  readonly request: SipMessage;
+  /** the request that created the transaction; undefined once the final response is sent */
+  request: SipMessage | undefined;
   readonly source: Target;
   /** where responses go */
   readonly responseTarget: Target;
@@ -20,7 +23,7 @@ export class ServerTransaction {
   readonly createdAt: number;
   /** free for the transaction user (the proxy's per-transaction state) */
   data: unknown = undefined;
-  /** the last response sent (provisional or final) */
+  /** the last provisional response sent; undefined once the final response is sent */
   lastResponse: SipMessage | undefined = undefined;
 
   /** The ACK for a non-2xx final response arrived (completed → confirmed). */
@@ -35,8 +38,19 @@ export class ServerTransaction {
   /** @internal matched per RFC 2543 rules (no magic cookie) */
   readonly legacy: boolean;
 
+  /** @internal the request's To tag (RFC 2543 matching only) */
+  readonly requestToTag: string | undefined;
+  /** @internal the final response's To tag (RFC 2543 ACK matching only) */
+  finalToTag: string | undefined = undefined;
+
   private st: ServerTransactionState;
   private readonly ctx: TxContext;
+  /** status of the final response sent; 0 before */
+  private fin = 0;
+  /** the request's credentials, kept when the request is let go */
+  private creds: string | undefined = undefined;
+  /** the final response as sent, while the state machine may have to send it again */
+  private finalBytes: Buffer | undefined = undefined;
   /** Timer G */
   private retransmit: TimerHandle | undefined = undefined;
   private interval = 0;
@@ -49,6 +63,7 @@ export class ServerTransaction {
     this.key = key;
     this.legacy = legacy;
     this.request = req;
+    this.requestToTag = legacy ? freshOpt(req.toTag) : undefined;
     this.method = req.method;
     this.isInvite = req.method === 'INVITE';
     this.source = source;
@@ -62,6 +77,16 @@ export class ServerTransaction {
     return this.st;
   }
 
+  /** the status of the final response sent; 0 while there is none */
+  get finalStatus(): number {
+    return this.fin;
+  }
+
+  /** @internal the request's Authorization and Proxy-Authorization lines ('' without) */
+  get credentials(): string {
+    return this.creds ?? credentialsOf(this.request!);
+  }
+
   /**
    * Sends a response of the transaction user. After a final response only further 2xx to an
    * INVITE pass (RFC 6026 §7.1); anything else is dropped (see `lastResponse`).
@@ -72,11 +97,17 @@ export class ServerTransaction {
     switch (this.st) {
       case 'proceeding':
       case 'trying':
-        this.lastResponse = res;
-        this.ctx.transmit(res, this.responseTarget);
         if (s < 200) {
+          this.lastResponse = res;
+          this.ctx.transmit(res, this.responseTarget);
           this.st = 'proceeding';
-        } else if (!this.isInvite) {
+          return;
+        }
+        this.ctx.transmit(res, this.responseTarget);
+        // non-INVITE completed replays the final; INVITE completed retransmits it (Timer G) and
+        // replays it; accepted passes 2xx from the TU and replays nothing
+        this.release(res, this.isInvite ? s >= 300 : !this.reliable);
+        if (!this.isInvite) {
           this.st = 'completed';
           this.arm(this.reliable ? 0 : 64 * t.t1); // Timer J
         } else if (s < 300) {
@@ -93,7 +124,6 @@ export class ServerTransaction {
         return;
       case 'accepted':
         if (s < 200 || s >= 300) return;
-        this.lastResponse = res;
         this.ctx.transmit(res, this.responseTarget);
         return;
       default:
@@ -115,8 +145,10 @@ export class ServerTransaction {
   retransmission(): void {
     // INVITE: proceeding replays the last provisional, completed the final; confirmed and
     // accepted absorb. Non-INVITE: trying absorbs, proceeding and completed replay.
-    if ((this.st === 'proceeding' || this.st === 'completed') && this.lastResponse !== undefined) {
-      this.ctx.transmit(this.lastResponse, this.responseTarget);
+    if (this.st === 'proceeding') {
+      if (this.lastResponse !== undefined) this.ctx.transmit(this.lastResponse, this.responseTarget);
+    } else if (this.st === 'completed' && this.finalBytes !== undefined) {
+      this.ctx.transmitBytes(this.finalBytes, this.responseTarget);
     }
   }
 
@@ -124,6 +156,7 @@ export class ServerTransaction {
   ack(ack: SipMessage, source: Target): void {
     if (this.st === 'completed') {
       this.st = 'confirmed';
+      this.finalBytes = undefined; // confirmed absorbs, it sends nothing more
       this.clearRetransmit();
       this.clearEnd();
       this.arm(this.reliable ? 0 : this.ctx.timers.t4); // Timer I
@@ -166,8 +199,8 @@ export class ServerTransaction {
 
   private static fireG(tx: ServerTransaction): void {
     tx.retransmit = undefined;
-    if (tx.st !== 'completed' || tx.lastResponse === undefined) return;
-    tx.ctx.transmit(tx.lastResponse, tx.responseTarget);
+    if (tx.st !== 'completed' || tx.finalBytes === undefined) return;
+    tx.ctx.transmitBytes(tx.finalBytes, tx.responseTarget);
     tx.interval = Math.min(2 * tx.interval, tx.ctx.timers.t2);
     tx.retransmit = tx.ctx.clock.setTimeout(ServerTransaction.fireG, tx.interval, tx);
   }
@@ -192,6 +225,16 @@ export class ServerTransaction {
     tx.terminate(); // Timers I, J, L
   }
 
+  /** Keeps of the final response and its request only what matching and replaying need. */
+  private release(res: SipMessage, keepBytes: boolean): void {
+    this.fin = res.status;
+    this.creds = credentialsOf(this.request!);
+    if (this.legacy) this.finalToTag = freshOpt(res.toTag);
+    if (keepBytes) this.finalBytes = res.toBuffer();
+    this.request = undefined;
+    this.lastResponse = undefined;
+  }
+
   /** Arms the timer that ends the current state; 0 ends it now (reliable transports). */
   private arm(ms: number): void {
     if (ms === 0) this.terminate();
@@ -214,6 +257,7 @@ export class ServerTransaction {
 
   private stop(): void {
     this.st = 'terminated';
+    this.finalBytes = undefined;
     this.clearRetransmit();
     this.clearEnd();
   }

@@ -1,0 +1,190 @@
+// A finished transaction lives on for up to 64·T1: it must not hold its request or responses
+// (nor strings pinning their text), only key, state, timer and the bytes it may have to replay.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseMessage } from '../message/parser.js';
+import { SipMessage } from '../message/message.js';
+import { createTransactionLayer } from './layer.js';
+import { credentialsOf } from './retain.js';
+import type { ClientTransaction } from './client-transaction.js';
+import type { ServerTransaction } from './server-transaction.js';
+import type { Target } from './types.js';
+
+const UDP: Target = { transport: 'udp', address: '192.0.2.10', port: 5060 };
+
+const request = (method: string, branch = 'z9hG4bK-keep1', extra: string[] = []): SipMessage =>
+  parseMessage(Buffer.from([
+    `${method} sip:bob@example.com SIP/2.0`,
+    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=${branch}`,
+    'Max-Forwards: 70',
+    'From: <sip:alice@example.com>;tag=f1',
+    'To: <sip:bob@example.com>',
+    'Call-ID: keep-1@192.0.2.10',
+    `CSeq: 1 ${method}`,
+    ...extra,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n')));
+
+const response = (req: SipMessage, status: number, toTag = 't1'): SipMessage => {
+  const lines = [`SIP/2.0 ${status} Whatever`];
+  for (const h of req.headers) {
+    if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq') lines.push(`${h.name}: ${h.value}`);
+    if (h.key === 'to') lines.push(status === 100 ? `To: ${h.value}` : `To: ${h.value};tag=${toTag}`);
+  }
+  lines.push('Content-Length: 0', '', '');
+  return parseMessage(Buffer.from(lines.join('\r\n')));
+};
+
+/** the SipMessages a transaction object references directly (its own fields) */
+const messagesHeld = (tx: ServerTransaction | ClientTransaction): string[] =>
+  Object.entries(tx).filter(([, v]) => v instanceof SipMessage).map(([k]) => k);
+
+const harness = () => {
+  const sent: Array<{ msg: SipMessage; target: Target; bytes: string }> = [];
+  const requests: Array<{ req: SipMessage; tx: ServerTransaction | undefined }> = [];
+  const layer = createTransactionLayer({
+    send: (msg, target) => sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') }),
+    onRequest: (req, _source, tx) => requests.push({ req, tx }),
+  });
+  return { layer, sent, requests };
+};
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('a finished server transaction', () => {
+  it('non-INVITE: keeps no message, replays its final as the same bytes until Timer J', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('BYE'), UDP);
+    const tx = requests[0]!.tx!;
+    expect(tx.request).toBe(requests[0]!.req);
+    tx.respond(response(requests[0]!.req, 200));
+    expect(tx.state).toBe('completed');
+    expect(tx.finalStatus).toBe(200);
+    expect(tx.request).toBeUndefined();
+    expect(tx.lastResponse).toBeUndefined();
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.receive(request('BYE'), UDP);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.msg.status).toBe(200);
+    expect(sent[1]!.bytes).toBe(sent[0]!.bytes);
+    expect(sent[1]!.target).toBe(UDP);
+    expect(requests).toHaveLength(1);
+    vi.advanceTimersByTime(32_000); // Timer J = 64·T1, unchanged
+    expect(tx.state).toBe('terminated');
+    layer.close();
+  });
+
+  it('INVITE non-2xx: keeps no message, Timer G and a retransmitted INVITE send the final bytes, the ACK confirms', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('INVITE'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 486));
+    expect(tx.request).toBeUndefined();
+    expect(messagesHeld(tx)).toEqual([]);
+    vi.advanceTimersByTime(500); // Timer G = T1
+    layer.receive(request('INVITE'), UDP);
+    const finals = sent.filter((s) => s.msg.status === 486);
+    expect(finals).toHaveLength(3);
+    expect(new Set(finals.map((s) => s.bytes)).size).toBe(1);
+    layer.receive(request('ACK'), UDP);
+    expect(tx.state).toBe('confirmed');
+    expect(requests).toHaveLength(1);
+    layer.close();
+  });
+
+  it('INVITE 2xx (Accepted): keeps no message, absorbs the INVITE, passes more 2xx and the ACK', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('INVITE'), UDP);
+    const tx = requests[0]!.tx!;
+    const req = requests[0]!.req;
+    tx.respond(response(req, 200));
+    expect(tx.state).toBe('accepted');
+    expect(tx.request).toBeUndefined();
+    expect(messagesHeld(tx)).toEqual([]);
+    tx.respond(response(req, 200));
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.receive(request('INVITE'), UDP);
+    expect(sent.map((s) => s.msg.status)).toEqual([100, 200, 200]);
+    layer.receive(request('ACK'), UDP);
+    expect(requests).toHaveLength(2);
+    expect(requests[1]!.tx).toBeUndefined();
+    layer.close();
+  });
+
+  it('a reused branch with other credentials after the final is still a new request', () => {
+    const { layer, requests } = harness();
+    layer.receive(request('REGISTER', 'z9hG4bK-keep2', ['Authorization: Digest username="a"']), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 401));
+    expect(tx.request).toBeUndefined();
+    layer.receive(request('REGISTER', 'z9hG4bK-keep2', ['Authorization: Digest username="a"']), UDP);
+    expect(requests).toHaveLength(1);
+    layer.receive(request('REGISTER', 'z9hG4bK-keep2', ['Authorization: Digest username="b"']), UDP);
+    expect(requests).toHaveLength(2);
+    expect(tx.state).toBe('terminated');
+    layer.close();
+  });
+});
+
+describe('a finished client transaction', () => {
+  it('INVITE non-2xx: keeps no message, re-sends the same ACK bytes for a retransmitted final', () => {
+    const { layer, sent } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out1');
+    const events: number[] = [];
+    const tx = layer.createClient(inv, UDP, { onResponse: (r) => events.push(r.status), onTimeout: () => undefined, onTransportError: () => undefined });
+    layer.receive(response(inv, 180), UDP);
+    expect(tx.lastProvisional?.status).toBe(180);
+    layer.receive(response(inv, 486), UDP);
+    expect(tx.state).toBe('completed');
+    expect(tx.request).toBeUndefined();
+    expect(tx.lastProvisional).toBeUndefined();
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.receive(response(inv, 486), UDP);
+    const acks = sent.filter((s) => s.msg.method === 'ACK');
+    expect(acks).toHaveLength(2);
+    expect(acks[1]!.bytes).toBe(acks[0]!.bytes);
+    expect(events).toEqual([180, 486]);
+    vi.advanceTimersByTime(32_000); // Timer D
+    expect(tx.state).toBe('terminated');
+    layer.close();
+  });
+
+  it('INVITE 2xx (Accepted): keeps no message and still delivers every 2xx', () => {
+    const { layer } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out2');
+    const events: number[] = [];
+    const tx = layer.createClient(inv, UDP, { onResponse: (r) => events.push(r.status), onTimeout: () => undefined, onTransportError: () => undefined });
+    layer.receive(response(inv, 200), UDP);
+    expect(tx.state).toBe('accepted');
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.receive(response(inv, 200), UDP);
+    expect(events).toEqual([200, 200]);
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.close();
+  });
+
+  it('non-INVITE: keeps no message in Completed', () => {
+    const { layer } = harness();
+    const bye = request('BYE', 'z9hG4bK-out3');
+    const tx = layer.createClient(bye, UDP, { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined });
+    layer.receive(response(bye, 200), UDP);
+    expect(tx.state).toBe('completed');
+    expect(messagesHeld(tx)).toEqual([]);
+    layer.close();
+  });
+});
+
+describe('credentialsOf', () => {
+  it('is empty without credentials and lists them in order otherwise', () => {
+    expect(credentialsOf(request('INVITE'))).toBe('');
+    expect(credentialsOf(request('INVITE', 'z9hG4bK-x', ['Proxy-Authorization: Digest b', 'Authorization: Digest a']))).toBe(
+      'proxy-authorization:Digest b\nauthorization:Digest a\n',
+    );
+  });
+});

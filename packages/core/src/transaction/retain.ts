@@ -1,0 +1,20 @@
+// What a finished transaction keeps must not hold on to the message it came from: V8 makes a
+// substring of 13 or more characters a view into its parent, so a key or tag sliced from a
+// received message keeps that whole message text alive for as long as the transaction lives.
+import type { SipMessage } from '../message/message.js';
+
+/** A copy of `s` that shares no storage with the text it was cut from (or built of). */
+export const fresh = (s: string): string => (' ' + s).slice(1);
+
+export const freshOpt = (s: string | undefined): string | undefined => (s === undefined ? undefined : fresh(s));
+
+/**
+ * The credentials a request carries, in order: a re-sent request with others is a new request
+ * (CONTRACT, Interop). '' without any, which is most requests: then no header line is built.
+ */
+export const credentialsOf = (req: SipMessage): string => {
+  if (!req.has('authorization') && !req.has('proxy-authorization')) return '';
+  let s = '';
+  for (const h of req.headers) if (h.key === 'authorization' || h.key === 'proxy-authorization') s += `${h.key}:${h.value}\n`;
+  return fresh(s);
+};
