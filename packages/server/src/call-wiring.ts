@@ -43,7 +43,9 @@ export interface CallWiring {
 
 export const wireCalls = (config: Config, events: EventHub): CallWiring => {
   const trace = createCallTrace({ calls: config.trace.calls, maxBytes: config.trace.maxBytes, capture: config.trace.capture });
-  trace.onCall = (event, call) => events.publish('call', { event, ...summaryView(call) });
+  trace.onCall = (event, call) => {
+    if (events.listeners() > 0) events.publish('call', { event, ...summaryView(call) });
+  };
   const service: CallService = {
     list: () => trace.list().map(summaryView),
     get(callId) {
