@@ -91,3 +91,91 @@ describe('call trace', () => {
     expect(pcap.subarray(40 + 28).toString()).toBe(data.toString());
   });
 });
+
+describe('call trace storage', () => {
+  const invite = (callId: string) => msg('INVITE sip:600@example.com SIP/2.0', callId, '1 INVITE');
+  const ok = (callId: string) => msg('SIP/2.0 200 OK', callId, '1 INVITE', ';tag=b');
+
+  it('builds the message views lazily from the stored bytes, which are copies of the caller’s', () => {
+    const t = createCallTrace({ calls: 10, maxBytes: 1 << 20, capture: 'all' });
+    const v6: Endpoint = { transport: 'tcp', address: '2001:db8::5', port: 5070 };
+    const slab = Buffer.alloc(4096, 0x78);
+    const raw = invite('c1');
+    raw.copy(slab, 100);
+    const data = slab.subarray(100, 100 + raw.length);
+    const before = Date.now();
+    rec(t, 'in', data, caller);
+    t.record('out', parseMessage(raw), raw, v6, me);
+    const answer = ok('c1');
+    rec(t, 'in', answer, v6);
+    slab.fill(0x20); // the caller's buffers are reused: the trace kept its own copy
+    answer.fill(0x20);
+    const c = t.get('c1')!;
+    expect(c.summary).toMatchObject({ state: 'answered', status: 200, messages: 3 });
+    const [a, b, r] = c.messages;
+    expect(a).toMatchObject({
+      direction: 'in',
+      from: 'udp:192.0.2.10:5060',
+      to: 'udp:192.0.2.1:5060',
+      transport: 'udp',
+      firstLine: 'INVITE sip:600@example.com SIP/2.0',
+      method: 'INVITE',
+      status: 0,
+      cseq: '1 INVITE',
+      src: caller,
+      dst: me,
+    });
+    expect(a!.at).toBeGreaterThanOrEqual(before);
+    expect(a!.bytes.toString()).toBe(raw.toString());
+    expect(a!.bytes.buffer).not.toBe(slab.buffer);
+    expect(b).toMatchObject({ direction: 'out', from: 'udp:192.0.2.1:5060', to: 'tcp:[2001:db8::5]:5070', transport: 'tcp', src: me, dst: v6 });
+    expect(r).toMatchObject({ direction: 'in', firstLine: 'SIP/2.0 200 OK', method: '', status: 200, cseq: '1 INVITE', src: v6, dst: me });
+    expect(r!.bytes.toString()).toBe(ok('c1').toString());
+  });
+
+  it('evicts the calls whose bytes the ring overwrites when it wraps, keeping the others intact', () => {
+    const size = invite('c00').length;
+    const t = createCallTrace({ calls: 100, maxBytes: size * 10 + 50, capture: 'all' });
+    rec(t, 'in', invite('c00'), caller); // a long call: its INVITE is the oldest message
+    for (let i = 1; i <= 30; i++) {
+      const id = `c${String(i).padStart(2, '0')}`;
+      rec(t, 'in', invite(id), caller);
+      rec(t, 'out', invite(id), backend);
+    }
+    expect(t.get('c00')).toBeUndefined();
+    const kept = t.list().map((c) => c.callId);
+    expect(kept[0]).toBe('c30');
+    expect(kept.length).toBeGreaterThanOrEqual(4);
+    expect(kept.length).toBeLessThanOrEqual(5);
+    expect(t.stats()).toEqual({ calls: kept.length, bytes: kept.length * 2 * size });
+    for (const id of kept) {
+      const c = t.get(id)!;
+      expect(c.messages.map((m) => m.bytes.toString())).toEqual([invite(id).toString(), invite(id).toString()]);
+      expect(c.messages.map((m) => m.to)).toEqual(['udp:192.0.2.1:5060', 'udp:10.0.0.11:5060']);
+    }
+    // a view taken before the ring moves on stays as it was
+    const held = t.get('c30')!.messages[0]!.bytes;
+    for (let i = 31; i <= 60; i++) rec(t, 'in', invite(`c${i}`), caller);
+    expect(held.toString()).toBe(invite('c30').toString());
+    expect(t.get('c30')).toBeUndefined();
+    expect(t.stats().bytes).toBeLessThanOrEqual(size * 10 + 50);
+  });
+
+  it('grows the ring up to maxBytes while it would overwrite traced calls', () => {
+    const t = createCallTrace({ calls: 100_000, maxBytes: 8 << 20, capture: 'all' });
+    const n = Math.ceil((3 << 20) / invite('c0').length);
+    for (let i = 0; i < n; i++) rec(t, 'in', invite(`c${i}`), caller);
+    for (let i = 0; i < n; i += 997) rec(t, 'in', ok(`c${i}`), backend);
+    expect(t.stats().calls).toBe(n);
+    for (let i = 0; i < n; i += 997) {
+      const c = t.get(`c${i}`)!;
+      expect(c.messages.map((m) => m.bytes.toString())).toEqual([invite(`c${i}`).toString(), ok(`c${i}`).toString()]);
+      expect(c.summary.state).toBe('answered');
+    }
+    // dropped by count, their bytes are reused rather than the ring growing past what is traced
+    const small = createCallTrace({ calls: 5, maxBytes: 1 << 30, capture: 'all' });
+    for (let i = 0; i < 50_000; i++) rec(small, 'in', invite(`d${i}`), caller);
+    expect(small.list().map((c) => c.callId)).toEqual(['d49999', 'd49998', 'd49997', 'd49996', 'd49995']);
+    expect(small.get('d49995')!.messages[0]!.bytes.toString()).toBe(invite('d49995').toString());
+  });
+});
