@@ -6,7 +6,8 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAuthorization, type SipMessage } from '@sipfront/core';
-import { sipText, udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { DOMAIN, inDialog, isFinal, registerWithDigest } from './helpers/register.js';
 import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
 import { callIdOf, request, responseTo, uniq } from './helpers/sip-text.js';
 import { freePort, recvCount, runSipp, startSippUas } from './helpers/sipp.js';
@@ -37,67 +38,11 @@ interface SipJs {
 // `require` keeps the type check free of the package's missing declarations
 const sipjs = createRequire(import.meta.url)('sip') as SipJs;
 
-// ---- raw SIP helpers ---------------------------------------------------------------------------
-
-const DOMAIN = 'example.com';
-
-interface RegisterOpts {
-  /** the address the peer sends from (its Via) */
-  host: string;
-  user: string;
-  contact: string;
-  expires: number;
-  callId: string;
-  cseq: number;
-  auth?: string;
-}
-
-const registerText = (peer: UdpPeer, o: RegisterOpts): string =>
-  sipText([
-    `REGISTER sip:${DOMAIN} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${o.host}:${peer.port};branch=z9hG4bK-${uniq()};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:${o.user}@${DOMAIN}>;tag=r-${o.callId}`,
-    `To: <sip:${o.user}@${DOMAIN}>`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} REGISTER`,
-    `Contact: <${o.contact}>`,
-    `Expires: ${o.expires}`,
-    ...(o.auth !== undefined ? [`Authorization: ${o.auth}`] : []),
-  ]);
-
 /** REGISTER → 401 → REGISTER with credentials; resolves with the final answer to the second. */
-const registerRaw = async (
-  peer: UdpPeer,
-  o: { host: string; user: string; password: string; contact: string; expires: number },
-): Promise<SipMessage> => {
-  const callId = `reg-${uniq()}`;
-  const base = { host: o.host, user: o.user, contact: o.contact, expires: o.expires, callId };
-  peer.send(registerText(peer, { ...base, cseq: 1 }));
-  const challenge = await peer.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 1);
-  expect(challenge.status).toBe(401);
-  const auth = buildAuthorization(challenge.get('www-authenticate')!, { username: o.user, password: o.password }, 'REGISTER', `sip:${DOMAIN}`);
-  peer.send(registerText(peer, { ...base, cseq: 2, auth }));
-  return peer.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 2);
-};
-
-const isFinal = (callId: string, method = 'INVITE') => (m: SipMessage): boolean =>
-  m.status >= 200 && m.callId === callId && m.cseq?.method === method;
-
-/** ACK (for a 2xx) or BYE from the caller, along the route set the 200 brought back. */
-const inDialog = (method: 'ACK' | 'BYE', ok: SipMessage, from: UdpPeer, cseq: number): string => {
-  const target = ok.contacts()[0]?.nameAddr?.uri;
-  if (target === undefined) throw new Error('the 200 has no Contact');
-  return sipText([
-    `${method} ${target} SIP/2.0`,
-    `Via: SIP/2.0/UDP 127.0.0.1:${from.port};branch=z9hG4bK-${uniq()};rport`,
-    'Max-Forwards: 70',
-    ...ok.list('record-route').map((i) => i.value).reverse().map((r) => `Route: ${r}`),
-    `From: ${ok.get('from')!}`,
-    `To: ${ok.get('to')!}`,
-    `Call-ID: ${ok.callId!}`,
-    `CSeq: ${cseq} ${method}`,
-  ]);
+const registerRaw = async (peer: UdpPeer, o: Parameters<typeof registerWithDigest>[1]): Promise<SipMessage> => {
+  const { first, final } = await registerWithDigest(peer, o);
+  expect(first.status).toBe(401);
+  return final;
 };
 
 describe('registrar end to end: sipp, the npm sip package, NAT, forking, expiry', () => {

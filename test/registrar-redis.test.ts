@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAuthorization, type SipMessage } from '@sipfront/core';
-import { sipText, udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { type SipMessage } from '@sipfront/core';
+import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { DOMAIN, inDialog, isFinal, registerWithDigest } from './helpers/register.js';
 import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
-import { callIdOf, request, responseTo, uniq } from './helpers/sip-text.js';
+import { callIdOf, request, responseTo } from './helpers/sip-text.js';
 import { freePort, runSipp, startSippUas, type SippUas } from './helpers/sipp.js';
 import { waitFor, withTimeout } from './helpers/wait.js';
 
 const REDIS_URL = process.env['SIPFRONT_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const DOMAIN = 'example.com';
 
 const newPrefix = (): string => `sftest:${process.pid}:${randomBytes(4).toString('hex')}:`;
 
@@ -42,68 +42,8 @@ const keysOf = async (redis: Redis, prefix: string): Promise<string[]> => {
   return out;
 };
 
-// ---- raw SIP helpers (as in registrar-e2e.test.ts) ---------------------------------------------
-
-interface RegisterOpts {
-  host: string;
-  user: string;
-  contact: string;
-  expires: number;
-  callId: string;
-  cseq: number;
-  auth?: string;
-}
-
-const registerText = (peer: UdpPeer, o: RegisterOpts): string =>
-  sipText([
-    `REGISTER sip:${DOMAIN} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${o.host}:${peer.port};branch=z9hG4bK-${uniq()};rport`,
-    'Max-Forwards: 70',
-    `From: <sip:${o.user}@${DOMAIN}>;tag=r-${o.callId}`,
-    `To: <sip:${o.user}@${DOMAIN}>`,
-    `Call-ID: ${o.callId}`,
-    `CSeq: ${o.cseq} REGISTER`,
-    `Contact: <${o.contact}>`,
-    `Expires: ${o.expires}`,
-    ...(o.auth !== undefined ? [`Authorization: ${o.auth}`] : []),
-  ]);
-
-/**
- * REGISTER, and when challenged, REGISTER again with credentials; resolves with the last final
- * answer (the 200, or whatever came instead of the 401 or after it).
- */
-const registerRaw = async (
-  peer: UdpPeer,
-  o: { host: string; user: string; password: string; contact: string; expires: number },
-): Promise<SipMessage> => {
-  const callId = `reg-${uniq()}`;
-  const base = { host: o.host, user: o.user, contact: o.contact, expires: o.expires, callId };
-  peer.send(registerText(peer, { ...base, cseq: 1 }));
-  const first = await peer.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 1);
-  if (first.status !== 401) return first;
-  const auth = buildAuthorization(first.get('www-authenticate')!, { username: o.user, password: o.password }, 'REGISTER', `sip:${DOMAIN}`);
-  peer.send(registerText(peer, { ...base, cseq: 2, auth }));
-  return peer.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 2);
-};
-
-const isFinal = (callId: string, method = 'INVITE') => (m: SipMessage): boolean =>
-  m.status >= 200 && m.callId === callId && m.cseq?.method === method;
-
-/** ACK (for a 2xx) or BYE from the caller, along the route set the 200 brought back. */
-const inDialog = (method: 'ACK' | 'BYE', ok: SipMessage, from: UdpPeer, cseq: number): string => {
-  const target = ok.contacts()[0]?.nameAddr?.uri;
-  if (target === undefined) throw new Error('the 200 has no Contact');
-  return sipText([
-    `${method} ${target} SIP/2.0`,
-    `Via: SIP/2.0/UDP 127.0.0.1:${from.port};branch=z9hG4bK-${uniq()};rport`,
-    'Max-Forwards: 70',
-    ...ok.list('record-route').map((i) => i.value).reverse().map((r) => `Route: ${r}`),
-    `From: ${ok.get('from')!}`,
-    `To: ${ok.get('to')!}`,
-    `Call-ID: ${ok.callId!}`,
-    `CSeq: ${cseq} ${method}`,
-  ]);
-};
+const registerRaw = async (peer: UdpPeer, o: Parameters<typeof registerWithDigest>[1]): Promise<SipMessage> =>
+  (await registerWithDigest(peer, o)).final;
 
 const config = (o: { port: number; url: string; prefix: string; secret: string; backendPort: number; trusted: string }): string =>
   [
