@@ -2,46 +2,23 @@
 // small fake of the REST API written here on node:http: the real API is still being finished, and
 // a fake lets the test push exactly the events it wants. It serves the built console like
 // registerConsole does, the JSON endpoints the views use, and an SSE stream.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, DIST, ensureBuilt, launchChromium } from './helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // not in @sipfront/api's exports (yet): the policy registerConsole sends
 import { CONSOLE_CSP } from '../packages/api/src/console.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CONSOLE = join(ROOT, 'packages', 'console');
-const DIST = join(CONSOLE, 'dist');
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-test-token';
-const ARTIFACTS = process.env.SIPFRONT_TEST_ARTIFACTS ?? join(tmpdir(), 'sipfront-artifacts');
 const A = 'sip:10.0.0.11:5060';
 const B = 'sip:10.0.0.12:5060';
 const CALL_ID = 'a84b4c76e66710@192.0.2.10';
 
 // ---- the console's build --------------------------------------------------------------
 
-const newest = (dir: string): number => {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-};
-
-/** Builds the console when dist/ is missing or older than its sources. */
-const ensureBuilt = (): void => {
-  const index = join(DIST, 'index.html');
-  const sources = Math.max(newest(join(CONSOLE, 'src')), statSync(join(CONSOLE, 'index.html')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync('pnpm', ['--filter', '@sipfront/console', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
-};
 
 // ---- the fake API ------------------------------------------------------------------------
 
@@ -306,16 +283,10 @@ describe('console in headless Chromium against a fake API', () => {
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`missing ${CHROMIUM}: install the Debian package chromium (apt-get install -y chromium)`);
     ensureBuilt();
     mkdirSync(ARTIFACTS, { recursive: true });
     fake = await startFakeApi();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // a CSP violation is reported on the browser console

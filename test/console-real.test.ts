@@ -2,40 +2,17 @@
 // backends: sign in, see both backends up, disable one from the UI and see sipp's calls stop
 // reaching it, open a call's ladder, and see a failover call's timed-out branch after a backend
 // is killed. Screenshots of each step go to the artifacts folder.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ARTIFACTS, ensureBuilt, launchChromium } from './helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSipfront, type TestSipfront } from './helpers/sipfront.js';
 import { runSipp, startSippUas, type SippUas } from './helpers/sipp.js';
 import { waitFor } from './helpers/wait.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CONSOLE = join(ROOT, 'packages', 'console');
-const DIST = join(CONSOLE, 'dist');
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-real-test-token-0123456789abcdef';
-const ARTIFACTS = process.env.SIPFRONT_TEST_ARTIFACTS ?? join(tmpdir(), 'sipfront-artifacts');
 
-const newest = (dir: string): number => {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-};
-
-/** Builds the console when dist/ is missing or older than its sources. */
-const ensureBuilt = (): void => {
-  const index = join(DIST, 'index.html');
-  const sources = Math.max(newest(join(CONSOLE, 'src')), statSync(join(CONSOLE, 'index.html')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync('pnpm', ['--filter', '@sipfront/console', 'build'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
-};
 
 interface Arrow {
   label: string;
@@ -80,7 +57,6 @@ describe('console in headless Chromium against a real sipfront and two sipp back
     runSipp({ scenario: 'uac.xml', remote: `127.0.0.1:${sf.udpPort}`, localHost: '127.0.0.2', calls, rate: 20, timeoutMs: 15_000 });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`missing ${CHROMIUM}: install the Debian package chromium (apt-get install -y chromium)`);
     ensureBuilt();
     mkdirSync(ARTIFACTS, { recursive: true });
     a = await startSippUas({ scenario: 'uas.xml' });
@@ -107,12 +83,7 @@ describe('console in headless Chromium against a real sipfront and two sipp back
         `api: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
       ].join('\n'),
     );
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 30_000,
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {
