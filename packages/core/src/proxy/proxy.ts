@@ -480,7 +480,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
       const target = d.targets[0]!;
-      guard(sendToTarget(req, ctx, target, d, initial, loop, undefined, undefined), req);
+      guard(sendToTarget(req, ctx, target, d, initial, loop, undefined), req);
       return;
     }
     const rc: ResponseContext = {
@@ -500,7 +500,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const req = rc.req;
     if (req === undefined) return; // released: the final answer is out
     rc.tries++;
-    guard(sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc, undefined), req, () => {
+    guard(sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc), req, () => {
       // the branch never left: count it as a failed target so the caller still gets an answer
       if (!rc.finalSent) branchFailed(rc, req, rc.ctx, target, 500, initial);
     });
@@ -515,7 +515,6 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     initial: boolean,
     loop: string,
     rc: ResponseContext | undefined,
-    _unused: undefined,
   ): Promise<void> => {
     target.onAttempt?.();
     const msg = req.clone();
