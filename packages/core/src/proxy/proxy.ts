@@ -106,6 +106,15 @@ const UDP_MAX = 65_507;
 const DEFAULT_FAILOVER = [500, 502, 503, 504, 408];
 /** the decision of a released response context: it starts no branch any more */
 const RELEASED: Extract<RouteDecision, { action: 'forward' }> = Object.freeze({ action: 'forward' as const, targets: [] });
+/** shared by every released response context (never added to: see `release`) */
+const NO_RESPONSES: SipMessage[] = [];
+const NO_TARGETS: RouteTarget[] = [];
+const RELEASED_CONTEXT: RequestContext = Object.freeze({
+  source: Object.freeze({ transport: 'udp' as const, address: '0.0.0.0', port: 0 }),
+  listener: Object.freeze({ id: '', transport: 'udp' as const, host: '0.0.0.0', port: 0, family: 4 as const }),
+  connectionId: undefined,
+  ruriIsLocal: false,
+});
 
 // A response context lives as long as its server transaction (64·T1 after the final answer, for
 // 2xx retransmissions and a late CANCEL). Once the final answer is out and no branch waits, it
@@ -149,6 +158,7 @@ interface ResponseContext {
   /** undefined once released (then `up` holds what is left of it) */
   req: SipMessage | undefined;
   up: Upstream | undefined;
+  /** RELEASED_CONTEXT once released */
   ctx: RequestContext;
   serverTx: ServerTransaction;
   decision: Extract<RouteDecision, { action: 'forward' }>;
@@ -224,8 +234,23 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // the context of the message being handed to the transaction layer (synchronous call)
   let pendingCtx: RequestContext | undefined;
 
-  const toTarget = (e: Endpoint, connectionId?: string): Target =>
-    connectionId !== undefined ? { transport: e.transport, address: e.address, port: e.port, connectionId } : { transport: e.transport, address: e.address, port: e.port };
+  // One frozen Target per peer, shared by every transaction with it: a finished transaction
+  // keeps its targets for 64·T1, and a few peers (the backends, the callers) send most messages.
+  const targets = new Map<string, Target>();
+  const toTarget = (e: Endpoint, connectionId?: string): Target => {
+    const key = connectionId !== undefined ? `${e.transport} ${e.address} ${e.port} ${connectionId}` : `${e.transport} ${e.address} ${e.port}`;
+    let t = targets.get(key);
+    if (t === undefined) {
+      if (targets.size >= 4096) targets.clear();
+      t = Object.freeze(
+        connectionId !== undefined
+          ? { transport: e.transport, address: fresh(e.address), port: e.port, connectionId: fresh(connectionId) }
+          : { transport: e.transport, address: fresh(e.address), port: e.port },
+      );
+      targets.set(key, t);
+    }
+    return t;
+  };
 
   /** a response of our own to a request (through its server transaction when there is one) */
   const reply = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, status: number, reason?: string, headers: ReadonlyArray<readonly [string, string]> = []): void => {
@@ -761,16 +786,22 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const cs = cseqText(req);
     rc.up = { vias: req.getAll('via').map(fresh), from: freshOpt(req.get('from')), cseq: cs === undefined ? undefined : fresh(cs) };
     rc.req = undefined;
-    rc.responses = [];
-    rc.queue.length = 0;
+    rc.responses = NO_RESPONSES;
+    rc.queue = NO_TARGETS;
     rc.decision = RELEASED;
+    rc.ctx = RELEASED_CONTEXT;
+    rc.loop = '';
     for (const b of rc.branches) {
       b.tx = undefined;
       b.target = undefined;
       b.sent = undefined;
       b.endpoint = undefined;
       b.out = undefined;
+      b.firstAnswer = undefined;
     }
+    // a late CANCEL finds the transaction answered and needs no context; a 2xx retransmission of
+    // an INVITE reaches this one through its client transaction's handlers
+    contexts.delete(rc.serverTx);
   };
 
   // ---- responses (stateless and stray) -----------------------------------------------

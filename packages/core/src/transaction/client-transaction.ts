@@ -6,6 +6,7 @@
 import type { SipMessage } from '../message/message.js';
 import { buildCancel, buildNon2xxAck } from './build.js';
 import type { TxContext } from './context.js';
+import { retainedText } from './retain.js';
 import type { ClientTransactionHandlers, ClientTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
 export type CancelState = 'none' | 'pending' | 'sent';
@@ -35,7 +36,7 @@ export class ClientTransaction {
   private cancelSt: CancelState = 'none';
   private cancelHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
   /** the ACK for a non-2xx final, sent again for each retransmission of that final (UDP) */
-  private ackBytes: Buffer | undefined = undefined;
+  private ackBytes: string | undefined = undefined;
   private readonly ctx: TxContext;
   private readonly handlers: ClientTransactionHandlers;
   /** Timer A or E */
@@ -192,7 +193,7 @@ export class ClientTransaction {
       this.ack = ack;
       this.ctx.transmit(ack, this.target);
       wait = this.reliable ? 0 : t.timerD; // Timer D
-      if (wait > 0) this.ackBytes = ack.toBuffer();
+      if (wait > 0) this.ackBytes = retainedText(ack);
     }
     if (wait > 0) this.end = this.ctx.clock.setTimeout(ClientTransaction.fireEnd, wait, this);
     this.deliver(res);

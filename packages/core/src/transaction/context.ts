@@ -9,8 +9,11 @@ export interface TxContext {
   readonly timers: Readonly<TimerConfig>;
   /** sends; an exception the transport should not have thrown becomes a (deferred) transport error */
   transmit(msg: SipMessage, target: Target): void;
-  /** sends again what a finished transaction kept as bytes (a final response, an ACK) */
-  transmitBytes(data: Buffer, target: Target): void;
+  /**
+   * sends again what a finished transaction kept as text (a final response, an ACK): latin1,
+   * one character a byte, held as a flat string so it pins no pooled Buffer slab
+   */
+  transmitBytes(data: string, target: Target): void;
   /** an ACK the server transaction does not absorb (RFC 6026 Accepted state) */
   passAck(ack: SipMessage, source: Target): void;
   /** runs the CANCEL of an INVITE client transaction in its own non-INVITE client transaction */

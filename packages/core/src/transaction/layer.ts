@@ -6,7 +6,8 @@ import { MAGIC_COOKIE } from '../message/via.js';
 import type { Via } from '../message/via.js';
 import { buildTrying, defaultResponseTarget, sameTarget } from './build.js';
 import { ClientTransaction } from './client-transaction.js';
-import { realClock, resolveTimers } from './clock.js';
+import { queuedClock, realClock, resolveTimers } from './clock.js';
+import type { QueuedClock } from './clock.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
 import { credentialsOf, fresh } from './retain.js';
@@ -15,7 +16,6 @@ import type {
   ClientTransactionHandlers,
   Target,
   TimerConfig,
-  TransactionClock,
   TransactionLayer,
   TransactionLayerOptions,
 } from './types.js';
@@ -51,7 +51,7 @@ const CANCEL_HANDLERS: ClientTransactionHandlers = {
 };
 
 class Layer implements TransactionLayer, TxContext {
-  readonly clock: TransactionClock;
+  readonly clock: QueuedClock;
   readonly timers: Readonly<TimerConfig>;
   private readonly opts: TransactionLayerOptions;
   private readonly autoTrying: boolean;
@@ -67,7 +67,7 @@ class Layer implements TransactionLayer, TxContext {
 
   constructor(opts: TransactionLayerOptions) {
     this.opts = opts;
-    this.clock = opts.clock ?? realClock;
+    this.clock = queuedClock(opts.clock ?? realClock);
     this.timers = resolveTimers(opts.timers);
     this.autoTrying = opts.autoTrying ?? true;
     this.responseTargetOf = opts.responseTarget ?? defaultResponseTarget;
@@ -230,6 +230,7 @@ class Layer implements TransactionLayer, TxContext {
     for (const tx of this.clients.values()) tx.dispose();
     for (const tx of this.servers.values()) tx.dispose();
     for (const bucket of this.legacy.values()) for (const tx of bucket) tx.dispose();
+    this.clock.close();
     this.clients.clear();
     this.servers.clear();
     this.legacy.clear();
@@ -249,9 +250,9 @@ class Layer implements TransactionLayer, TxContext {
     }
   }
 
-  transmitBytes(data: Buffer, target: Target): void {
+  transmitBytes(data: string, target: Target): void {
     // rare (a retransmission): parsed again so that `send` and its observers see a message
-    const r = tryParseMessage(data);
+    const r = tryParseMessage(Buffer.from(data, 'latin1'));
     if (r.ok) this.transmit(r.message, target);
   }
 

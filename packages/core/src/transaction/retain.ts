@@ -18,3 +18,11 @@ export const credentialsOf = (req: SipMessage): string => {
   for (const h of req.headers) if (h.key === 'authorization' || h.key === 'proxy-authorization') s += `${h.key}:${h.value}\n`;
   return fresh(s);
 };
+
+/**
+ * A message as the latin1 text a finished transaction keeps to send again. Not a Buffer: a
+ * small Buffer is a view into an 8 KB pool slab shared with other messages, and one kept for
+ * 64·T1 keeps the whole slab (measured: ~4.7 KB per call at load). A flat string costs its
+ * length plus a header, in the V8 heap.
+ */
+export const retainedText = (msg: SipMessage): string => msg.toBuffer().toString('latin1');

@@ -5,7 +5,7 @@
 // lives on for 64·T1 keeping only its key, state, timer and, where it must replay, the bytes.
 import type { SipMessage } from '../message/message.js';
 import type { TxContext } from './context.js';
-import { credentialsOf, freshOpt } from './retain.js';
+import { credentialsOf, freshOpt, retainedText } from './retain.js';
 import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
 export class ServerTransaction {
@@ -49,8 +49,8 @@ export class ServerTransaction {
   private fin = 0;
   /** the request's credentials, kept when the request is let go */
   private creds: string | undefined = undefined;
-  /** the final response as sent, while the state machine may have to send it again */
-  private finalBytes: Buffer | undefined = undefined;
+  /** the final response as sent (latin1 text), while the state machine may have to send it again */
+  private finalBytes: string | undefined = undefined;
   /** Timer G */
   private retransmit: TimerHandle | undefined = undefined;
   private interval = 0;
@@ -230,7 +230,7 @@ export class ServerTransaction {
     this.fin = res.status;
     this.creds = credentialsOf(this.request!);
     if (this.legacy) this.finalToTag = freshOpt(res.toTag);
-    if (keepBytes) this.finalBytes = res.toBuffer();
+    if (keepBytes) this.finalBytes = retainedText(res);
     this.request = undefined;
     this.lastResponse = undefined;
   }
