@@ -64,10 +64,18 @@ describe('answering a next hop challenge', () => {
     expect(second.get('proxy-authorization')).toContain('username="200200"');
     expect(second.topVia?.branch).not.toBe(first.topVia?.branch);
     expect(challenged).toEqual(['407 1 INVITE']);
-    provider.send(responseTo(second, 200, 'OK', { toTag: 'p2', contact: `<sip:gw@127.0.0.1:${provider.port}>` }));
+    const twoHundred = responseTo(second, 200, 'OK', { toTag: 'p2', contact: `<sip:gw@127.0.0.1:${provider.port}>` });
+    provider.send(twoHundred);
     const ok = await caller.next(2000, (m) => m.status === 200 && byCall(m));
     expect(ok.get('cseq')).toBe('1 INVITE');
     expect(caller.received.some((m) => m.status === 407)).toBe(false);
+    // the provider retransmits its 2xx (RFC 6026 Accepted, after the call's state was let go):
+    // it still reaches the caller with the caller's own numbers
+    provider.send(twoHundred);
+    const again = await caller.next(2000, (m) => m.status === 200 && byCall(m) && m !== ok);
+    expect(again.get('cseq')).toBe('1 INVITE');
+    expect(again.get('from')).toBe(ok.get('from'));
+    expect(again.vias()).toHaveLength(1);
 
     const inDialog = (method: string, cseq: number) =>
       request(method, `sip:gw@127.0.0.1:${provider.port}`, {

@@ -80,6 +80,39 @@ describe('stateful proxy scenarios', () => {
     await backend.next(2000, (m) => m.method === 'ACK' && byCall(inv)(m));
   });
 
+  it('after the 200: forwards its retransmissions, absorbs a retransmitted INVITE, and replays the BYE\'s 200 without a second BYE (RFC 6026, Timer J)', async () => {
+    const inv = invite();
+    caller.send(inv);
+    const got = await backend.next(2000, (m) => m.method === 'INVITE' && byCall(inv)(m));
+    const ok = responseTo(got, 200, 'OK', { toTag: 'ok', contact: `<sip:bob@127.0.0.1:${backend.port}>` });
+    backend.send(ok);
+    const first = await caller.next(2000, (m) => m.status === 200 && byCall(inv)(m));
+    // the caller's INVITE again (its 200 was "lost"): absorbed, the backend sees no second INVITE
+    caller.send(inv);
+    // the backend retransmits its 200 (no ACK yet): each one reaches the caller
+    backend.send(ok);
+    const second = await caller.next(2000, (m) => m.status === 200 && byCall(inv)(m) && m !== first);
+    expect(second.toTag).toBe('ok');
+    expect(second.vias()).toHaveLength(1);
+    expect(second.topVia?.branch).toBe(first.topVia?.branch);
+    const routes = first.list('record-route').map((r) => `Route: ${r.value}`).reverse();
+    const inDialog = (method: string, cseq: number) =>
+      request(method, `sip:bob@127.0.0.1:${backend.port}`, { port: caller.port, callId: callIdOf(inv), fromTag: first.fromTag!, toTag: 'ok', cseq, extra: routes });
+    caller.send(inDialog('ACK', 1));
+    await backend.next(2000, (m) => m.method === 'ACK' && byCall(inv)(m));
+    const bye = inDialog('BYE', 2);
+    caller.send(bye);
+    const gotBye = await backend.next(2000, (m) => m.method === 'BYE' && byCall(inv)(m));
+    backend.send(responseTo(gotBye, 200, 'OK'));
+    const byeOk = await caller.next(2000, (m) => m.status === 200 && m.cseq?.method === 'BYE' && byCall(inv)(m));
+    // the BYE again: its 200 comes back from sipfront's completed transaction
+    caller.send(bye);
+    const replay = await caller.next(2000, (m) => m.status === 200 && m.cseq?.method === 'BYE' && byCall(inv)(m) && m !== byeOk);
+    expect(replay.toString()).toBe(byeOk.toString());
+    expect(backend.received.filter((m) => m.method === 'INVITE' && byCall(inv)(m))).toHaveLength(1);
+    expect(backend.received.filter((m) => m.method === 'BYE' && byCall(inv)(m))).toHaveLength(1);
+  });
+
   it('gives the caller 408 at Timer B when the backend never answers', async () => {
     const inv = invite();
     const started = Date.now();

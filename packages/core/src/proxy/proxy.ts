@@ -11,7 +11,7 @@ import { getParam, hasParam } from '../message/params.js';
 import { isSipUri, formatUri } from '../message/uri.js';
 import type { SipUri } from '../message/uri.js';
 import type { Endpoint, Inbound, ListenerInfo, TransportLayer, TransportName } from '../transport/types.js';
-import type { ClientTransaction, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
+import type { ClientTransaction, ClientTransactionHandlers, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
 import { createTransactionLayer, fresh, freshOpt } from '../transaction/index.js';
 import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
@@ -116,29 +116,101 @@ const RELEASED_CONTEXT: RequestContext = Object.freeze({
   ruriIsLocal: false,
 });
 
-// A response context lives as long as its server transaction (64·T1 after the final answer, for
-// 2xx retransmissions and a late CANCEL). Once the final answer is out and no branch waits, it
-// lets go of the request, the responses and each branch's message, target and transaction.
+// A response context lives while a request is being answered. Once the final answer is out and
+// no branch waits, it is released: an accepted INVITE client transaction keeps a TwoXxForwarder
+// for the 2xx retransmissions of its 64·T1, the others a handler that ignores what is left, and
+// nothing refers to the context any more (memory per call at load is what this is about).
 
-interface Branch {
+/** what the proxy does when a branch's client transaction reports (one object per proxy) */
+interface BranchEvents {
+  response(rc: ResponseContext, b: Branch, res: SipMessage): void;
+  timeout(rc: ResponseContext, b: Branch): void;
+  transportError(rc: ResponseContext, b: Branch): void;
+}
+
+/** One target tried for a request; it is also its client transaction's handlers (no closures). */
+class Branch implements ClientTransactionHandlers {
   /** undefined once the response context is released */
-  tx: ClientTransaction | undefined;
+  tx: ClientTransaction | undefined = undefined;
   /** undefined once the response context is released */
   target: RouteTarget | undefined;
-  done: boolean;
-  status: number;
-  timedOut: boolean;
+  done = false;
+  status = 0;
+  timedOut = false;
   /** what was sent, without our Via: the base of a resend with credentials */
-  sent?: SipMessage;
-  endpoint?: Endpoint;
-  out?: ListenerInfo;
+  sent: SipMessage | undefined;
+  endpoint: Endpoint | undefined;
+  out: ListenerInfo | undefined;
   /** CSeq raised by this much towards the next hop (a provider's 401/407 answered) */
-  cseqShift: number;
-  authTries: number;
+  readonly cseqShift: number;
+  readonly authTries: number;
   /** anything came back from this target (100 Trying included) */
-  answered?: boolean;
-  firstAnswer?: ReturnType<typeof setTimeout>;
+  answered = false;
+  firstAnswer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private readonly rc: ResponseContext;
+  private readonly ev: BranchEvents;
+
+  constructor(rc: ResponseContext, ev: BranchEvents, target: RouteTarget, sent: SipMessage | undefined, endpoint: Endpoint | undefined, out: ListenerInfo | undefined, cseqShift: number, authTries: number) {
+    this.rc = rc;
+    this.ev = ev;
+    this.target = target;
+    this.sent = sent;
+    this.endpoint = endpoint;
+    this.out = out;
+    this.cseqShift = cseqShift;
+    this.authTries = authTries;
+  }
+
+  onResponse(res: SipMessage): void {
+    this.ev.response(this.rc, this, res);
+  }
+
+  onTimeout(): void {
+    this.ev.timeout(this.rc, this);
+  }
+
+  onTransportError(): void {
+    this.ev.transportError(this.rc, this);
+  }
 }
+
+/**
+ * What is left of a forwarded INVITE once the caller has its answer and no branch waits: its
+ * accepted client transaction (RFC 6026, 64·T1) hands each 2xx retransmission here, and it goes
+ * upstream through the server transaction as the first 2xx did, with the caller's own From and
+ * numbers. The response context, its request and its branches are gone by then.
+ */
+class TwoXxForwarder implements ClientTransactionHandlers {
+  private readonly serverTx: ServerTransaction;
+  /** the request's Via values, one a line, for a UAS that lost the Vias below ours */
+  private readonly vias: string;
+  private readonly from: string | undefined;
+  /** the caller's CSeq, when the next hop saw another (a provider's challenge answered) */
+  private readonly cseq: string | undefined;
+
+  constructor(serverTx: ServerTransaction, vias: string, from: string | undefined, cseq: string | undefined) {
+    this.serverTx = serverTx;
+    this.vias = vias;
+    this.from = from;
+    this.cseq = cseq;
+  }
+
+  onResponse(res: SipMessage): void {
+    if (res.status < 200 || res.status >= 300) return;
+    res.removeFirstItem('via');
+    if (!res.has('via')) for (const v of this.vias.split('\n')) res.append('Via', v);
+    if (this.from !== undefined && res.get('from') !== this.from) res.set('From', this.from);
+    if (this.cseq !== undefined) res.set('CSeq', this.cseq);
+    this.serverTx.respond(res);
+  }
+
+  onTimeout(): void {}
+
+  onTransportError(): void {}
+}
+
+/** for a released branch's transaction that only absorbs what is left (Timer D, K) */
+const SPENT: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined };
 
 /** a dialog whose CSeq towards the next hop differs from the caller's (after a challenge) */
 interface ShiftedDialog {
@@ -147,17 +219,9 @@ interface ShiftedDialog {
   at: number;
 }
 
-/** what forwarding a 2xx retransmission upstream needs of the request, once it is let go */
-interface Upstream {
-  vias: string[];
-  from: string | undefined;
-  cseq: string | undefined;
-}
-
 interface ResponseContext {
-  /** undefined once released (then `up` holds what is left of it) */
+  /** undefined once released */
   req: SipMessage | undefined;
-  up: Upstream | undefined;
   /** RELEASED_CONTEXT once released */
   ctx: RequestContext;
   serverTx: ServerTransaction;
@@ -509,7 +573,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const rc: ResponseContext = {
-      req, up: undefined, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
+      req, ctx, serverTx: tx, decision: d, queue: [], branches: [], tries: 0, responses: [], finalSent: false, cancelled: false, lastFailover: false, loop,
     };
     contexts.set(tx, rc);
     open.add(rc);
@@ -608,7 +672,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   };
 
   const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
-    const branchRec: Branch = { tx: undefined, target, done: false, status: 0, timedOut: false, sent, endpoint, out, cseqShift: shift, authTries };
+    const branchRec = new Branch(rc, branchEvents, target, sent, endpoint, out, shift, authTries);
     rc.branches.push(branchRec);
     if (firstAnswerMs > 0 && rc.decision.fork !== 'parallel' && rc.queue.length > 0 && rc.tries < maxTries) {
       // a dead backend should cost the caller seconds, not Timer B: fail over when it stays silent
@@ -620,11 +684,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       }, firstAnswerMs);
       branchRec.firstAnswer.unref();
     }
-    branchRec.tx = transactions.createClient(msg, toTarget(endpoint), {
-      onResponse: (res) => onBranchResponse(rc, branchRec, res),
-      onTimeout: () => onBranchTimeout(rc, branchRec),
-      onTransportError: () => onBranchDone(rc, branchRec, 503, undefined),
-    });
+    branchRec.tx = transactions.createClient(msg, toTarget(endpoint), branchRec);
   };
 
   /** a next hop challenged us (a provider's 401/407): send again with its credentials, CSeq + 1 */
@@ -655,7 +715,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     // after the final answer (a parallel branch that resolved late) nothing is left to decide
     if (rc.finalSent || rc.req === undefined) return;
-    const b: Branch = { tx: undefined, target, done: true, status, timedOut: false, cseqShift: 0, authTries: 0 };
+    const b = new Branch(rc, branchEvents, target, undefined, undefined, undefined, 0, 0);
+    b.done = true;
+    b.status = status;
     rc.branches.push(b);
     rc.responses.push(createResponse(rc.req, status));
     afterBranchFinal(rc, b, status);
@@ -668,23 +730,24 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (b.firstAnswer !== undefined) clearTimeout(b.firstAnswer);
     }
     if (status === 100) return; // hop by hop
-    res.removeFirstItem('via');
     const req = rc.req;
-    const up = rc.up;
+    // released: every transaction of the context was rebound (TwoXxForwarder, SPENT)
+    if (req === undefined) return;
+    res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
-    if (!res.has('via')) for (const v of req !== undefined ? req.getAll('via') : up!.vias) res.append('Via', v);
+    if (!res.has('via')) for (const v of req.getAll('via')) res.append('Via', v);
     // the caller sees its own From (a trunk may have presented another identity)
-    const callerFrom = req !== undefined ? req.get('from') : up!.from;
+    const callerFrom = req.get('from');
     if (callerFrom !== undefined && res.get('from') !== callerFrom) res.set('From', callerFrom);
     if (b.cseqShift !== 0) {
       // the caller sees its own numbers
-      const cs = req !== undefined ? cseqText(req) : up!.cseq;
+      const cs = cseqText(req);
       if (cs !== undefined) res.set('CSeq', cs);
     }
     const target = b.target;
     if ((status === 401 || status === 407) && !b.done && target?.onChallenge !== undefined && resendWithCredentials(rc, b, res)) return;
     // (released: the dialog was noted at the first 2xx)
-    if (status >= 200 && status < 300 && b.cseqShift !== 0 && req !== undefined && target !== undefined && req.method === 'INVITE' && req.toTag === undefined) {
+    if (status >= 200 && status < 300 && b.cseqShift !== 0 && target !== undefined && req.method === 'INVITE' && req.toTag === undefined) {
       dialogs.set(dialogKey(req.callId, req.fromTag), { shift: b.cseqShift, onChallenge: target.onChallenge, at: Date.now() });
     }
     if (status < 200) {
@@ -737,6 +800,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     afterBranchFinal(rc, b, status);
   };
 
+  const branchEvents: BranchEvents = {
+    response: (rc, b, res) => onBranchResponse(rc, b, res),
+    timeout: (rc, b) => onBranchTimeout(rc, b),
+    transportError: (rc, b) => onBranchDone(rc, b, 503, undefined),
+  };
+
   const afterBranchFinal = (rc: ResponseContext, _b: Branch, status: number): void => {
     if (rc.finalSent) return;
     const failover = failoverCodes.has(status);
@@ -783,8 +852,16 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const req = rc.req;
     if (req === undefined || !rc.finalSent) return;
     for (const b of rc.branches) if (!b.done) return;
-    const cs = cseqText(req);
-    rc.up = { vias: req.getAll('via').map(fresh), from: freshOpt(req.get('from')), cseq: cs === undefined ? undefined : fresh(cs) };
+    // what 2xx retransmissions still need goes to a small forwarder; every other transaction of
+    // the context only absorbs what is left: nothing holds the context after this
+    for (const b of rc.branches) {
+      const tx = b.tx;
+      if (tx === undefined) continue;
+      if (tx.state === 'accepted') {
+        const cs = b.cseqShift !== 0 ? cseqText(req) : undefined;
+        tx.rebind(new TwoXxForwarder(rc.serverTx, fresh(req.getAll('via').join('\n')), freshOpt(req.get('from')), cs === undefined ? undefined : fresh(cs)));
+      } else tx.rebind(SPENT);
+    }
     rc.req = undefined;
     rc.responses = NO_RESPONSES;
     rc.queue = NO_TARGETS;

@@ -5,6 +5,7 @@
 // metadata goes into typed arrays, and the TracedMessage views are only built by `get()`.
 import type { SipMessage } from '../message/message.js';
 import type { Endpoint } from '../transport/types.js';
+import { fresh } from '../transaction/retain.js';
 
 export type TraceCapture = 'all' | 'off' | 'filtered';
 
@@ -367,14 +368,15 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         if (!admitted(msg, remote)) return;
         const at = Date.now();
         entry = {
+          // copies: a slice of the message would keep its whole text for as long as the call is listed
           summary: {
-            callId,
+            callId: fresh(callId),
             startedAt: at,
             lastAt: at,
             endedAt: null,
-            from: msg.from?.uri ?? '',
-            to: msg.to?.uri ?? '',
-            ruri: msg.uri,
+            from: fresh(msg.from?.uri ?? ''),
+            to: fresh(msg.to?.uri ?? ''),
+            ruri: fresh(msg.uri),
             status: null,
             state: 'trying',
             messages: 0,
@@ -385,7 +387,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
           bytes: 0,
           dead: false,
         };
-        calls.set(callId, entry);
+        calls.set(entry.summary.callId, entry);
         trace.onCall?.('start', entry.summary);
         while (calls.size > options.calls && calls.size > 0) evict(calls.values().next().value as CallEntry);
         if (entry.dead) return;

@@ -19,10 +19,8 @@ export class ClientTransaction {
   /** the request; undefined once the final response has been delivered */
   request: SipMessage | undefined;
   readonly target: Target;
-  readonly branch: string;
   /** stream transport: no retransmissions, Timers D and K are 0 */
   readonly reliable: boolean;
-  readonly createdAt: number;
   /** free for the transaction user */
   data: unknown = undefined;
   /** the last provisional response; undefined once a final response came */
@@ -38,7 +36,7 @@ export class ClientTransaction {
   /** the ACK for a non-2xx final, sent again for each retransmission of that final (UDP) */
   private ackBytes: string | undefined = undefined;
   private readonly ctx: TxContext;
-  private readonly handlers: ClientTransactionHandlers;
+  private handlers: ClientTransactionHandlers;
   /** Timer A or E */
   private retransmit: TimerHandle | undefined = undefined;
   private interval = 0;
@@ -48,22 +46,34 @@ export class ClientTransaction {
   /** 64·T1 after a CANCEL or after Timer C fired */
   private guard: TimerHandle | undefined = undefined;
 
-  constructor(ctx: TxContext, id: string, branch: string, req: SipMessage, target: Target, handlers: ClientTransactionHandlers) {
+  constructor(ctx: TxContext, id: string, req: SipMessage, target: Target, handlers: ClientTransactionHandlers) {
     this.ctx = ctx;
     this.id = id;
-    this.branch = branch;
     this.request = req;
     this.method = req.method;
     this.isInvite = req.method === 'INVITE';
     this.target = target;
     this.handlers = handlers;
     this.reliable = target.transport !== 'udp';
-    this.createdAt = ctx.clock.now();
     this.st = this.isInvite ? 'calling' : 'trying';
   }
 
   get state(): ClientTransactionState {
     return this.st;
+  }
+
+  /** the branch of the request's top Via (the id is the branch, a line feed, and the method) */
+  get branch(): string {
+    return this.id.slice(0, this.id.length - this.method.length - 1);
+  }
+
+  /**
+   * Hands what is left of the transaction (responses the state machine passes on, timeouts,
+   * the end) to other handlers: a TU that is done with a transaction but for, say, forwarding
+   * 2xx retransmissions in Accepted lets go of the state the first handlers held.
+   */
+  rebind(handlers: ClientTransactionHandlers): void {
+    this.handlers = handlers;
   }
 
   get cancelState(): CancelState {

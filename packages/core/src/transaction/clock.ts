@@ -63,16 +63,25 @@ class DelayQueue {
   private pending: TimerHandle | undefined = undefined;
   /** timers armed and neither run nor cleared */
   private live = 0;
+  /** cleared timers still in `items` */
+  private dead = 0;
   private readonly base: TransactionClock;
   private readonly ms: number;
+  /** due times are kept relative to this, so that they stay small integers (no boxed double) */
+  private readonly origin: number;
 
   constructor(base: TransactionClock, ms: number) {
     this.base = base;
     this.ms = ms;
+    this.origin = base.now();
+  }
+
+  private now(): number {
+    return this.base.now() - this.origin;
   }
 
   add(fn: (arg: never) => void, arg: unknown): QueuedTimer {
-    const t = new QueuedTimer(fn, arg, this.base.now() + this.ms, this);
+    const t = new QueuedTimer(fn, arg, this.now() + this.ms, this);
     this.items.push(t);
     this.live++;
     if (this.pending === undefined && !this.running) this.arm(t.at);
@@ -82,13 +91,13 @@ class DelayQueue {
   private running = false;
 
   private arm(at: number): void {
-    this.pending = this.base.setTimeout(DelayQueue.run, Math.max(0, at - this.base.now()), this);
+    this.pending = this.base.setTimeout(DelayQueue.run, Math.max(0, at - this.now()), this);
   }
 
   private static run(q: DelayQueue): void {
     q.pending = undefined;
     q.running = true;
-    const now = q.base.now();
+    const now = q.now();
     let errors: unknown[] | undefined;
     // callbacks may add to this queue (pushed behind) or clear its timers (marked): both safe here
     while (q.head < q.items.length) {
@@ -97,7 +106,10 @@ class DelayQueue {
       if (t.at > now && t.at - q.ms <= now) break;
       q.items[q.head++] = undefined;
       const fn = t.fn;
-      if (fn === undefined) continue;
+      if (fn === undefined) {
+        q.dead--;
+        continue;
+      }
       const arg = t.arg;
       t.fn = undefined;
       t.arg = undefined;
@@ -121,9 +133,20 @@ class DelayQueue {
       this.pending = undefined;
       this.items = [];
       this.head = 0;
+      this.dead = 0;
       return;
     }
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.dead > 1024 && this.dead * 2 > this.live) {
+      // most timers here were cleared (Timer B and F end at the response): keep the live ones
+      const keep: Array<QueuedTimer | undefined> = [];
+      for (let i = this.head; i < this.items.length; i++) {
+        const t = this.items[i]!;
+        if (t.fn !== undefined) keep.push(t);
+      }
+      this.items = keep;
+      this.head = 0;
+      this.dead = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
@@ -133,7 +156,8 @@ class DelayQueue {
   /** one of the queue's timers was cleared: with none left, nothing stays armed */
   cancelled(): void {
     this.live--;
-    if (this.live === 0 && !this.running) this.settle();
+    this.dead++;
+    if (!this.running && (this.live === 0 || (this.dead > 1024 && this.dead * 2 > this.live))) this.settle();
   }
 
   cancelAll(): void {
@@ -147,6 +171,7 @@ class DelayQueue {
     this.items = [];
     this.head = 0;
     this.live = 0;
+    this.dead = 0;
   }
 }
 

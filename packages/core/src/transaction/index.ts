@@ -19,15 +19,16 @@
 //   layer.receive(msg, source) · createClient(req, target, handlers) · reportTransportError(target, err)
 //   layer.findInviteServerTx(cancel) · layer.size → { server, client } · layer.close()
 //
-// ServerTransaction: id, method, isInvite, request, source, responseTarget, reliable, createdAt,
+// ServerTransaction: id, method, isInvite, request, source, responseTarget, reliable,
 //   state, finalStatus, lastResponse, data (free for the TU); respond(res); terminate().
 //   `request` and `lastResponse` (the last provisional) are undefined once the final response is
 //   sent: a finished transaction keeps its key, state, timer and, to replay it, the final as bytes.
 //   hooks onAck(tx, ack), onTimeout(tx, 'timer-h'), onTransportError(tx, err), onTerminated(tx).
 //   A CANCEL is a request of its own (its own server transaction, through onRequest); the TU finds
 //   the INVITE with findInviteServerTx(cancel) (§9.2).
-// ClientTransaction: id, method, isInvite, request, target, branch, reliable, createdAt, state,
-//   lastProvisional, lastResponse, ack, data, cancelState; cancel(headers?) → boolean; terminate().
+// ClientTransaction: id, method, isInvite, request, target, branch, reliable, state,
+//   lastProvisional, lastResponse, ack, data, cancelState; cancel(headers?) → boolean; terminate();
+//   rebind(handlers) (a TU that keeps only what forwarding late responses needs).
 //   `request` and `lastProvisional` are undefined once the final response came; `lastResponse`
 //   and `ack` are set only while onResponse handles the final (a non-2xx keeps its ACK as bytes).
 //   The request's top Via must carry the branch (the proxy writes its Via before createClient).

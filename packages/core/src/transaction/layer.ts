@@ -205,10 +205,9 @@ class Layer implements TransactionLayer, TxContext {
     if (method === 'ACK') throw new TransactionError('ack-has-no-transaction', 'an ACK is sent without a client transaction');
     const viaBranch = req.topVia?.branch;
     if (viaBranch === undefined || viaBranch.length === 0) throw new TransactionError('no-branch', 'the request has no Via branch');
-    const branch = fresh(viaBranch);
-    const key = fresh(`${branch}\n${method}`);
-    if (this.clients.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${branch} exists`);
-    const tx = new ClientTransaction(this, key, branch, req, target, handlers);
+    const key = fresh(`${viaBranch}\n${method}`);
+    if (this.clients.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${viaBranch} exists`);
+    const tx = new ClientTransaction(this, key, req, target, handlers);
     this.clients.set(key, tx);
     tx.start();
     return tx;
@@ -266,10 +265,9 @@ class Layer implements TransactionLayer, TxContext {
 
   sendCancel(cancel: SipMessage, target: Target): void {
     if (this.closed) return;
-    const branch = fresh(cancel.topVia?.branch ?? '');
-    const key = fresh(`${branch}\nCANCEL`);
+    const key = fresh(`${cancel.topVia?.branch ?? ''}\nCANCEL`);
     if (this.clients.has(key)) return;
-    const tx = new ClientTransaction(this, key, branch, cancel, target, CANCEL_HANDLERS);
+    const tx = new ClientTransaction(this, key, cancel, target, CANCEL_HANDLERS);
     this.clients.set(key, tx);
     tx.start();
   }

@@ -20,7 +20,6 @@ export class ServerTransaction {
   readonly responseTarget: Target;
   /** stream transport: no retransmissions, Timers I and J are 0 */
   readonly reliable: boolean;
-  readonly createdAt: number;
   /** free for the transaction user (the proxy's per-transaction state) */
   data: unknown = undefined;
   /** the last provisional response sent; undefined once the final response is sent */
@@ -69,7 +68,6 @@ export class ServerTransaction {
     this.source = source;
     this.responseTarget = responseTarget;
     this.reliable = source.transport !== 'udp';
-    this.createdAt = ctx.clock.now();
     this.st = this.isInvite ? 'proceeding' : 'trying';
   }
 
