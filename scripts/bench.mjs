@@ -3,6 +3,8 @@
 // Kamailio 5.6 too) → two sipp backends, all on 127.0.0.1, dispatcher set 1 round-robin,
 // Record-Route; a call is INVITE/100/180/200/ACK/BYE/200. The rate steps up in bounded runs,
 // after a warm-up; with --vs kamailio both proxies run side by side and take turns at each step.
+// With --overhead trace|security two sipfronts run side by side, the feature on and off, and take
+// three alternating turns per rate: the feature's cost in CPU per 1000 calls.
 // Figures come from sipp's own files (-trace_stat, -trace_counts) and from /proc (CPU of the
 // proxy's whole process tree, peak RSS/PSS from smaps_rollup). Plain Node ESM, no build step.
 
@@ -24,10 +26,14 @@ const DEFAULT_SIPFRONT_CLI = join(ROOT, 'packages', 'server', 'dist', 'cli.js');
 
 const USAGE = `usage: pnpm bench [options]
   --rates 500,1000,...   call rates to step through (calls/s); default 500,1000,1500,2000,2500,3000
+                         (1000 with --overhead)
   --duration S           seconds per step (default 10)
   --warmup S             warm-up seconds per proxy before the steps (default 10; 0 = none)
   --warmup-rate R        warm-up rate (default: the lower of 500 and the first step)
   --vs kamailio          run Kamailio 5.6 (bench/kamailio.cfg) too, alternating at each step
+  --overhead NAME        trace or security (repeatable, or a comma list): sipfront with the feature
+                         on and off side by side, three alternating runs each per rate; reports
+                         CPU per 1000 calls on vs off (contract: ≤ 5%). Not with --vs, --cpu-prof
   --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
@@ -47,11 +53,12 @@ const USAGE = `usage: pnpm bench [options]
 
 const { values: opt } = parseArgs({
   options: {
-    rates: { type: 'string', default: '500,1000,1500,2000,2500,3000' },
+    rates: { type: 'string' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '10' },
     'warmup-rate': { type: 'string' },
     vs: { type: 'string' },
+    overhead: { type: 'string', multiple: true, default: [] },
     stateless: { type: 'boolean', default: false },
     tcp: { type: 'boolean', default: false },
     hold: { type: 'string', default: '0' },
@@ -81,8 +88,21 @@ function fail(message) {
   process.exit(2);
 }
 
-const RATES = opt.rates.split(',').map((s) => Number(s.trim()));
-if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fail(`--rates: whole numbers > 0, got ${opt.rates}`);
+// --overhead: what each feature's off switch adds to sipfront's generated config.
+const OVERHEAD_OFF = {
+  trace: { yaml: 'trace: { capture: off }' },
+  security: { securityEnabled: false },
+};
+const OVERHEADS = [...new Set(opt.overhead.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''))];
+for (const o of OVERHEADS) if (!Object.hasOwn(OVERHEAD_OFF, o)) fail(`--overhead: trace or security, got ${o}`);
+if (opt.overhead.length > 0 && OVERHEADS.length === 0) fail('--overhead: name trace or security');
+if (OVERHEADS.length > 0 && opt.vs !== undefined) fail('--overhead cannot be combined with --vs kamailio');
+if (OVERHEADS.length > 0 && opt['cpu-prof']) fail('--overhead cannot be combined with --cpu-prof');
+if (OVERHEADS.includes('trace') && /^trace:/m.test(opt['sipfront-yaml'] ?? '')) fail('--overhead trace: --sipfront-yaml must not set trace:');
+
+const RATES_TEXT = opt.rates ?? (OVERHEADS.length > 0 ? '1000' : '500,1000,1500,2000,2500,3000');
+const RATES = RATES_TEXT.split(',').map((s) => Number(s.trim()));
+if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fail(`--rates: whole numbers > 0, got ${RATES_TEXT}`);
 const DURATION = Number(opt.duration);
 const WARMUP = Number(opt.warmup);
 const WARMUP_RATE = opt['warmup-rate'] !== undefined ? Number(opt['warmup-rate']) : Math.min(500, RATES[0]);
@@ -481,7 +501,8 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
 
 // --- the proxies --------------------------------------------------------------------------------
 
-function sipfrontConfig(port, apiPort, backends, dataDir) {
+/** variant (--overhead): { securityEnabled: false } turns the security layer off, yaml is appended. */
+function sipfrontConfig(port, apiPort, backends, dataDir, variant = {}) {
   const tp = opt.tcp ? ';transport=tcp' : '';
   const lines = [
     '# Written by scripts/bench.mjs for one bench run.',
@@ -492,6 +513,7 @@ function sipfrontConfig(port, apiPort, backends, dataDir) {
     `store: { kind: memory, path: ${JSON.stringify(dataDir)} }`,
     `api: { host: 127.0.0.1, port: ${apiPort} }`,
     'security:',
+    ...(variant.securityEnabled === false ? ['  enabled: false'] : []),
     '  trusted: [127.0.0.0/8]',
     '  flood: { window: 1s, max: 1000000 }',
     'dispatcher:',
@@ -506,6 +528,7 @@ function sipfrontConfig(port, apiPort, backends, dataDir) {
   ];
   if (opt.workers !== undefined) lines.push(`workers: ${opt.workers}`);
   if (opt['sipfront-yaml'] !== undefined) lines.push(opt['sipfront-yaml']);
+  if (variant.yaml !== undefined) lines.push(variant.yaml);
   return `${lines.join('\n')}\n`;
 }
 
@@ -545,14 +568,15 @@ async function probeOptions(port) {
   });
 }
 
-async function startSipfront(runDir, backends) {
-  const dir = join(runDir, 'sipfront');
+/** name: the proxy's name in the steps and its directory; variant: see sipfrontConfig. */
+async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) {
+  const dir = join(runDir, name);
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const apiPort = await freePort();
   const configFile = join(dir, 'sipfront.yaml');
-  writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir));
+  writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir, variant));
   const profDir = join(dir, 'prof');
   const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg']];
   const out = createWriteStream(join(dir, 'sipfront.log'));
@@ -574,7 +598,7 @@ async function startSipfront(runDir, backends) {
   if (gone || child.exitCode !== null) throw new Error(`sipfront exited at start: see ${dir}/sipfront.log`);
   if (!(await probeOptions(port))) throw new Error(`sipfront does not answer OPTIONS on ${port}: see ${dir}/sipfront.log`);
   return {
-    name: 'sipfront',
+    name,
     port,
     pid: child.pid,
     child,
@@ -835,6 +859,136 @@ function result0Header() {
   return `pnpm bench ${process.argv.slice(2).join(' ')}  (${new Date().toISOString()}, ${os.cpus().length} cores, node ${process.version})`;
 }
 
+// --- the phases of a run -----------------------------------------------------------------------------
+
+/** A few calls each, to prove the path before loading it (destinations up, routes right). */
+async function preflight(runDir, proxies) {
+  for (const p of proxies) {
+    let ok = false;
+    for (let i = 0; i < 10 && !ok; i++) {
+      const r = await runCaller(runDir, `preflight-${p.name}-${i}`, p.port, 5, 1);
+      ok = r.succeeded === r.calls;
+      if (!ok) await sleep(1000);
+    }
+    if (!ok) throw new Error(`${p.name}: test calls fail before the bench starts (see ${runDir})`);
+  }
+}
+
+/** Other sessions' tests and builds share these cores: wait (bounded) for them to calm down. */
+async function waitForQuiet() {
+  const quietUntil = Date.now() + QUIET_WAIT_S * 1000;
+  let other = await otherLoad(2000);
+  while (other > BUSY_CORES && Date.now() < quietUntil) {
+    log(`bench: the machine is busy (${other.toFixed(2)} cores used by other processes); waiting up to ${QUIET_WAIT_S} s`);
+    other = await otherLoad(5000);
+  }
+  if (other > BUSY_CORES) log(`bench: still busy (${other.toFixed(2)} cores); measuring anyway — see the 'other' column`);
+}
+
+async function warmUp(runDir, proxies, backends, warmups) {
+  if (WARMUP <= 0) return;
+  for (const p of proxies) {
+    log(`bench: warm-up ${p.name}: ${WARMUP} s at ${WARMUP_RATE} calls/s`);
+    const w = await measure(runDir, p, backends, WARMUP_RATE, WARMUP, `warmup-${p.name}`);
+    warmups.push(w);
+    await settle(p, 10_000);
+  }
+}
+
+function logStep(p, rate, step, nameWidth = 8) {
+  log(`  ${p.name.padEnd(nameWidth)} ${String(rate).padStart(5)}/s: ${step.succeeded}/${step.attempted} ok, ${step.failed} failed, ` +
+    `${step.retransmissions} retrans (${step.retransPct}%), ${step.achievedCps} calls/s, ` +
+    `${step.cpuPer1000 ?? '-'} CPU s/1000, PSS ${step.peakPssMB} MB, split ${step.split.join('/')}${step.clean ? '' : '  [not clean]'}`);
+}
+
+// --- overheads (--overhead) ---------------------------------------------------------------------------
+
+/** Runs of each state per rate; the contract's limit on a feature's CPU per 1000 calls. */
+const OVERHEAD_ROUNDS = 3;
+const OVERHEAD_MAX_PCT = 5;
+
+/**
+ * One feature: sipfront with it on (the generated config) and off, side by side, three rounds per
+ * rate whose order alternates (on off, off on, on off) so that drift cancels out. Steps carry
+ * `overhead: { name, state, round }`.
+ */
+async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
+  const on = await startSipfront(runDir, backends, `${name}-on`);
+  proxies.push(on);
+  const off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
+  proxies.push(off);
+  const pair = [on, off];
+  await preflight(runDir, pair);
+  await waitForQuiet();
+  await warmUp(runDir, pair, backends, warmups);
+  let turn = 0;
+  for (const rate of RATES) {
+    for (let round = 1; round <= OVERHEAD_ROUNDS; round++) {
+      const order = turn++ % 2 === 0 ? pair : [off, on];
+      for (const p of order) {
+        const step = await measure(runDir, p, backends, rate, DURATION, `overhead-${rate}-${round}-${p.name}`);
+        step.overhead = { name, state: p === on ? 'on' : 'off', round };
+        steps.push(step);
+        logStep(p, rate, step, 12);
+        await settle(p, step.clean ? 10_000 : 40_000);
+      }
+    }
+  }
+  for (const p of pair) await p.stop().catch(() => undefined);
+}
+
+/** Mean CPU s per 1000 calls on vs off at one rate, and the overhead in percent of off. */
+function overheadResult(steps, name, rate) {
+  const runs = steps.filter((s) => s.overhead?.name === name && s.rate === rate);
+  const cpuOf = (state) => runs.filter((s) => s.overhead.state === state).map((s) => s.cpuPer1000);
+  const mean = (xs) => {
+    const v = xs.filter((x) => x !== null);
+    return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
+  };
+  const on = cpuOf('on');
+  const off = cpuOf('off');
+  const meanOn = mean(on);
+  const meanOff = mean(off);
+  const pct = meanOn !== null && meanOff !== null && meanOff > 0 ? (meanOn / meanOff - 1) * 100 : null;
+  return {
+    name,
+    rate,
+    on,
+    off,
+    meanOn: meanOn === null ? null : round(meanOn, 4),
+    meanOff: meanOff === null ? null : round(meanOff, 4),
+    overheadPct: pct === null ? null : round(pct, 2),
+    withinContract: pct === null ? null : pct <= OVERHEAD_MAX_PCT,
+    // every run clean and the machine quiet: otherwise the figures are doubtful
+    allClean: runs.every((s) => s.clean),
+    quiet: runs.every((s) => s.otherCores <= BUSY_CORES),
+  };
+}
+
+const OVERHEAD_COLUMNS = [
+  { title: 'rate', get: (s) => s.rate },
+  { title: 'round', get: (s) => s.overhead.round },
+  { title: 'state', get: (s) => s.overhead.state, left: true },
+  { title: 'attempted', get: (s) => s.attempted },
+  { title: 'ok', get: (s) => s.succeeded },
+  { title: 'failed', get: (s) => s.failed },
+  { title: 'retrans', get: (s) => `${s.retransmissions} (${s.retransPct}%)` },
+  { title: 'calls/s', get: (s) => s.achievedCps },
+  { title: 'CPU s/1000', get: (s) => s.cpuPer1000?.toFixed(3) },
+  { title: 'cores', get: (s) => s.cpuCores },
+  { title: 'PSS MB', get: (s) => s.peakPssMB },
+  { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
+  { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
+];
+
+function overheadLine(o) {
+  if (o.overheadPct === null) return `  ${o.rate}/s: no CPU figures`;
+  const verdict = o.withinContract ? `within the contract (≤ ${OVERHEAD_MAX_PCT}%)` : `OVER the contract's ${OVERHEAD_MAX_PCT}%`;
+  const doubt = [!o.allClean && 'not every run clean', !o.quiet && 'the machine was busy'].filter(Boolean).join(', ');
+  return `  ${o.rate}/s: mean CPU s/1000 on ${o.meanOn.toFixed(4)}, off ${o.meanOff.toFixed(4)}: overhead ` +
+    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%, ${verdict}${doubt ? ` (doubtful: ${doubt})` : ''}`;
+}
+
 // --- main ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -851,9 +1005,12 @@ async function main() {
   const runDir = mkdtempSync(join(os.tmpdir(), 'sipfront-bench-'));
   const nProxies = vsKamailio ? 2 : 1;
   const perRun = DURATION + 6;
-  const estimate = nProxies * (WARMUP + 6 + RATES.length * perRun) + 30;
+  const estimate = OVERHEADS.length > 0
+    ? OVERHEADS.length * 2 * (WARMUP + 6 + RATES.length * OVERHEAD_ROUNDS * perRun) + 30
+    : nProxies * (WARMUP + 6 + RATES.length * perRun) + 30;
+  const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
   log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
-    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}; about ${Math.ceil(estimate / 60)} min; files in ${runDir}`);
+    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min; files in ${runDir}`);
 
   const backends = [];
   const proxies = [];
@@ -864,58 +1021,35 @@ async function main() {
     // Backends live for the whole run (bounded by -timeout); each step reads deltas of their counters.
     const lifetime = estimate * 2 + 120;
     for (const name of ['backend-a', 'backend-b']) backends.push(await startBackend(runDir, name, await freePort(), lifetime));
-    proxies.push(await startSipfront(runDir, backends));
-    if (vsKamailio) proxies.push(await startKamailio(runDir, backends));
+    if (OVERHEADS.length > 0) {
+      // --overhead: one feature after the other, each with its own pair of sipfronts.
+      for (const name of OVERHEADS) await runOverhead(runDir, backends, name, proxies, steps, warmups);
+    } else {
+      proxies.push(await startSipfront(runDir, backends));
+      if (vsKamailio) proxies.push(await startKamailio(runDir, backends));
+      await preflight(runDir, proxies);
+      await waitForQuiet();
+      await warmUp(runDir, proxies, backends, warmups);
 
-    // A few calls each, to prove the path before loading it (destinations up, routes right).
-    for (const p of proxies) {
-      let ok = false;
-      for (let i = 0; i < 10 && !ok; i++) {
-        const r = await runCaller(runDir, `preflight-${p.name}-${i}`, p.port, 5, 1);
-        ok = r.succeeded === r.calls;
-        if (!ok) await sleep(1000);
-      }
-      if (!ok) throw new Error(`${p.name}: test calls fail before the bench starts (see ${runDir})`);
-    }
-
-    // Other sessions' tests and builds share these cores: wait (bounded) for them to calm down.
-    const quietUntil = Date.now() + QUIET_WAIT_S * 1000;
-    let other = await otherLoad(2000);
-    while (other > BUSY_CORES && Date.now() < quietUntil) {
-      log(`bench: the machine is busy (${other.toFixed(2)} cores used by other processes); waiting up to ${QUIET_WAIT_S} s`);
-      other = await otherLoad(5000);
-    }
-    if (other > BUSY_CORES) log(`bench: still busy (${other.toFixed(2)} cores); measuring anyway — see the 'other' column`);
-
-    if (WARMUP > 0) {
-      for (const p of proxies) {
-        log(`bench: warm-up ${p.name}: ${WARMUP} s at ${WARMUP_RATE} calls/s`);
-        const w = await measure(runDir, p, backends, WARMUP_RATE, WARMUP, `warmup-${p.name}`);
-        warmups.push(w);
-        await settle(p, 10_000);
-      }
-    }
-
-    const stopped = new Set();
-    for (let i = 0; i < RATES.length; i++) {
-      const rate = RATES[i];
-      // Alternate who goes first, so neither always runs on a machine warmed by the other.
-      const order = i % 2 === 0 ? proxies : [...proxies].reverse();
-      for (const p of order) {
-        if (stopped.has(p.name)) continue;
-        const step = await measure(runDir, p, backends, rate, DURATION, `step-${rate}-${p.name}`);
-        steps.push(step);
-        log(`  ${p.name.padEnd(8)} ${String(rate).padStart(5)}/s: ${step.succeeded}/${step.attempted} ok, ${step.failed} failed, ` +
-          `${step.retransmissions} retrans (${step.retransPct}%), ${step.achievedCps} calls/s, ` +
-          `${step.cpuPer1000 ?? '-'} CPU s/1000, PSS ${step.peakPssMB} MB, split ${step.split.join('/')}${step.clean ? '' : '  [not clean]'}`);
-        if (!step.clean && !opt['keep-going'] && (step.failed > 0.01 * step.attempted || step.achievedCps < 0.8 * rate)) {
-          stopped.add(p.name);
-          log(`  ${p.name}: stops stepping (failed or could not carry ${rate}/s)`);
+      const stopped = new Set();
+      for (let i = 0; i < RATES.length; i++) {
+        const rate = RATES[i];
+        // Alternate who goes first, so neither always runs on a machine warmed by the other.
+        const order = i % 2 === 0 ? proxies : [...proxies].reverse();
+        for (const p of order) {
+          if (stopped.has(p.name)) continue;
+          const step = await measure(runDir, p, backends, rate, DURATION, `step-${rate}-${p.name}`);
+          steps.push(step);
+          logStep(p, rate, step);
+          if (!step.clean && !opt['keep-going'] && (step.failed > 0.01 * step.attempted || step.achievedCps < 0.8 * rate)) {
+            stopped.add(p.name);
+            log(`  ${p.name}: stops stepping (failed or could not carry ${rate}/s)`);
+          }
+          // Let transactions and timers of the last step run out (a collapsed step can leave many).
+          await settle(p, step.clean ? 10_000 : 40_000);
         }
-        // Let transactions and timers of the last step run out (a collapsed step can leave many).
-        await settle(p, step.clean ? 10_000 : 40_000);
+        if (stopped.size === proxies.length) break;
       }
-      if (stopped.size === proxies.length) break;
     }
   } finally {
     for (const p of proxies) await p.stop().catch(() => undefined);
@@ -953,6 +1087,14 @@ async function main() {
     log(h.rate === null
       ? `  ${h.proxy}: no clean step`
       : `  ${h.proxy}: ${h.rate} calls/s clean (${h.achievedCps} achieved), ${h.cpuPer1000} CPU s per 1000 calls, peak PSS ${h.peakPssMB} MB (RSS ${h.peakRssMB} MB)`);
+  }
+  const overheads = OVERHEADS.flatMap((name) => RATES.map((rate) => overheadResult(steps, name, rate)));
+  for (const name of OVERHEADS) {
+    log('');
+    log(`overhead of ${name} (${name}-on: the generated config; ${name}-off: ${name === 'trace' ? 'trace: { capture: off }' : 'security: { enabled: false }'}),` +
+      ` CPU s per 1000 calls of the proxy's processes, runs in the order they ran:`);
+    log(table(steps.filter((s) => s.overhead?.name === name), OVERHEAD_COLUMNS));
+    for (const o of overheads.filter((x) => x.name === name)) log(overheadLine(o));
   }
   let ratios = [];
   if (vsKamailio) {
@@ -1015,12 +1157,14 @@ async function main() {
       sipfrontYaml: opt['sipfront-yaml'] ?? null,
       sipfrontCli: SIPFRONT_CLI === DEFAULT_SIPFRONT_CLI ? null : SIPFRONT_CLI,
       kamailioChildren: vsKamailio ? KAMAILIO_CHILDREN : null,
+      overheads: OVERHEADS,
       cpuProfile: opt['cpu-prof'],
       nodeArgs: opt['node-arg'],
       clean: { failed: 0, retransPctBelow: CLEAN_RETRANS_PCT, achievedAtLeast: CLEAN_MIN_ACHIEVED },
     },
     headline: heads,
     ratios,
+    overheads,
     warmups,
     steps,
   };

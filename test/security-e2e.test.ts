@@ -2,7 +2,8 @@
 // OPTIONS flood gets banned within the window while a normal caller's calls complete, the ban
 // expires on time; wrong passwords ban with `auth-failures` until the API lifts the ban; a
 // scanner's REGISTER is dropped and banned; a trusted source floods unbanned; and with Redis a
-// ban made through one instance's API is enforced by a second instance.
+// ban made through one instance's API is enforced by a second instance. With security.enabled:
+// false nothing is screened.
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { Redis } from 'ioredis';
@@ -286,5 +287,40 @@ describe('security end to end (Redis store): two instances', () => {
     const after = optionsTo(portB, peer, host);
     peer.send(after);
     expect((await peer.next(2000, finalFor(after))).status).toBe(200);
+  });
+});
+
+describe('security.enabled: false', () => {
+  let sf: TestSipfront;
+  let port: number;
+  let peer: UdpPeer;
+  const host = '127.0.0.7';
+
+  beforeAll(async () => {
+    port = await freeSipPort();
+    sf = await startSipfront(
+      [
+        'listen:',
+        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+        'security: { enabled: false, flood: { window: 10s, max: 2, ban: 60s } }',
+        'dispatcher: { probe: { interval: 1h } }',
+      ].join('\n'),
+    );
+    peer = (await udpPeer({ host })).to(port);
+  });
+  afterAll(async () => {
+    await sf?.close();
+    await peer?.close();
+  });
+
+  it('screens nothing: scanners, floods and banned sources are all answered', async () => {
+    // a scanner's User-Agent, five times over a flood limit of 2, from a banned address
+    sf.server.security.ban(host, 60, 'manual');
+    for (let i = 0; i < 5; i++) {
+      const o = requestFrom(host, 'OPTIONS', `sip:127.0.0.1:${port}`, { port: peer.port, extra: ['User-Agent: friendly-scanner'] });
+      peer.send(o);
+      expect((await peer.next(2000, finalFor(o))).status).toBe(200);
+    }
+    expect(sf.server.security.listBans().map((b) => b.reason)).toEqual(['manual']);
   });
 });

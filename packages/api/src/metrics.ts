@@ -59,8 +59,22 @@ export interface SipfrontMetrics extends MetricsSource {
   trunkResponse(trunk: string, code: number): void;
 }
 
+/** A counter child and what was counted since the last scrape (hot-path counts are batched). */
+interface Batched {
+  child: Counter.Internal;
+  n: number;
+}
+
+const flush = (b: Batched): void => {
+  if (b.n === 0) return;
+  b.child.inc(b.n);
+  b.n = 0;
+};
+
 interface DestinationChildren {
   selected: Counter.Internal;
+  /** selections since the last scrape */
+  selectedN: number;
   failover: Counter.Internal;
   rtt: Histogram.Internal<'set' | 'destination'>;
 }
@@ -79,8 +93,27 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const requests = new Counter({ name: 'sipfront_sip_requests_total', help: 'SIP requests received (retransmissions included), by method', labelNames: ['method'], registers });
-  const responses = new Counter({ name: 'sipfront_sip_responses_total', help: 'SIP responses sent (own and forwarded), by status code', labelNames: ['code'], registers });
+  // The per-message counters count into plain numbers and hand them to prom-client when a scrape
+  // collects them: an inc() per message was ~1.3 % of the proxy's busy time at load.
+  const requests = new Counter({
+    name: 'sipfront_sip_requests_total',
+    help: 'SIP requests received (retransmissions included), by method',
+    labelNames: ['method'],
+    registers,
+    collect() {
+      for (const b of methodChildren.values()) flush(b);
+      flush(otherMethod);
+    },
+  });
+  const responses = new Counter({
+    name: 'sipfront_sip_responses_total',
+    help: 'SIP responses sent (own and forwarded), by status code',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      for (const b of codeChildren) if (b !== undefined) flush(b);
+    },
+  });
   new Gauge({
     name: 'sipfront_transactions_active',
     help: 'SIP transactions held now',
@@ -107,7 +140,21 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     },
   });
   void destinationUp;
-  const selected = new Counter({ name: 'sipfront_dispatcher_selected_total', help: 'Requests sent to a destination (first choice or failover)', labelNames: ['set', 'destination'], registers });
+  const selected = new Counter({
+    name: 'sipfront_dispatcher_selected_total',
+    help: 'Requests sent to a destination (first choice or failover)',
+    labelNames: ['set', 'destination'],
+    registers,
+    collect() {
+      for (const bySet of destinations.values()) {
+        for (const c of bySet.values()) {
+          if (c.selectedN === 0) continue;
+          c.selected.inc(c.selectedN);
+          c.selectedN = 0;
+        }
+      }
+    },
+  });
   const failover = new Counter({ name: 'sipfront_dispatcher_failover_total', help: 'Requests a destination failed (failover code or timeout), so the next one was tried', labelNames: ['set', 'destination'], registers });
   const rtt = new Histogram({
     name: 'sipfront_dispatcher_probe_rtt_seconds',
@@ -146,10 +193,10 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
   const refused = new Counter({ name: 'sipfront_requests_refused_total', help: 'Requests refused before routing, by reason', labelNames: ['reason'], registers });
 
   // ---- children bound once ------------------------------------------------------------
-  const methodChildren = new Map<string, Counter.Internal>();
-  for (const m of KNOWN_METHODS) methodChildren.set(m, requests.labels(m));
-  const otherMethod = requests.labels('other');
-  const codeChildren: Array<Counter.Internal | undefined> = new Array(700);
+  const methodChildren = new Map<string, Batched>();
+  for (const m of KNOWN_METHODS) methodChildren.set(m, { child: requests.labels(m), n: 0 });
+  const otherMethod: Batched = { child: requests.labels('other'), n: 0 };
+  const codeChildren: Array<Batched | undefined> = new Array(700);
   const refusedChildren = new Map<string, Counter.Internal>(REFUSED_REASONS.map((r) => [r, refused.labels(r)]));
   const proxyAuthChildren = new Map<string, Counter.Internal>(['challenged', 'ok', 'failed'].map((r) => [r, proxyAuth.labels(r)]));
   const destinations = new Map<number, Map<string, DestinationChildren>>();
@@ -160,7 +207,7 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     let c = bySet.get(uri);
     if (c === undefined) {
       const set = String(setId);
-      c = { selected: selected.labels(set, uri), failover: failover.labels(set, uri), rtt: rtt.labels(set, uri) };
+      c = { selected: selected.labels(set, uri), selectedN: 0, failover: failover.labels(set, uri), rtt: rtt.labels(set, uri) };
       bySet.set(uri, c);
     }
     return c;
@@ -189,13 +236,13 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     },
     metrics: () => registry.metrics(),
     requestIn(method) {
-      (methodChildren.get(method) ?? otherMethod).inc();
+      (methodChildren.get(method) ?? otherMethod).n++;
     },
     responseSent(status) {
       if (status < 100 || status > 699) return;
       let c = codeChildren[status];
-      if (c === undefined) c = codeChildren[status] = responses.labels(String(status));
-      c.inc();
+      if (c === undefined) c = codeChildren[status] = { child: responses.labels(String(status)), n: 0 };
+      c.n++;
     },
     parseError() {
       parseErrors.inc();
@@ -210,7 +257,7 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
       proxyAuthChildren.get(result)?.inc();
     },
     selected(setId, uri) {
-      destinationChildren(setId, uri).selected.inc();
+      destinationChildren(setId, uri).selectedN++;
     },
     failover(setId, uri) {
       destinationChildren(setId, uri).failover.inc();

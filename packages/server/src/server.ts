@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ListenSpec, Proxy } from '@sipfront/core';
+import type { ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
 import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
@@ -160,7 +160,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       onAuthFailure: (source, aor) => {
         metrics.authFailure();
         regLog.info({ source, aor }, 'authentication failed');
-        securityRef.authFailure(source, aor);
+        if (config.security.enabled) securityRef.authFailure(source, aor);
       },
       localDomainFor: (host) => (proxy?.local.isLocal(host, undefined) === true || proxy?.local.listeners.some((l) => l.host === host) === true ? config.domains[0] : undefined),
     },
@@ -220,6 +220,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     },
   });
+  // security.enabled: false leaves requests unscreened (no ban, flood or scanner checks), e.g. to measure their cost
+  const screening: Pick<ProxyOptions, 'screenSource' | 'screenRequest'> = config.security.enabled
+    ? { screenSource: (source) => securityRef.checkSource(source), screenRequest: (req, source) => securityRef.check(req, source) }
+    : {};
   const sipLog = log.child({ component: 'sip' });
   const p = createProxy({
     mode: config.mode,
@@ -233,8 +237,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxHeaders: config.sip.maxHeaders,
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries, firstAnswerMs: config.dispatcher.failover.firstAnswer },
     dialogSecret: loadDialogSecret(config, log),
-    screenSource: (source) => securityRef.checkSource(source),
-    screenRequest: (req, source) => securityRef.check(req, source),
+    ...screening,
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;

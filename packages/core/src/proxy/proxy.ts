@@ -300,18 +300,34 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   // One frozen Target per peer, shared by every transaction with it: a finished transaction
   // keeps its targets for 64·T1, and a few peers (the backends, the callers) send most messages.
-  const targets = new Map<string, Target>();
+  // Looked up by address, then by port and transport as one number (no key string per message).
+  const byAddress = new Map<string, Map<number, Target>>();
+  const byConnection = new Map<string, Target>();
+  let cached = 0;
+  const TRANSPORT_INDEX: Readonly<Record<string, number>> = { udp: 0, tcp: 1, tls: 2 };
   const toTarget = (e: Endpoint, connectionId?: string): Target => {
-    const key = connectionId !== undefined ? `${e.transport} ${e.address} ${e.port} ${connectionId}` : `${e.transport} ${e.address} ${e.port}`;
-    let t = targets.get(key);
-    if (t === undefined) {
-      if (targets.size >= 4096) targets.clear();
-      t = Object.freeze(
-        connectionId !== undefined
-          ? { transport: e.transport, address: fresh(e.address), port: e.port, connectionId: fresh(connectionId) }
-          : { transport: e.transport, address: fresh(e.address), port: e.port },
-      );
-      targets.set(key, t);
+    if (cached >= 4096) {
+      byAddress.clear();
+      byConnection.clear();
+      cached = 0;
+    }
+    if (connectionId !== undefined) {
+      let t = byConnection.get(connectionId);
+      if (t === undefined || t.address !== e.address || t.port !== e.port || t.transport !== e.transport) {
+        t = Object.freeze({ transport: e.transport, address: fresh(e.address), port: e.port, connectionId: fresh(connectionId) });
+        byConnection.set(t.connectionId!, t);
+        cached++;
+      }
+      return t;
+    }
+    let ports = byAddress.get(e.address);
+    if (ports === undefined) byAddress.set(fresh(e.address), (ports = new Map()));
+    const k = e.port * 4 + (TRANSPORT_INDEX[e.transport] ?? 3);
+    let t = ports.get(k);
+    if (t === undefined || t.transport !== e.transport) {
+      t = Object.freeze({ transport: e.transport, address: fresh(e.address), port: e.port });
+      ports.set(k, t);
+      cached++;
     }
     return t;
   };

@@ -51,6 +51,7 @@ describe('defaults', () => {
       subscribers: [],
     });
     expect(config.security).toEqual({
+      enabled: true,
       trusted: [],
       flood: { window: 2000, max: 50, ban: 300_000 },
       authFailures: { max: 5, window: 60_000, ban: 3_600_000 },
@@ -317,6 +318,15 @@ describe('problems', () => {
       expect.stringMatching(/^registrar\.auth\.required: false: .*\(line 3\)$/),
       'registrar.subscribers[0].domain: other.example is not in domains (add it there or through the API) (line 4)',
     ]);
+  });
+
+  it('takes security.enabled as a boolean, warning when it is false', () => {
+    expect(parse('security: { trusted: [10.0.0.0/8] }').config.security.enabled).toBe(true);
+    const { config, warnings } = parse(lines('security:', '  enabled: false', '  trusted: [10.0.0.0/8]'));
+    expect(config.security.enabled).toBe(false);
+    expect(config.security.trusted).toEqual(['10.0.0.0/8']);
+    expect(warnings).toEqual([expect.stringMatching(/^security\.enabled: false: .*\(line 2\)$/)]);
+    expect(problemsOf('security: { enabled: maybe }')).toEqual(['security.enabled: expected true or false (line 1)']);
   });
 
   it('reports YAML syntax errors with their line', () => {

@@ -159,6 +159,7 @@ export function normalize(raw: RawConfig, ctx: NormalizeContext): Config {
       subscribers,
     },
     security: {
+      enabled: sec.enabled ?? true,
       trusted: cidrs(sec.trusted),
       flood: { window: ms(sec.flood?.window, '2s'), max: sec.flood?.max ?? 50, ban: ms(sec.flood?.ban, '300s') },
       authFailures: {

@@ -188,6 +188,7 @@ export const RawConfigSchema = obj({
     subscribers: opt(list(Subscriber)),
   })),
   security: opt(obj({
+    enabled: opt(Bool),
     trusted: opt(list(Cidr)),
     flood: opt(obj({ window: opt(Duration), max: opt(count(1)), ban: opt(Duration) })),
     auth_failures: opt(obj({ max: opt(count(1)), window: opt(Duration), ban: opt(Duration) })),

@@ -151,6 +151,11 @@ export function checkSemantics(raw: unknown, ctx: SemanticContext): SemanticResu
     }
   });
 
+  // security
+  if (rec(root['security'])['enabled'] === false) {
+    warn(['security', 'enabled'], 'false: no ban, flood or scanner screening of requests (for measuring only)');
+  }
+
   // sip timers
   const sip = rec(root['sip']);
   for (const key of ['t1', 't2', 't4'] as const) {

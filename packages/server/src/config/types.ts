@@ -114,6 +114,8 @@ export interface RegistrarConfig {
 }
 
 export interface SecurityConfig {
+  /** false = no ban, flood or scanner screening of requests (for measuring its overhead); default true. */
+  readonly enabled: boolean;
   /** CIDRs. */
   readonly trusted: readonly string[];
   readonly flood: { readonly window: number; readonly max: number; readonly ban: number }; // ms, count, ms
