@@ -15,12 +15,9 @@ export class ClientTransaction {
   /** unique among live client transactions: branch and method */
   readonly id: string;
   readonly method: string;
-  readonly isInvite: boolean;
   /** the request; undefined once the final response has been delivered */
   request: SipMessage | undefined;
   readonly target: Target;
-  /** stream transport: no retransmissions, Timers D and K are 0 */
-  readonly reliable: boolean;
   /** free for the transaction user */
   data: unknown = undefined;
   /** the last provisional response; undefined once a final response came */
@@ -30,6 +27,8 @@ export class ClientTransaction {
   /** the ACK sent for a non-2xx final response, while onResponse handles it */
   ack: SipMessage | undefined = undefined;
 
+  /** INVITE (1), reliable transport (2): one small integer rather than two fields */
+  private readonly flags: number;
   private st: ClientTransactionState;
   private cancelSt: CancelState = 'none';
   private cancelHeaders: ReadonlyArray<readonly [string, string]> | undefined = undefined;
@@ -51,15 +50,23 @@ export class ClientTransaction {
     this.id = id;
     this.request = req;
     this.method = req.method;
-    this.isInvite = req.method === 'INVITE';
+    this.flags = (req.method === 'INVITE' ? 1 : 0) | (target.transport !== 'udp' ? 2 : 0);
     this.target = target;
     this.handlers = handlers;
-    this.reliable = target.transport !== 'udp';
     this.st = this.isInvite ? 'calling' : 'trying';
   }
 
   get state(): ClientTransactionState {
     return this.st;
+  }
+
+  get isInvite(): boolean {
+    return (this.flags & 1) !== 0;
+  }
+
+  /** stream transport: no retransmissions, Timers D and K are 0 */
+  get reliable(): boolean {
+    return (this.flags & 2) !== 0;
   }
 
   /** the branch of the request's top Via (the id is the branch, a line feed, and the method) */

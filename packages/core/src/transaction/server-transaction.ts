@@ -8,40 +8,49 @@ import type { TxContext } from './context.js';
 import { credentialsOf, freshOpt, retainedText } from './retain.js';
 import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
-export class ServerTransaction {
-  /** unique among live transactions */
+type AckHook = (tx: ServerTransaction, ack: SipMessage) => void;
+type TimeoutHook = (tx: ServerTransaction, reason: TimeoutReason) => void;
+type ErrorHook = (tx: ServerTransaction, err: Error) => void;
+type EndHook = (tx: ServerTransaction) => void;
+
+/** the hooks a TU sets (tests and tools; the proxy sets none): allocated on first use */
+interface Hooks {
+  onAck?: AckHook | undefined;
+  onTimeout?: TimeoutHook | undefined;
+  onTransportError?: ErrorHook | undefined;
+  onTerminated?: EndHook | undefined;
+}
+
+/** what only an RFC 2543 (no magic cookie) transaction needs */
+interface LegacyPart {
   readonly id: string;
+  readonly requestToTag: string | undefined;
+  finalToTag: string | undefined;
+}
+
+const INVITE = 1;
+const RELIABLE = 2;
+
+// Thousands of these live for 64·T1 each at load: fields are few, flags share one small integer,
+// and what most transactions never use (hooks, RFC 2543 matching) lives in objects made on demand.
+export class ServerTransaction {
   readonly method: string;
-  readonly isInvite: boolean;
   /** the request that created the transaction; undefined once the final response is sent */
   request: SipMessage | undefined;
   readonly source: Target;
   /** where responses go */
   readonly responseTarget: Target;
-  /** stream transport: no retransmissions, Timers I and J are 0 */
-  readonly reliable: boolean;
   /** free for the transaction user (the proxy's per-transaction state) */
   data: unknown = undefined;
   /** the last provisional response sent; undefined once the final response is sent */
   lastResponse: SipMessage | undefined = undefined;
 
-  /** The ACK for a non-2xx final response arrived (completed → confirmed). */
-  onAck: ((tx: ServerTransaction, ack: SipMessage) => void) | undefined = undefined;
-  /** Timer H: the ACK never came (the transaction then terminates). */
-  onTimeout: ((tx: ServerTransaction, reason: TimeoutReason) => void) | undefined = undefined;
-  onTransportError: ((tx: ServerTransaction, err: Error) => void) | undefined = undefined;
-  onTerminated: ((tx: ServerTransaction) => void) | undefined = undefined;
-
   /** @internal map key (several legacy transactions may share one) */
   readonly key: string;
-  /** @internal matched per RFC 2543 rules (no magic cookie) */
-  readonly legacy: boolean;
 
-  /** @internal the request's To tag (RFC 2543 matching only) */
-  readonly requestToTag: string | undefined;
-  /** @internal the final response's To tag (RFC 2543 ACK matching only) */
-  finalToTag: string | undefined = undefined;
-
+  private hooks: Hooks | undefined = undefined;
+  private readonly lg: LegacyPart | undefined;
+  private readonly flags: number;
   private st: ServerTransactionState;
   private readonly ctx: TxContext;
   /** status of the final response sent; 0 before */
@@ -58,17 +67,77 @@ export class ServerTransaction {
 
   constructor(ctx: TxContext, id: string, key: string, legacy: boolean, req: SipMessage, source: Target, responseTarget: Target) {
     this.ctx = ctx;
-    this.id = id;
     this.key = key;
-    this.legacy = legacy;
+    this.lg = legacy ? { id, requestToTag: freshOpt(req.toTag), finalToTag: undefined } : undefined;
     this.request = req;
-    this.requestToTag = legacy ? freshOpt(req.toTag) : undefined;
     this.method = req.method;
-    this.isInvite = req.method === 'INVITE';
+    this.flags = (req.method === 'INVITE' ? INVITE : 0) | (source.transport !== 'udp' ? RELIABLE : 0);
     this.source = source;
     this.responseTarget = responseTarget;
-    this.reliable = source.transport !== 'udp';
     this.st = this.isInvite ? 'proceeding' : 'trying';
+  }
+
+  /** unique among live transactions */
+  get id(): string {
+    return this.lg === undefined ? this.key : this.lg.id;
+  }
+
+  get isInvite(): boolean {
+    return (this.flags & INVITE) !== 0;
+  }
+
+  /** stream transport: no retransmissions, Timers I and J are 0 */
+  get reliable(): boolean {
+    return (this.flags & RELIABLE) !== 0;
+  }
+
+  /** @internal matched per RFC 2543 rules (no magic cookie) */
+  get legacy(): boolean {
+    return this.lg !== undefined;
+  }
+
+  /** @internal the request's To tag (RFC 2543 matching only) */
+  get requestToTag(): string | undefined {
+    return this.lg?.requestToTag;
+  }
+
+  /** @internal the final response's To tag (RFC 2543 ACK matching only) */
+  get finalToTag(): string | undefined {
+    return this.lg?.finalToTag;
+  }
+
+  /** The ACK for a non-2xx final response arrived (completed → confirmed). */
+  get onAck(): AckHook | undefined {
+    return this.hooks?.onAck;
+  }
+
+  set onAck(f: AckHook | undefined) {
+    (this.hooks ??= {}).onAck = f;
+  }
+
+  /** Timer H: the ACK never came (the transaction then terminates). */
+  get onTimeout(): TimeoutHook | undefined {
+    return this.hooks?.onTimeout;
+  }
+
+  set onTimeout(f: TimeoutHook | undefined) {
+    (this.hooks ??= {}).onTimeout = f;
+  }
+
+  get onTransportError(): ErrorHook | undefined {
+    return this.hooks?.onTransportError;
+  }
+
+  set onTransportError(f: ErrorHook | undefined) {
+    (this.hooks ??= {}).onTransportError = f;
+  }
+
+  get onTerminated(): EndHook | undefined {
+    return this.hooks?.onTerminated;
+  }
+
+  set onTerminated(f: EndHook | undefined) {
+    (this.hooks ??= {}).onTerminated = f;
   }
 
   get state(): ServerTransactionState {
@@ -227,7 +296,7 @@ export class ServerTransaction {
   private release(res: SipMessage, keepBytes: boolean): void {
     this.fin = res.status;
     this.creds = credentialsOf(this.request!);
-    if (this.legacy) this.finalToTag = freshOpt(res.toTag);
+    if (this.lg !== undefined) this.lg.finalToTag = freshOpt(res.toTag);
     if (keepBytes) this.finalBytes = retainedText(res);
     this.request = undefined;
     this.lastResponse = undefined;
