@@ -129,6 +129,18 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   const maxBytes = Math.max(0, Math.floor(options.maxBytes));
   // insertion order = age: the first entry is the oldest call
   const calls = new Map<string, CallEntry>();
+  // calls in the order they started, dead ones skipped: the oldest live call without iterating
+  // the Map (whose front fills with deleted slots that every values().next() walks over)
+  let order: CallEntry[] = [];
+  let orderHead = 0;
+  const oldest = (): CallEntry | undefined => {
+    while (orderHead < order.length && order[orderHead]!.dead) orderHead++;
+    if (orderHead > 1024 && orderHead * 2 > order.length) {
+      order = order.slice(orderHead);
+      orderHead = 0;
+    }
+    return order[orderHead];
+  };
   let liveBytes = 0;
 
   // ---- the byte ring: messages in write order; a lap wraps to 0 when the next one does not fit
@@ -388,8 +400,18 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
           dead: false,
         };
         calls.set(entry.summary.callId, entry);
+        order.push(entry);
+        if (order.length - orderHead > 4 * calls.size + 1024) {
+          // calls ended by the ring behind a long-lived one: keep the live ones only
+          order = order.filter((e) => !e.dead);
+          orderHead = 0;
+        }
         trace.onCall?.('start', entry.summary);
-        while (calls.size > options.calls && calls.size > 0) evict(calls.values().next().value as CallEntry);
+        while (calls.size > options.calls) {
+          const o = oldest();
+          if (o === undefined) break;
+          evict(o);
+        }
         if (entry.dead) return;
       }
       const now = Date.now();
