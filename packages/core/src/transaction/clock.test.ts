@@ -1,0 +1,171 @@
+// The queued clock: timers of one duration share a delay queue. Pure logic over a fake base
+// clock, so every due time is exact.
+import { describe, expect, it } from 'vitest';
+import { queuedClock } from './clock.js';
+import type { TimerHandle, TransactionClock } from './types.js';
+
+/**
+ * A base clock whose time moves only when the test says so; counts what is pending. Like Node,
+ * its timers run on a monotonic time while now() is the wall clock, which can be set back.
+ */
+const fakeBase = () => {
+  let mono = 0;
+  let wall = 1_000_000;
+  let seq = 0;
+  const pending = new Map<number, { at: number; fn: (a: unknown) => void; arg: unknown }>();
+  const base: TransactionClock = {
+    now: () => mono + wall,
+    setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
+      const id = ++seq;
+      pending.set(id, { at: mono + ms, fn: fn as (a: unknown) => void, arg });
+      return id;
+    },
+    clearTimeout(h: TimerHandle): void {
+      pending.delete(h as number);
+    },
+  };
+  /** moves time forward, running base timers in due order */
+  const advance = (ms: number): void => {
+    const end = mono + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: (a: unknown) => void; arg: unknown }] | undefined;
+      for (const e of pending) if (e[1].at <= end && (next === undefined || e[1].at < next[1].at)) next = e;
+      if (next === undefined) break;
+      pending.delete(next[0]);
+      mono = Math.max(mono, next[1].at);
+      next[1].fn(next[1].arg);
+    }
+    mono = end;
+  };
+  return { base, advance, pending, setWallBack: (ms: number) => (wall -= ms) };
+};
+
+describe('queuedClock', () => {
+  it('runs timers of one duration at their due times, in order, with one base timer', () => {
+    const { base, advance, pending } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: Array<[string, number]> = [];
+    const t0 = base.now();
+    clock.setTimeout((s: string) => fired.push([s, base.now() - t0]), 1000, 'a');
+    advance(300);
+    clock.setTimeout((s: string) => fired.push([s, base.now() - t0]), 1000, 'b');
+    advance(200);
+    clock.setTimeout((s: string) => fired.push([s, base.now() - t0]), 1000, 'c');
+    expect(pending.size).toBe(1); // the queue's head only
+    advance(999 - 500);
+    expect(fired).toEqual([]);
+    advance(1);
+    expect(fired).toEqual([['a', 1000]]);
+    advance(2000);
+    expect(fired).toEqual([['a', 1000], ['b', 1300], ['c', 1500]]);
+    expect(pending.size).toBe(0);
+  });
+
+  it('keeps durations apart: a short timer armed after a long one still fires first', () => {
+    const { base, advance } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('long'), 32_000, undefined);
+    clock.setTimeout(() => fired.push('short'), 500, undefined);
+    advance(500);
+    expect(fired).toEqual(['short']);
+    advance(31_500);
+    expect(fired).toEqual(['short', 'long']);
+  });
+
+  it('a cleared timer never runs and lets go of its argument; with none left nothing stays armed', () => {
+    const { base, advance, pending } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    const arg = { name: 'x' };
+    const h = clock.setTimeout((a: { name: string }) => fired.push(a.name), 1000, arg);
+    clock.setTimeout(() => fired.push('y'), 1000, undefined);
+    clock.clearTimeout(h);
+    expect((h as { arg: unknown }).arg).toBeUndefined();
+    advance(1000);
+    expect(fired).toEqual(['y']);
+    const h2 = clock.setTimeout(() => fired.push('z'), 1000, undefined);
+    expect(pending.size).toBe(1);
+    clock.clearTimeout(h2);
+    expect(pending.size).toBe(0);
+    clock.clearTimeout(h2); // twice is harmless
+    advance(5000);
+    expect(fired).toEqual(['y']);
+  });
+
+  it('drops cleared timers in bulk (Timer B and F end at the response) and still runs the live ones on time', () => {
+    const { base, advance } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: number[] = [];
+    const t0 = base.now();
+    for (let i = 0; i < 5000; i++) {
+      clock.clearTimeout(clock.setTimeout(() => fired.push(-1), 32_000, undefined));
+      if (i % 10 === 0) clock.setTimeout((n: number) => fired.push(n), 32_000, base.now() - t0);
+      advance(1);
+    }
+    advance(32_000);
+    expect(fired).not.toContain(-1);
+    expect(fired).toHaveLength(500);
+    expect(fired).toEqual([...fired].sort((a, b) => a - b));
+  });
+
+  it('a callback may arm and clear timers of its own queue while it runs', () => {
+    const { base, advance } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    let second: TimerHandle | undefined;
+    clock.setTimeout(() => {
+      fired.push('first');
+      clock.clearTimeout(second);
+      clock.setTimeout(() => fired.push('again'), 1000, undefined);
+    }, 1000, undefined);
+    second = clock.setTimeout(() => fired.push('second'), 1000, undefined);
+    advance(1000);
+    expect(fired).toEqual(['first']);
+    advance(1000);
+    expect(fired).toEqual(['first', 'again']);
+  });
+
+  it('runs timers at once when the wall clock is set back rather than hours late', () => {
+    const { base, advance, setWallBack } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('a'), 1000, undefined);
+    setWallBack(3_600_000);
+    advance(1000);
+    expect(fired).toEqual(['a']);
+  });
+
+  it('an exception in one callback does not stop the others, and is thrown as a plain timer would', async () => {
+    const { base, advance } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    clock.setTimeout(() => {
+      throw new Error('boom');
+    }, 1000, undefined);
+    clock.setTimeout(() => fired.push('b'), 1000, undefined);
+    const seen = new Promise<unknown>((resolve) => {
+      const listeners = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.once('uncaughtException', (e) => {
+        for (const l of listeners) process.on('uncaughtException', l);
+        resolve(e);
+      });
+    });
+    advance(1000);
+    expect(fired).toEqual(['b']);
+    expect(((await seen) as Error).message).toBe('boom');
+  });
+
+  it('close() clears everything', () => {
+    const { base, advance, pending } = fakeBase();
+    const clock = queuedClock(base);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('a'), 1000, undefined);
+    clock.setTimeout(() => fired.push('b'), 5000, undefined);
+    clock.close();
+    expect(pending.size).toBe(0);
+    advance(10_000);
+    expect(fired).toEqual([]);
+  });
+});
