@@ -113,13 +113,12 @@ describe('queuedClock', () => {
     const { base, advance } = fakeBase();
     const clock = queuedClock(base);
     const fired: string[] = [];
-    let second: TimerHandle | undefined;
     clock.setTimeout(() => {
       fired.push('first');
       clock.clearTimeout(second);
       clock.setTimeout(() => fired.push('again'), 1000, undefined);
     }, 1000, undefined);
-    second = clock.setTimeout(() => fired.push('second'), 1000, undefined);
+    const second = clock.setTimeout(() => fired.push('second'), 1000, undefined);
     advance(1000);
     expect(fired).toEqual(['first']);
     advance(1000);
