@@ -265,7 +265,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const data = msg.toBuffer();
     if (observer?.sent !== undefined) {
       const l = listener ?? transport.listenerFor(target);
-      observer.sent(msg, target, data, l === undefined ? undefined : { transport: l.transport, address: l.host, port: l.port });
+      observer.sent(msg, target, data, l === undefined ? undefined : endpointOf(l));
     }
     transport.send(target, data, {
       ...(target.connectionId !== undefined ? { connectionId: target.connectionId } : {}),
@@ -297,6 +297,17 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       });
   // the context of the message being handed to the transaction layer (synchronous call)
   let pendingCtx: RequestContext | undefined;
+
+  // A listener as the observer's local endpoint: one object per listener, not one per message.
+  const listenerEndpoints = new Map<ListenerInfo, Endpoint>();
+  const endpointOf = (l: ListenerInfo): Endpoint => {
+    let e = listenerEndpoints.get(l);
+    if (e === undefined) {
+      if (listenerEndpoints.size >= 256) listenerEndpoints.clear();
+      listenerEndpoints.set(l, (e = Object.freeze({ transport: l.transport, address: l.host, port: l.port })));
+    }
+    return e;
+  };
 
   // One frozen Target per peer, shared by every transaction with it: a finished transaction
   // keeps its targets for 64·T1, and a few peers (the backends, the callers) send most messages.
@@ -364,7 +375,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const msg = r.message;
-    observer?.received?.(msg, inb.source, inb.data, { transport: inb.listener.transport, address: inb.listener.host, port: inb.listener.port });
+    observer?.received?.(msg, inb.source, inb.data, endpointOf(inb.listener));
     if (msg.isRequest) {
       if (opts.screenRequest !== undefined) {
         const d = opts.screenRequest(msg, inb.source);
