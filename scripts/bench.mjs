@@ -360,6 +360,20 @@ function exited(child) {
   return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
 }
 
+/** Spawns a tracked child whose stdout and stderr go to `logFile`; `gone()` turns true when it exits. */
+function spawnLogged(cmd, args, options, logFile) {
+  const out = createWriteStream(logFile);
+  const child = track(spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.stdout.pipe(out, { end: false });
+  child.stderr.pipe(out, { end: false });
+  child.once('close', () => out.end());
+  let exitedYet = false;
+  void exited(child).then(() => {
+    exitedYet = true;
+  });
+  return { child, gone: () => exitedYet };
+}
+
 /** Asks politely, then firmly: signal, wait graceMs, SIGKILL. */
 async function stopChild(child, signal, graceMs) {
   if (child.exitCode !== null || child.signalCode !== null) return exited(child);
@@ -435,17 +449,9 @@ async function startBackend(runDir, name, port, totalSeconds) {
     '-recv_timeout', String(BACKEND_RECV_TIMEOUT_MS),
     '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
   ];
-  const out = createWriteStream(join(dir, 'sipp.out'));
-  const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-  child.stdout.pipe(out, { end: false });
-  child.stderr.pipe(out, { end: false });
-  child.once('close', () => out.end());
-  let gone = false;
-  void exited(child).then(() => {
-    gone = true;
-  });
-  await waitFor(() => gone || isBound(TRANSPORT, port), 5000, `sipp backend ${name} on ${TRANSPORT} ${port}`);
-  if (gone) throw new Error(`sipp backend ${name} exited at start: see ${dir}/sipp.out`);
+  const { child, gone } = spawnLogged('sipp', args, { cwd: dir }, join(dir, 'sipp.out'));
+  await waitFor(() => gone() || isBound(TRANSPORT, port), 5000, `sipp backend ${name} on ${TRANSPORT} ${port}`);
+  if (gone()) throw new Error(`sipp backend ${name} exited at start: see ${dir}/sipp.out`);
   return { name, port, dir, child, counts: () => readCounts(dir), stats: () => readStats(dir) };
 }
 
@@ -471,12 +477,8 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
       '-recv_timeout', String(CALLER_RECV_TIMEOUT_MS),
       '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
     ];
-    const out = createWriteStream(join(dir, 'sipp.out'));
     const t0 = now();
-    const child = track(spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-    child.stdout.pipe(out, { end: false });
-    child.stderr.pipe(out, { end: false });
-    child.once('close', () => out.end());
+    const { child } = spawnLogged('sipp', args, { cwd: dir }, join(dir, 'sipp.out'));
     const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
     const { code } = await exited(child);
     clearTimeout(killer);
@@ -579,23 +581,14 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir, variant));
   const profDir = join(dir, 'prof');
   const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg']];
-  const out = createWriteStream(join(dir, 'sipfront.log'));
-  const child = track(
-    spawn(process.execPath, [...nodeArgs, SIPFRONT_CLI, '--config', configFile], {
-      cwd: dir,
-      env: { ...process.env, SIPFRONT_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+  const { child, gone } = spawnLogged(
+    process.execPath,
+    [...nodeArgs, SIPFRONT_CLI, '--config', configFile],
+    { cwd: dir, env: { ...process.env, SIPFRONT_LOG_LEVEL: 'warn' } },
+    join(dir, 'sipfront.log'),
   );
-  child.stdout.pipe(out, { end: false });
-  child.stderr.pipe(out, { end: false });
-  child.once('close', () => out.end());
-  let gone = false;
-  void exited(child).then(() => {
-    gone = true;
-  });
-  await waitFor(() => gone || probeOptions(port), 20_000, `sipfront answering OPTIONS on udp ${port}`).catch(() => {});
-  if (gone || child.exitCode !== null) throw new Error(`sipfront exited at start: see ${dir}/sipfront.log`);
+  await waitFor(() => gone() || probeOptions(port), 20_000, `sipfront answering OPTIONS on udp ${port}`).catch(() => {});
+  if (gone() || child.exitCode !== null) throw new Error(`sipfront exited at start: see ${dir}/sipfront.log`);
   if (!(await probeOptions(port))) throw new Error(`sipfront does not answer OPTIONS on ${port}: see ${dir}/sipfront.log`);
   return {
     name,
@@ -643,17 +636,9 @@ async function startKamailio(runDir, backends) {
   if (opt.stateless) args.push('-A', 'STATELESS');
   const check = spawnSync('kamailio', ['-c', ...args.filter((a) => a !== '-DD' && a !== '-E')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio -c rejects bench/kamailio.cfg:\n${check.stderr}`);
-  const out = createWriteStream(join(dir, 'kamailio.log'));
-  const child = track(spawn('kamailio', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-  child.stdout.pipe(out, { end: false });
-  child.stderr.pipe(out, { end: false });
-  child.once('close', () => out.end());
-  let gone = false;
-  void exited(child).then(() => {
-    gone = true;
-  });
-  await waitFor(() => gone || probeOptions(port), 20_000, `kamailio answering OPTIONS on udp ${port}`).catch(() => {});
-  if (gone) throw new Error(`kamailio exited at start: see ${dir}/kamailio.log`);
+  const { child, gone } = spawnLogged('kamailio', args, { cwd: dir }, join(dir, 'kamailio.log'));
+  await waitFor(() => gone() || probeOptions(port), 20_000, `kamailio answering OPTIONS on udp ${port}`).catch(() => {});
+  if (gone()) throw new Error(`kamailio exited at start: see ${dir}/kamailio.log`);
   if (!(await probeOptions(port))) throw new Error(`kamailio does not answer OPTIONS on ${port}: see ${dir}/kamailio.log`);
   return {
     name: 'kamailio',
