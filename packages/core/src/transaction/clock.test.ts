@@ -37,13 +37,14 @@ const fakeBase = () => {
     }
     mono = end;
   };
-  return { base, advance, pending, setWallBack: (ms: number) => (wall -= ms) };
+  return { base, advance, pending, mono: () => mono, stepWall: (ms: number) => (wall += ms) };
 };
 
 describe('queuedClock', () => {
   it('runs timers of one duration at their due times, in order, with one base timer', () => {
-    const { base, advance, pending } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance, pending } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: Array<[string, number]> = [];
     const t0 = base.now();
     clock.setTimeout((s: string) => fired.push([s, base.now() - t0]), 1000, 'a');
@@ -62,8 +63,9 @@ describe('queuedClock', () => {
   });
 
   it('keeps durations apart: a short timer armed after a long one still fires first', () => {
-    const { base, advance } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: string[] = [];
     clock.setTimeout(() => fired.push('long'), 32_000, undefined);
     clock.setTimeout(() => fired.push('short'), 500, undefined);
@@ -74,8 +76,9 @@ describe('queuedClock', () => {
   });
 
   it('a cleared timer never runs and lets go of its argument; with none left nothing stays armed', () => {
-    const { base, advance, pending } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance, pending } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: string[] = [];
     const arg = { name: 'x' };
     const h = clock.setTimeout((a: { name: string }) => fired.push(a.name), 1000, arg);
@@ -94,8 +97,9 @@ describe('queuedClock', () => {
   });
 
   it('drops cleared timers in bulk (Timer B and F end at the response) and still runs the live ones on time', () => {
-    const { base, advance } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: number[] = [];
     const t0 = base.now();
     for (let i = 0; i < 5000; i++) {
@@ -110,8 +114,9 @@ describe('queuedClock', () => {
   });
 
   it('a callback may arm and clear timers of its own queue while it runs', () => {
-    const { base, advance } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: string[] = [];
     clock.setTimeout(() => {
       fired.push('first');
@@ -125,19 +130,63 @@ describe('queuedClock', () => {
     expect(fired).toEqual(['first', 'again']);
   });
 
-  it('runs timers at once when the wall clock is set back rather than hours late', () => {
-    const { base, advance, setWallBack } = fakeBase();
+  it('due times follow the monotonic clock: a wall clock set forward or back moves none', () => {
+    const f = fakeBase();
+    const { advance, stepWall } = f;
+    const clock = queuedClock(f.base, f.mono);
+    const fired: Array<[string, number]> = [];
+    const t0 = f.mono();
+    clock.setTimeout(() => fired.push(['a', f.mono() - t0]), 32_000, undefined);
+    advance(10_000);
+    stepWall(30_000); // NTP steps forward
+    clock.setTimeout(() => fired.push(['b', f.mono() - t0]), 32_000, undefined);
+    advance(10_000);
+    stepWall(-3_600_000); // and back an hour
+    advance(31_999 - 20_000);
+    expect(fired).toEqual([]);
+    advance(1);
+    expect(fired).toEqual([['a', 32_000]]);
+    advance(10_000);
+    expect(fired).toEqual([['a', 32_000], ['b', 42_000]]);
+  });
+
+  it('a timer that re-arms its own duration runs once per period even when time moves while it runs', () => {
+    // the base clock moves 1 ms at every reading, as a busy process's clock does
+    let t = 0;
+    let seq = 0;
+    const pending = new Map<number, { at: number; fn: (a: unknown) => void; arg: unknown }>();
+    const base: TransactionClock = {
+      now: () => ++t,
+      setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
+        pending.set(++seq, { at: t + ms, fn: fn as (a: unknown) => void, arg });
+        return seq;
+      },
+      clearTimeout: (h: TimerHandle) => void pending.delete(h as number),
+    };
     const clock = queuedClock(base);
-    const fired: string[] = [];
-    clock.setTimeout(() => fired.push('a'), 1000, undefined);
-    setWallBack(3_600_000);
-    advance(1000);
-    expect(fired).toEqual(['a']);
+    let runs = 0;
+    const rearm = (): void => {
+      runs++;
+      if (runs < 10_000) clock.setTimeout(rearm, 4000, undefined);
+    };
+    clock.setTimeout(rearm, 4000, undefined);
+    // fire the base timers due within 40 s, one at a time (each run is bounded: no runaway loop)
+    for (let i = 0; i < 1000 && pending.size > 0; i++) {
+      const [id, e] = [...pending].sort((a, b) => a[1].at - b[1].at)[0]!;
+      if (e.at > 40_000) break;
+      pending.delete(id);
+      t = Math.max(t, e.at);
+      e.fn(e.arg);
+    }
+    // 40 s of a 4 s timer: about ten runs (the ticking clock adds a few ms a period), never thousands
+    expect(runs).toBeGreaterThanOrEqual(9);
+    expect(runs).toBeLessThanOrEqual(10);
   });
 
   it('an exception in one callback does not stop the others, and is thrown as a plain timer would', async () => {
-    const { base, advance } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: string[] = [];
     clock.setTimeout(() => {
       throw new Error('boom');
@@ -157,8 +206,9 @@ describe('queuedClock', () => {
   });
 
   it('close() clears everything', () => {
-    const { base, advance, pending } = fakeBase();
-    const clock = queuedClock(base);
+    const f = fakeBase();
+    const { base, advance, pending } = f;
+    const clock = queuedClock(base, f.mono);
     const fired: string[] = [];
     clock.setTimeout(() => fired.push('a'), 1000, undefined);
     clock.setTimeout(() => fired.push('b'), 5000, undefined);

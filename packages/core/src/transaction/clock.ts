@@ -67,21 +67,25 @@ class DelayQueue {
   private dead = 0;
   private readonly base: TransactionClock;
   private readonly ms: number;
-  /** due times are kept relative to this, so that they stay small integers (no boxed double) */
+  /** a monotonic time in ms: a wall clock that is set forward or back moves no due time */
+  private readonly mono: () => number;
+  /** due times are kept relative to this, whole ms, so that they stay small integers (no boxed double) */
   private readonly origin: number;
 
-  constructor(base: TransactionClock, ms: number) {
+  constructor(base: TransactionClock, ms: number, mono: () => number) {
     this.base = base;
     this.ms = ms;
-    this.origin = base.now();
+    this.mono = mono;
+    this.origin = mono();
   }
 
   private now(): number {
-    return this.base.now() - this.origin;
+    return this.mono() - this.origin;
   }
 
   add(fn: (arg: never) => void, arg: unknown): QueuedTimer {
-    const t = new QueuedTimer(fn, arg, this.now() + this.ms, this);
+    // never early: the due time rounds up to the next whole ms
+    const t = new QueuedTimer(fn, arg, Math.ceil(this.now() + this.ms), this);
     this.items.push(t);
     this.live++;
     if (this.pending === undefined && !this.running) this.arm(t.at);
@@ -91,7 +95,7 @@ class DelayQueue {
   private running = false;
 
   private arm(at: number): void {
-    this.pending = this.base.setTimeout(DelayQueue.run, Math.max(0, at - this.now()), this);
+    this.pending = this.base.setTimeout(DelayQueue.run, Math.max(1, Math.ceil(at - this.now())), this);
   }
 
   private static run(q: DelayQueue): void {
@@ -99,11 +103,13 @@ class DelayQueue {
     q.running = true;
     const now = q.now();
     let errors: unknown[] | undefined;
-    // callbacks may add to this queue (pushed behind) or clear its timers (marked): both safe here
-    while (q.head < q.items.length) {
+    // Callbacks may add to this queue or clear its timers (marked). What they add goes behind
+    // `end` and waits for the next run even if it were due: a callback that re-arms its own
+    // duration can never keep this loop going.
+    const end = q.items.length;
+    while (q.head < end) {
       const t = q.items[q.head]!;
-      // due, or armed "after" now: the wall clock was set back; the timer goes now, not hours late
-      if (t.at > now && t.at - q.ms <= now) break;
+      if (t.at > now) break;
       q.items[q.head++] = undefined;
       const fn = t.fn;
       if (fn === undefined) {
@@ -190,7 +196,15 @@ export interface QueuedClock extends TransactionClock {
   close(): void;
 }
 
-export const queuedClock = (base: TransactionClock): QueuedClock => {
+/** Node's monotonic clock (vitest's fake timers move it too) */
+const monotonic = (): number => performance.now();
+
+/**
+ * `base`'s timers, queued. Due times are measured on `mono`: for the real clock that is
+ * `performance.now()`, never the wall clock; a clock of the caller's own must keep its `now()`
+ * in step with its timers (its `now()` is used).
+ */
+export const queuedClock = (base: TransactionClock, mono: () => number = base === realClock ? monotonic : () => base.now()): QueuedClock => {
   const queues = new Map<number, DelayQueue>();
   return {
     now: () => base.now(),
@@ -198,7 +212,7 @@ export const queuedClock = (base: TransactionClock): QueuedClock => {
       let q = queues.get(ms);
       if (q === undefined) {
         if (queues.size >= MAX_QUEUES || !(ms > 0) || !Number.isInteger(ms)) return base.setTimeout(fn, ms, arg);
-        q = new DelayQueue(base, ms);
+        q = new DelayQueue(base, ms, mono);
         queues.set(ms, q);
       }
       return q.add(fn as (arg: never) => void, arg);

@@ -14,7 +14,12 @@
 //     options.timers?: Partial<TimerConfig>     ms: t1 500, t2 4000, t4 5000, timerC 180000 (0 = off),
 //                                               timerD 32000
 //     options.clock?: TransactionClock          default realClock (global timers, unref()'d, so
-//                                               vitest fake timers apply)
+//                                               vitest fake timers apply). The layer queues the
+//                                               timers of each duration (queuedClock): due times
+//                                               run on performance.now() for the real clock, on
+//                                               now() for a clock of your own, which must move with
+//                                               its timers; switching fake/real timers under a live
+//                                               layer is not supported
 //     options.autoTrying?: boolean              INVITE server transactions answer 100 at once (default true)
 //   layer.receive(msg, source) · createClient(req, target, handlers) · reportTransportError(target, err)
 //   layer.findInviteServerTx(cancel) · layer.size → { server, client } · layer.close()
