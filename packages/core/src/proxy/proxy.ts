@@ -555,7 +555,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     if (d.targets.length === 0) return reply(req, ctx, tx, d.exhaustedStatus ?? 503, undefined, [['Retry-After', '30']]);
-    if (tx !== undefined && contexts.get(tx)?.cancelled === true) return; // CANCEL came while routing
+    // answered while it was being routed (a CANCEL got the INVITE its 487; the transaction ended):
+    // forwarding it now would ring a callee for a call that is over
+    if (tx !== undefined && (tx.finalStatus !== 0 || tx.state === 'terminated' || contexts.get(tx)?.cancelled === true)) return;
     forward(req, ctx, tx, d, true);
   };
 
