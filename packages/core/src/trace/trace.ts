@@ -129,6 +129,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   const maxBytes = Math.max(0, Math.floor(options.maxBytes));
   // insertion order = age: the first entry is the oldest call
   const calls = new Map<string, CallEntry>();
+  // the call of the last message: a message forwarded is recorded twice in a row (in, then out),
+  // and comparing two Call-IDs is cheaper than hashing one into the Map
+  let lastCallId = '';
+  let lastEntry: CallEntry | undefined;
   // calls in the order they started, dead ones skipped: the oldest live call without iterating
   // the Map (whose front fills with deleted slots that every values().next() walks over)
   let order: CallEntry[] = [];
@@ -208,6 +212,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   const evict = (e: CallEntry): void => {
     if (e.dead) return;
     e.dead = true;
+    if (e === lastEntry) {
+      lastEntry = undefined;
+      lastCallId = '';
+    }
     calls.delete(e.summary.callId);
     liveBytes -= e.bytes;
   };
@@ -373,7 +381,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       if (capture === 'off') return;
       const callId = msg.callId;
       if (callId === undefined) return;
-      let entry = calls.get(callId);
+      let entry = callId === lastCallId ? lastEntry : calls.get(callId);
       if (entry === undefined) {
         // a call starts with an INVITE outside a dialog; probes, registrations and the rest are not calls
         if (msg.method !== 'INVITE' || msg.toTag !== undefined) return;
@@ -416,6 +424,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       }
       const now = Date.now();
       store(entry, direction, data, remote, localEp, now);
+      if (!entry.dead) {
+        lastCallId = entry.summary.callId;
+        lastEntry = entry;
+      }
       const s = entry.summary;
       s.lastAt = now;
       s.messages = entry.count;
