@@ -3,15 +3,13 @@
 // INVITE, and the INVITE must then never be forwarded — the callee would ring for a call that
 // is already over (RFC 3261 §9.2, §16.10).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProxy, createResolver, createTransportLayer, type Proxy, type RouteDecision, type TransportLayer } from '@sipfront/core';
+import type { RouteDecision } from '@sipfront/core';
+import { startCoreProxy, type CoreProxy } from './helpers/core-proxy.js';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { callIdOf, request } from './helpers/sip-text.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
 describe('CANCEL while routing', () => {
-  let transport: TransportLayer;
-  let proxy: Proxy;
+  let sf: CoreProxy;
   let backend: UdpPeer;
   let caller: UdpPeer;
   let port: number;
@@ -20,30 +18,19 @@ describe('CANCEL while routing', () => {
 
   beforeAll(async () => {
     backend = await udpPeer();
-    transport = createTransportLayer({ onMessage: (m) => proxy?.handleInbound(m) });
-    const [l] = await transport.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-    port = l!.port;
-    proxy = createProxy({
-      mode: 'stateful',
-      transport,
-      resolver: createResolver(),
-      log: silent,
-      timers: { t1: 50 },
-      router: {
-        route: (req) => {
-          const d: RouteDecision = { action: 'forward', targets: [{ destination: `sip:127.0.0.1:${backend.port}` }] };
-          if (req.method !== 'INVITE') return d;
-          return new Promise<RouteDecision>((resolve) => held.push(() => resolve(d)));
-        },
+    sf = await startCoreProxy({
+      route: (req) => {
+        const d: RouteDecision = { action: 'forward', targets: [{ destination: `sip:127.0.0.1:${backend.port}` }] };
+        if (req.method !== 'INVITE') return d;
+        return new Promise<RouteDecision>((resolve) => held.push(() => resolve(d)));
       },
     });
-    proxy.updateListeners();
+    port = sf.port;
     caller = (await udpPeer()).to(port);
     backend.to(port);
   });
   afterAll(async () => {
-    proxy?.close();
-    await transport?.close();
+    await sf?.close();
     await caller?.close();
     await backend?.close();
   });

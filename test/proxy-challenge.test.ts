@@ -2,15 +2,12 @@
 // the INVITE again with credentials and CSeq + 1, and keeps the dialog's later requests raised
 // by the same step towards the provider while the caller sees its own numbers (contract).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProxy, createResolver, createTransportLayer, type Proxy, type TransportLayer } from '@sipfront/core';
+import { startCoreProxy, type CoreProxy } from './helpers/core-proxy.js';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { callIdOf, request, responseTo } from './helpers/sip-text.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
 describe('answering a next hop challenge', () => {
-  let transport: TransportLayer;
-  let proxy: Proxy;
+  let sf: CoreProxy;
   let provider: UdpPeer;
   let caller: UdpPeer;
   let port: number;
@@ -18,35 +15,24 @@ describe('answering a next hop challenge', () => {
 
   beforeAll(async () => {
     provider = await udpPeer();
-    transport = createTransportLayer({ onMessage: (m) => proxy?.handleInbound(m) });
-    const [l] = await transport.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-    port = l!.port;
-    proxy = createProxy({
-      mode: 'stateful',
-      transport,
-      resolver: createResolver(),
-      log: silent,
-      timers: { t1: 50 },
-      router: {
-        route: () => ({
-          action: 'forward',
-          targets: [{
-            destination: `sip:127.0.0.1:${provider.port}`,
-            onChallenge: (res, sent) => {
-              challenged.push(`${res.status} ${sent.get('cseq')!}`);
-              return [['Proxy-Authorization', 'Digest username="200200", realm="provider", nonce="n", uri="sip:x", response="r"']];
-            },
-          }],
-        }),
-      },
+    sf = await startCoreProxy({
+      route: () => ({
+        action: 'forward',
+        targets: [{
+          destination: `sip:127.0.0.1:${provider.port}`,
+          onChallenge: (res, sent) => {
+            challenged.push(`${res.status} ${sent.get('cseq')!}`);
+            return [['Proxy-Authorization', 'Digest username="200200", realm="provider", nonce="n", uri="sip:x", response="r"']];
+          },
+        }],
+      }),
     });
-    proxy.updateListeners();
+    port = sf.port;
     caller = (await udpPeer()).to(port);
     provider.to(port);
   });
   afterAll(async () => {
-    proxy?.close();
-    await transport?.close();
+    await sf?.close();
     await caller?.close();
     await provider?.close();
   });
