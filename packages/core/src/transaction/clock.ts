@@ -65,6 +65,8 @@ class DelayQueue {
   private live = 0;
   /** cleared timers still in `items` */
   private dead = 0;
+  /** inside `run`: what is added or cleared meanwhile waits for `settle` */
+  private running = false;
   private readonly base: TransactionClock;
   private readonly ms: number;
   /** a monotonic time in ms: a wall clock that is set forward or back moves no due time */
@@ -91,8 +93,6 @@ class DelayQueue {
     if (this.pending === undefined && !this.running) this.arm(t.at);
     return t;
   }
-
-  private running = false;
 
   private arm(at: number): void {
     this.pending = this.base.setTimeout(DelayQueue.run, Math.max(1, Math.ceil(at - this.now())), this);
