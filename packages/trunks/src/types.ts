@@ -1,10 +1,10 @@
-// The trunk package's shapes: a trunk as configured (the server's TrunkConfig fits it), its
+// The trunk package's shapes: a trunk as configured (the server's TrunkConfig is this type), its
 // state as the API shows it (CONTRACT "A trunk as returned"), the events for metrics and SSE,
 // and what the package needs from outside (a way to send a request, our Contact, DNS, time).
 import type { Endpoint, SipMessage } from '@sipfront/core';
 
 /**
- * One trunk, every key present (the server's `TrunkConfig` is assignable to it). Durations in
+ * One trunk, every key present (the server's config uses it as `TrunkConfig`). Durations in
  * ms, `expires` in seconds (SIP Expires), as in the config types.
  */
 export interface TrunkSpec {

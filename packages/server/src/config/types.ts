@@ -4,6 +4,7 @@
 // SECONDS, as on the wire. Every key is present: an absent YAML key has its default, and an
 // optional value that is not set is `null`. Paths (store, certificates) are absolute.
 
+import type { TrunkSpec } from '@sipfront/trunks';
 import type {
   BELOW_MIN_POLICIES, DIGEST_ALGORITHMS, DISPATCHER_ALGORITHMS, LOCAL_CALLS, LOG_LEVELS,
   MAX_CONTACTS_POLICIES, MODES, ROUTE_CALLERS, TRACE_CAPTURE, TRANSPORTS,
@@ -124,37 +125,12 @@ export interface SecurityConfig {
   readonly banReply: 'drop' | 403;
 }
 
-export interface TrunkConfig {
-  readonly id: string;
-  readonly registrar: string;
-  readonly user: string;
-  /** Exactly one of password / ha1 is set. */
-  readonly password: string | null;
-  readonly ha1: string | null;
-  /** Defaults to user. */
-  readonly authUser: string;
-  readonly realm: string | null;
-  /** Defaults to user. */
-  readonly contactUser: string;
-  /** Defaults to the registrar URI's host. */
-  readonly domain: string;
-  /** Defaults to user. */
-  readonly fromUser: string;
-  readonly outboundProxy: string | null;
-  /** CIDRs. */
-  readonly inboundFrom: readonly string[];
-  /** SECONDS (SIP Expires). */
-  readonly expires: number;
-  /** Dispatcher set id; default 1. */
-  readonly routeTo: number;
-  readonly retry: {
-    readonly interval: number; // ms
-    readonly forbiddenInterval: number; // ms
-    /** 0 = for ever. */
-    readonly maxAttempts: number;
-    readonly initialDelayMax: number; // ms
-  };
-}
+/**
+ * A trunk as configured: the trunks package's own shape (one definition for both). What the YAML
+ * may leave out: `auth_user`, `contact_user` and `from_user` default to `user`, `domain` to the
+ * registrar URI's host, `route_to` to set 1; `expires` is in SECONDS, the retry durations in ms.
+ */
+export type TrunkConfig = TrunkSpec;
 
 export type RouteTarget =
   | { readonly kind: 'trunk'; readonly trunk: string }
