@@ -466,6 +466,49 @@ describe('start, operator actions, run-time changes, stop', () => {
     expect(provider.sent).toHaveLength(n);
   });
 
+  it('close() during a refresh waits for its answer before the Expires: 0 (RFC 3261 §10.2)', async () => {
+    const provider = fakeProvider(registrar({ grant: 100 }));
+    let slow = false;
+    // the provider answers REGISTERs 500 ms late once `slow` is set
+    const send: TrunkManagerDeps['send'] = (req, destination, timeoutMs) => {
+      const p = provider.send(req, destination, timeoutMs);
+      return slow ? new Promise((resolve) => setTimeout(() => resolve(p), 500)) : p;
+    };
+    const { m } = rig(registrar(), [trunk()], { send });
+    m.start();
+    await advance(1);
+    expect(m.get('p1')).toMatchObject({ state: 'registered' });
+    slow = true;
+    await advance(85_000); // the refresh (85 % of 100 s) is on its way
+    const before = provider.sent.length;
+    expect(provider.sent.at(-1)!.req.get('expires')).not.toBe('0');
+    const done = m.close();
+    await advance(400);
+    expect(provider.sent).toHaveLength(before);
+    await advance(200); // the refresh's 200 at +500 ms; only then the Expires: 0
+    expect(provider.sent).toHaveLength(before + 1);
+    expect(provider.sent.at(-1)!.req.get('expires')).toBe('0');
+    await advance(600);
+    await done;
+    expect(m.get('p1')).toMatchObject({ state: 'unregistered', lastCode: 200 });
+  });
+
+  it('close() during a refresh the provider never answers: bounded, and nothing is sent after the bound', async () => {
+    const { m, provider } = rig(registrar({ grant: 100 }), [trunk()], { unregisterTimeoutMs: 1_500 });
+    m.start();
+    await advance(1);
+    provider.handle(() => null);
+    await advance(85_000);
+    const before = provider.sent.length;
+    let finished = false;
+    void m.close().then(() => (finished = true));
+    await advance(1_600);
+    expect(finished).toBe(true);
+    expect(m.get('p1')).toMatchObject({ state: 'unregistered', lastCode: null });
+    await advance(10_000); // the refresh times out (requestTimeoutMs 4000): no late Expires: 0
+    expect(provider.sent).toHaveLength(before);
+  });
+
   it('close() is bounded even when the provider never answers', async () => {
     const { m, provider } = rig(registrar(), [trunk()], { unregisterTimeoutMs: 1_500 });
     m.start();

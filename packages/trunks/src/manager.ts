@@ -77,6 +77,8 @@ interface Registration {
   nextAttemptAt: number | null;
   timer: unknown;
   inFlight: boolean;
+  /** the REGISTER transaction in flight, if any: the next REGISTER waits for it (RFC 3261 §10.2) */
+  sending: Promise<unknown> | undefined;
   /** bumped when the trunk is replaced, removed or stopped: results of older attempts are dropped */
   gen: number;
   /** consecutive failed attempts */
@@ -149,6 +151,7 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
     nextAttemptAt: null,
     timer: undefined,
     inFlight: false,
+    sending: undefined,
     gen: 0,
     failures: 0,
     challenge: undefined,
@@ -226,7 +229,10 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
       r.cseq += 1;
       const req = buildRegister(spec, { callId: r.callId, fromTag: r.fromTag, cseq: r.cseq, contact, expires, userAgent, authorization: auth });
       const sentAt = clock.now();
-      const sent = await sendBounded(req, nextHop(spec), timeoutMs);
+      const sending = sendBounded(req, nextHop(spec), timeoutMs);
+      r.sending = sending;
+      const sent = await sending;
+      if (r.sending === sending) r.sending = undefined;
       if (!live()) return undefined;
       try {
         deps.onResponse?.({ trunk: spec.id, code: sent.code });
@@ -355,10 +361,23 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
     const perRequest = Math.max(1, Math.min(requestTimeoutMs, timeoutMs));
     let timer: unknown;
     try {
+      // RFC 3261 §10.2: no new REGISTER before the one in flight (a refresh) has its final
+      // response or has timed out; the older attempt sends nothing more (its generation is over).
+      // Past the bound nothing more is sent either.
+      let expired = false;
+      const live = (): boolean => !expired;
+      const inFlight = r.sending;
+      const rounds =
+        inFlight === undefined
+          ? registerRounds(r, true, perRequest, live)
+          : inFlight.then(() => (expired ? undefined : registerRounds(r, true, perRequest, live)));
       outcome = await Promise.race([
-        registerRounds(r, true, perRequest, () => true),
+        rounds,
         new Promise<undefined>((resolve) => {
-          timer = clock.setTimeout(() => resolve(undefined), timeoutMs);
+          timer = clock.setTimeout(() => {
+            expired = true;
+            resolve(undefined);
+          }, timeoutMs);
         }),
       ]);
     } catch (err) {
