@@ -1,5 +1,5 @@
 // Branch parameters of the Vias sipfront adds (RFC 3261 §16.6 step 8, §16.11).
-// Layout: z9hG4bK + "sf" + 8 hex loop-detection hash + "." + transaction part.
+// Layout: z9hG4bK + "sf" + 8 hex loop-detection hash + "." + transaction part (process tag + counter).
 import { randomBytes } from 'node:crypto';
 import type { SipMessage } from '../message/message.js';
 import { MAGIC_COOKIE } from '../message/via.js';
@@ -31,10 +31,16 @@ export const loopHash = (req: SipMessage, viaBelow: string | undefined): string 
 const processTag = randomBytes(4).toString('hex');
 let counter = 0;
 
-/** A branch unique to this process and call (stateful mode). */
-export const newBranch = (loop: string): string => {
+/**
+ * The process part of the branches a worker makes (`workers: N`): `w<k>-` tells the worker that
+ * sent a request from its response's top Via (transport/affinity.ts). Hex never holds a `w`.
+ */
+export const workerBranchTag = (worker: number): string => `w${worker}-${randomBytes(3).toString('hex')}`;
+
+/** A branch unique to this process and call (stateful mode); `tag` names the process. */
+export const newBranch = (loop: string, tag: string = processTag): string => {
   counter = (counter + 1) >>> 0;
-  return `${BRANCH_PREFIX}${loop}.${processTag}${counter.toString(36)}`;
+  return `${BRANCH_PREFIX}${loop}.${tag}${counter.toString(36)}`;
 };
 
 /**

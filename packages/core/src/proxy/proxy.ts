@@ -13,7 +13,7 @@ import type { SipUri } from '../message/uri.js';
 import type { Endpoint, Inbound, ListenerInfo, TransportLayer, TransportName } from '../transport/types.js';
 import type { ClientTransaction, ClientTransactionHandlers, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
 import { createTransactionLayer, fresh, freshOpt } from '../transaction/index.js';
-import { loopHash, loopPartOf, newBranch, statelessBranch, BRANCH_PREFIX } from './branch.js';
+import { loopHash, loopPartOf, newBranch, statelessBranch, workerBranchTag, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
 import { createDialogToken, type RelayTarget } from './dialog-token.js';
@@ -58,6 +58,8 @@ export interface ProxyOptions {
    * requests whose Route naming us lacks a valid token get 403 (an ACK is dropped).
    */
   dialogSecret?: string | Buffer;
+  /** `workers: N`: this process's number, written into every branch it makes (transport/affinity.ts). */
+  worker?: number;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
 }
@@ -241,6 +243,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const stateful = opts.mode === 'stateful';
   const local = new LocalAddresses(transport.listeners(), opts.advertise);
   const token = opts.dialogSecret !== undefined ? createDialogToken(opts.dialogSecret) : undefined;
+  const branchTag = opts.worker !== undefined ? workerBranchTag(opts.worker) : undefined;
   const checkInDialog = opts.checkInDialog ?? (token !== undefined ? (req: SipMessage, our: SipUri | undefined) => token.verify(req, our) : undefined);
   const recordRouteParams = opts.recordRouteParams ?? (token !== undefined ? (req: SipMessage) => token.param(req) : undefined);
   const failoverCodes = new Set(opts.failover?.codes ?? DEFAULT_FAILOVER);
@@ -681,7 +684,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (inb.id !== out.id) add(local.recordRoute(inb, extra));
       add(local.recordRoute(out, extra));
     }
-    const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop);
+    const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop, branchTag);
     msg.insertFirst('Via', local.via(out, branch));
     if (endpoint.transport === 'udp') {
       const size = msg.toBuffer().length;
@@ -729,7 +732,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     shiftCSeq(m, 1);
     const sent = m.clone();
-    m.insertFirst('Via', local.via(b.out, newBranch(rc.loop)));
+    m.insertFirst('Via', local.via(b.out, newBranch(rc.loop, branchTag)));
     b.done = true;
     b.status = res.status;
     launchBranch(rc, target, m, b.endpoint, b.out, sent, b.cseqShift + 1, b.authTries + 1);
@@ -951,7 +954,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (out === undefined) return { response: undefined, code: null, rttMs: 0, error: `no ${endpoint.transport} listener` };
     const msg = req.clone();
     if (!msg.has('max-forwards')) msg.prepend('Max-Forwards', '70');
-    msg.prepend('Via', local.via(out, newBranch(loopHash(msg, undefined))));
+    msg.prepend('Via', local.via(out, newBranch(loopHash(msg, undefined), branchTag)));
     return new Promise<OriginateResult>((resolve) => {
       let done = false;
       const finish = (r: OriginateResult): void => {

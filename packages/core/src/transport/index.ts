@@ -40,6 +40,7 @@ export { normaliseAddress } from './endpoint.js';
 export { TransportError, type TransportErrorCode } from './errors.js';
 export { findContentLength, StreamFramer, type FramerFailure, type FramerLimits, type FramerSink } from './stream-framer.js';
 export { createTransportLayer } from './transport-layer.js';
+export { callIdOwner, datagramOwner, viaBranchOwner, type UdpAffinity } from './affinity.js';
 export type {
   DropReason,
   Endpoint,

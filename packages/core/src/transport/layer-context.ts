@@ -2,6 +2,7 @@
 // wrapped so that nothing a caller throws can escape into a socket event handler.
 
 import { TransportError } from './errors.js';
+import type { UdpAffinity } from './affinity.js';
 import type { DropReason, Endpoint, Inbound, ListenerInfo, TransportOptions } from './types.js';
 
 export interface ResolvedLimits {
@@ -25,6 +26,8 @@ export interface LayerContext {
   failSend(onError: ((err: Error) => void) | undefined, err: Error): void;
   /** Which listener a message to target leaves from; see TransportLayer.listenerFor. */
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
+  /** `workers: N` (see TransportOptions.affinity) */
+  readonly affinity: UdpAffinity | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -72,6 +75,7 @@ export function createLayerContext(
     tlsRejectUnauthorized: opts.tlsClient?.rejectUnauthorized ?? true,
     tlsCa: opts.tlsClient?.ca,
     listenerFor,
+    affinity: opts.affinity,
     deliver(msg) {
       try {
         onMessage(msg);

@@ -203,6 +203,12 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       }
     },
 
+    receive(listenerId, source, data) {
+      const l = udpById.get(listenerId);
+      if (l === undefined || closed) return;
+      ctx.deliver({ data, source, listener: l.info, receivedAt: Date.now() });
+    },
+
     close() {
       if (closing !== null) return closing;
       closed = true;

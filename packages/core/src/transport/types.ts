@@ -1,3 +1,4 @@
+import type { UdpAffinity } from './affinity.js';
 // The transport layer's public types: what it is given (listen specs, options) and what it hands
 // upward (raw message bytes with their source). No SIP parsing happens at this level.
 
@@ -85,6 +86,11 @@ export interface TransportOptions {
   /** Bytes queued for writing on one connection before it is given up as stuck. Default 1 MiB. */
   maxWriteQueuePerConnection?: number;
   tlsClient?: TransportTlsClientOptions;
+  /**
+   * `workers: N`: UDP listeners bind without exclusivity (under node:cluster every worker then reads
+   * the primary's one socket) and hand each datagram to `affinity` first (transport/affinity.ts).
+   */
+  affinity?: UdpAffinity;
 }
 
 export interface SendOptions {
@@ -103,5 +109,7 @@ export interface TransportLayer {
   listeners(): ListenerInfo[];
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   send(target: Endpoint, data: Buffer, opts?: SendOptions): void;
+  /** A datagram another worker received on listener `listenerId` and relayed here: delivered as if it arrived here. */
+  receive(listenerId: string, source: Endpoint, data: Buffer): void;
   close(): Promise<void>;
 }

@@ -44,7 +44,8 @@ export function openUdpListener(
       reject(new TransportError('TRANSPORT_LISTEN_FAILED', `udp ${hostPort(host, port)}: ${err.message}`, { cause: err }));
     };
     socket.once('error', onBindError);
-    socket.bind({ address: host, port, exclusive: true }, () => {
+    // workers: N shares the primary's socket (node:cluster); alone, the port is ours
+    socket.bind({ address: host, port, exclusive: ctx.affinity === undefined }, () => {
       socket.off('error', onBindError);
       const bound = socket.address();
       const info: ListenerInfo = Object.freeze({
@@ -64,6 +65,7 @@ export function openUdpListener(
         // The kernel caps or refuses big buffers on some hosts; defaults still work.
       }
       const maxMessageSize = ctx.limits.maxMessageSize;
+      const affinity = ctx.affinity;
       socket.on('message', (data, rinfo) => {
         const address = family === 6 ? normaliseAddress(rinfo.address) : rinfo.address;
         if (acl !== null && !acl(address)) {
@@ -75,6 +77,7 @@ export function openUdpListener(
           return;
         }
         if (isKeepAlive(data)) return;
+        if (affinity !== undefined && affinity.route(data, { address, port: rinfo.port }, info.id)) return;
         ctx.deliver({ data, source: { transport: 'udp', address, port: rinfo.port }, listener: info, receivedAt: Date.now() });
       });
       resolve({
