@@ -84,6 +84,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** probe RTT buckets, seconds */
   rttBuckets?: number[];
+  /** what a scrape returns instead of this registry's text (`workers: N`: every worker's, aggregated) */
+  scrape?: () => Promise<string>;
 }
 
 const DEFAULT_RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -127,6 +129,8 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     help: '1 when the destination takes new calls (active), else 0',
     labelNames: ['set', 'destination'],
     registers,
+    // workers: N probe each for themselves; up only where all of them find it up
+    aggregator: 'min',
     collect() {
       this.reset();
       const live = new Map<number, Set<string>>();
@@ -168,6 +172,8 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     name: 'sipfront_registrar_contacts',
     help: 'Live registered contacts (bindings) in the store',
     registers,
+    // one store for all workers
+    aggregator: 'max',
     async collect() {
       try {
         contactsLast = await sources.contacts();
@@ -182,12 +188,14 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     name: 'sipfront_security_bans_active',
     help: 'Addresses banned now',
     registers,
+    // bans are shared (Redis) by the workers
+    aggregator: 'max',
     collect() {
       this.set(sources.activeBans());
     },
   });
   const parseErrors = new Counter({ name: 'sipfront_parse_errors_total', help: 'Inbound messages that did not parse', registers });
-  const trunkRegistered = new Gauge({ name: 'sipfront_trunk_registered', help: '1 while the trunk is registered to its provider', labelNames: ['trunk'], registers });
+  const trunkRegistered = new Gauge({ name: 'sipfront_trunk_registered', help: '1 while the trunk is registered to its provider', labelNames: ['trunk'], registers, aggregator: 'max' });
   const trunkResponses = new Counter({ name: 'sipfront_trunk_register_responses_total', help: 'Final responses to trunk REGISTERs, by status', labelNames: ['trunk', 'code'], registers });
   const proxyAuth = new Counter({ name: 'sipfront_proxy_auth_total', help: 'Proxy authentication outcomes', labelNames: ['result'], registers });
   const refused = new Counter({ name: 'sipfront_requests_refused_total', help: 'Requests refused before routing, by reason', labelNames: ['reason'], registers });
@@ -234,7 +242,7 @@ export const createMetrics = (sources: MetricsSources, options: MetricsOptions =
     get contentType() {
       return registry.contentType;
     },
-    metrics: () => registry.metrics(),
+    metrics: options.scrape ?? (() => registry.metrics()),
     requestIn(method) {
       (methodChildren.get(method) ?? otherMethod).n++;
     },

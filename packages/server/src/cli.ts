@@ -51,9 +51,21 @@ async function run(configFlag: string | undefined): Promise<number> {
   } catch (err) {
     return printConfigError(file, err);
   }
-  const log = pino({ name: 'sipfront', level: loaded.config.log.level, timestamp: pino.stdTimeFunctions.isoTime });
-  for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-  log.info({ config: file, version: version() }, 'starting');
+  const workers = await import('./workers.js');
+  const worker = workers.workerFromEnv();
+  const count = workers.workerCount(loaded.config.workers);
+  const log = pino({ name: 'sipfront', level: loaded.config.log.level, timestamp: pino.stdTimeFunctions.isoTime, ...(worker !== undefined ? { base: { pid: process.pid, worker: worker.index } } : {}) });
+  if (worker === undefined) {
+    for (const warning of loaded.warnings) log.warn({ config: file }, warning);
+    log.info({ config: file, version: version(), ...(count > 1 ? { workers: count } : {}) }, 'starting');
+    // workers: N — this process only starts and watches the workers
+    if (count > 1) return workers.runPrimary(count, log);
+  }
+  let config = loaded.config;
+  // the workers share the nonce and dialog-token secret the primary made when the config sets none
+  if (worker?.secret !== undefined && config.registrar.auth.nonceSecret === null) {
+    config = { ...config, registrar: { ...config.registrar, auth: { ...config.registrar.auth, nonceSecret: worker.secret } } };
+  }
   // a bug in one message's handling must not take the front door down for everyone
   process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection'));
 
@@ -79,16 +91,32 @@ async function run(configFlag: string | undefined): Promise<number> {
       log.info({ signal }, 'stopping');
       if (server) void closeBounded(server, log).then(done);
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    // Without a handler SIGHUP would end the process; with one it reloads what the server can.
-    process.on('SIGHUP', () => {
+    const hup = (): void => {
       if (server && stopping === undefined) void reload(server, file, log);
-    });
-    startServer(loaded.config, log).then(
+    };
+    if (worker === undefined) {
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      // Without a handler SIGHUP would end the process; with one it reloads what the server can.
+      process.on('SIGHUP', hup);
+    } else {
+      // a worker obeys the primary (a Ctrl-C reaches the whole process group: one stop, not two)
+      for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => undefined);
+      workers.onPrimaryCommand((cmd) => {
+        if (cmd === 'reload') hup();
+        else if (stopping === undefined) stop('SIGTERM');
+      });
+    }
+    const starting = async () => {
+      if (worker === undefined) return startServer(config, log);
+      const relay = await workers.openWorkerRelay(worker.index, worker.count, log);
+      return startServer(config, log, { ...worker, relay, clusterMetrics: () => workers.askClusterMetrics() });
+    };
+    starting().then(
       (started) => {
         server = started;
         log.info('started');
+        if (worker !== undefined) workers.tellPrimaryStarted();
         if (stopping !== undefined) void closeBounded(started, log).then(done);
       },
       (err: unknown) => {

@@ -25,6 +25,7 @@ import { countDrop, countingSelector, createSipObserver, observeProbe } from './
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
 import { wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
+import { shareWorkerRegistry, type WorkerRole } from './workers.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -37,7 +38,8 @@ export interface RunningServer {
   metrics: SipfrontMetrics;
   /** what `GET /api/v1/events` streams */
   events: EventHub;
-  api: Api;
+  /** undefined in workers other than worker 0 (`workers: N`: worker 0 serves the API) */
+  api: Api | undefined;
   /** the bound listeners (ports resolved when the config said 0) */
   listeners(): Array<{ transport: string; host: string; port: number }>;
   /** where the REST API listens (port resolved when the config said 0) */
@@ -49,7 +51,9 @@ export interface RunningServer {
 
 const STOP_GRACE_MS = 5_000;
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, worker?: WorkerRole): Promise<RunningServer> {
+  // workers: N — worker 0 serves the API and runs keep-alives; the others only handle SIP
+  const lead = worker === undefined || worker.index === 0;
   // set as they are built; the closures below (metrics, transport) run only once they are
   let proxy: Proxy | undefined = undefined;
   let dispatch: DispatchWiring | undefined = undefined;
@@ -66,7 +70,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       for (const s of dispatch?.dispatcher.getSets() ?? []) for (const d of s.destinations) out.push({ setId: s.id, uri: d.uri, up: d.state === 'active' });
       return out;
     },
-  });
+  }, worker !== undefined && lead ? { scrape: () => worker.clusterMetrics() } : {});
+  if (worker !== undefined) shareWorkerRegistry(metrics.registry);
   const transport = createTransportLayer({
     onMessage: (m) => proxy?.handleInbound(m),
     onDrop: (reason, source) => {
@@ -76,7 +81,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     onError: (err) => log.warn({ err: err.message }, 'transport error'),
     maxMessageSize: config.sip.maxMessage,
     ...(config.sip.maxConnectionsPerIp > 0 ? { maxConnectionsPerIp: config.sip.maxConnectionsPerIp } : { maxConnectionsPerIp: Number.MAX_SAFE_INTEGER }),
+    ...(worker !== undefined ? { affinity: worker.relay } : {}),
   });
+  worker?.relay.attach(transport);
   const specs: ListenSpec[] = config.listen.map((l) => ({
     transport: l.transport,
     host: l.host,
@@ -87,13 +94,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     deny: l.deny,
   }));
   const bound = await transport.listen(specs);
-  const instanceId = randomBytes(6).toString('hex');
+  // workers share one instance id: a phone registered through any of them is "ours"
+  const instanceId = worker?.instanceId ?? randomBytes(6).toString('hex');
+  // ...but each reloads the dispatcher sets another one saved
+  const storeInstanceId = worker !== undefined ? `${instanceId}.w${worker.index}` : instanceId;
 
   // dispatcher sets: the stored list (API-made sets, operator states) with the YAML's upserted
   const dstore: DispatcherStore =
     config.store.kind === 'redis'
-      ? createRedisDispatcherStore({ url: config.store.url, prefix: config.store.prefix, instanceId, log: log.child({ component: 'dispatcher-store' }) })
-      : createFileDispatcherStore(config.store.path, instanceId);
+      ? createRedisDispatcherStore({ url: config.store.url, prefix: config.store.prefix, instanceId: storeInstanceId, log: log.child({ component: 'dispatcher-store' }) })
+      : createFileDispatcherStore(config.store.path, storeInstanceId);
   let initialSets: { sets: StoredSet[]; synced: boolean };
   try {
     initialSets = await loadDispatcherSets(config, dstore, log);
@@ -176,7 +186,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     },
   );
   // NAT keep-alive of the bindings this instance holds; the first pings wait for the proxy
-  const keepalive = wireKeepalive({ config, contacts: storesRef.contacts, instanceId, proxy: async () => proxy ?? (await proxyBuilt), log: regLog });
+  const keepalive = lead
+    ? wireKeepalive({ config, contacts: storesRef.contacts, instanceId, proxy: async () => proxy ?? (await proxyBuilt), log: regLog })
+    : { close: () => undefined };
   const resolver = createResolver({ servers: config.sip.dnsServers });
   const trunks: TrunkWiring = wireTrunks({
     config,
@@ -238,13 +250,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries, firstAnswerMs: config.dispatcher.failover.firstAnswer },
     dialogSecret: loadDialogSecret(config, log),
     ...screening,
+    ...(worker !== undefined ? { worker: worker.index } : {}),
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;
   proxyUp(p);
   p.updateListeners();
-  trunks.start();
-  if (config.workers !== 1) log.warn({ workers: config.workers }, 'workers: only one worker runs in this version (the setting is accepted for later)');
+  // workers: N refuses trunks (check-config); worker 0 would be the one to register them
+  if (lead) trunks.start();
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
 
   // another instance changed the sets (Redis), or the store is back after an outage
@@ -288,7 +301,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readiness,
     yamlSets: () => setsFromConfig(rereadConfig(config, log)),
   });
-  services.trunks = trunks.service;
+  // with workers the trunks' registration state would live in worker 0 alone: not offered
+  if (worker === undefined) services.trunks = trunks.service;
   services.calls = calls.service;
 
   let closed = false;
@@ -306,21 +320,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await bans.close();
     await storesRef.close();
     await dstore.close();
+    await worker?.relay.close();
   };
 
   // the API comes up last, once SIP listens and the stores are open
-  let api: Api;
-  let apiAddress: { host: string; port: number };
-  try {
-    api = createApi(services, { host: config.api.host, port: config.api.port, token: config.api.token, metricsAllow: config.api.metricsAllow, log: log.child({ component: 'api' }) });
-    apiAddress = await api.listen();
-  } catch (err) {
-    closed = true;
-    await closeSip().catch(() => undefined);
-    throw err;
+  let api: Api | undefined;
+  let apiAddress: { host: string; port: number } = { host: config.api.host, port: 0 };
+  if (lead) {
+    try {
+      api = createApi(services, { host: config.api.host, port: config.api.port, token: config.api.token, metricsAllow: config.api.metricsAllow, log: log.child({ component: 'api' }) });
+      apiAddress = await api.listen();
+    } catch (err) {
+      closed = true;
+      await closeSip().catch(() => undefined);
+      throw err;
+    }
+    log.info({ api: `http://${apiAddress.host.includes(':') ? `[${apiAddress.host}]` : apiAddress.host}:${apiAddress.port}`, token: config.api.token !== null }, 'api listening');
   }
   state = 'running';
-  log.info({ api: `http://${apiAddress.host.includes(':') ? `[${apiAddress.host}]` : apiAddress.host}:${apiAddress.port}`, token: config.api.token !== null }, 'api listening');
 
   return {
     proxy: p,
@@ -344,7 +361,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       if (closed) return;
       closed = true;
       state = 'stopping';
-      await api.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'api close failed'));
+      await api?.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'api close failed'));
       await closeSip();
       log.info({}, 'stopped');
     },

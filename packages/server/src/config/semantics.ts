@@ -76,6 +76,19 @@ export function checkSemantics(raw: unknown, ctx: SemanticContext): SemanticResu
     error(['store', 'url'], 'not a Redis URL (redis://host:port/db or rediss://…)');
   }
 
+  // workers: N shares the UDP sockets between processes (see docs/design-workers.md)
+  const workers = root['workers'];
+  if (workers === 'auto' || (typeof workers === 'number' && workers > 1)) {
+    const redis = store['kind'] === 'redis' || ctx.redisFromEnv;
+    if (!redis) error(['workers'], `${String(workers)} needs store.kind redis (the workers share registrations, bans and sets through it)`);
+    if (root['listen'] === undefined) error(['workers'], `${String(workers)} needs listen with udp sockets only (the default listen has tcp too)`);
+    items(root['listen']).forEach((entry, i) => {
+      const t = str(rec(entry)['transport']);
+      if (t !== undefined && t !== 'udp') error(['listen', i, 'transport'], `${t} with workers ${String(workers)}: only udp is shared between workers in this version`);
+    });
+    if (items(root['trunks']).length > 0) error(['workers'], `${String(workers)} with trunks: trunk registration needs workers: 1 in this version`);
+  }
+
   // api
   const api = rec(root['api']);
   if (api['token'] === 'change-me') {
