@@ -113,6 +113,12 @@ if (!(WARMUP >= 0) || !(WARMUP_RATE > 0)) fail('--warmup / --warmup-rate must be
 if (!(HOLD_MS >= 0)) fail('--hold must be ≥ 0');
 if (opt.vs !== undefined && opt.vs !== 'kamailio') fail(`--vs: only kamailio is known, got ${opt.vs}`);
 if (opt.workers !== undefined && opt.workers !== 'auto' && !(Number(opt.workers) >= 1)) fail('--workers: N ≥ 1 or auto');
+// workers > 1 shares UDP sockets only and needs the Redis store (check-config says so too)
+const MULTI_WORKER = opt.workers === 'auto' || Number(opt.workers) > 1;
+if (MULTI_WORKER && opt.tcp) fail('--workers > 1: sipfront shares only UDP sockets between workers (no --tcp)');
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+/** key prefixes of the Redis stores this run used, deleted at the end */
+const redisPrefixes = [];
 if (!(KAMAILIO_CHILDREN >= 1)) fail('--kamailio-children must be ≥ 1');
 
 const SIPFRONT_CLI = opt['sipfront-cli'] !== undefined ? resolve(opt['sipfront-cli']) : DEFAULT_SIPFRONT_CLI;
@@ -503,6 +509,21 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
 
 // --- the proxies --------------------------------------------------------------------------------
 
+/** A fresh Redis key prefix for one sipfront of this run. */
+function redisPrefix() {
+  const p = `sfbench-${process.pid}-${redisPrefixes.length}:`;
+  redisPrefixes.push(p);
+  return p;
+}
+
+/** The Redis keys this run's sipfronts made go (workers > 1 only). */
+function dropRedisKeys() {
+  for (const p of redisPrefixes) {
+    const r = spawnSync('sh', ['-c', `redis-cli -u ${REDIS_URL} --scan --pattern '${p}*' | xargs -r redis-cli -u ${REDIS_URL} del >/dev/null`], { stdio: 'ignore' });
+    if (r.status !== 0) log(`could not delete the Redis keys ${p}* (redis-cli)`);
+  }
+}
+
 /** variant (--overhead): { securityEnabled: false } turns the security layer off, yaml is appended. */
 function sipfrontConfig(port, apiPort, backends, dataDir, variant = {}) {
   const tp = opt.tcp ? ';transport=tcp' : '';
@@ -510,9 +531,9 @@ function sipfrontConfig(port, apiPort, backends, dataDir, variant = {}) {
     '# Written by scripts/bench.mjs for one bench run.',
     'listen:',
     `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-    `  - { transport: tcp, host: 127.0.0.1, port: ${port} }`,
+    ...(MULTI_WORKER ? [] : [`  - { transport: tcp, host: 127.0.0.1, port: ${port} }`]),
     `mode: ${MODE}`,
-    `store: { kind: memory, path: ${JSON.stringify(dataDir)} }`,
+    MULTI_WORKER ? `store: { kind: redis, url: ${JSON.stringify(REDIS_URL)}, prefix: ${JSON.stringify(redisPrefix())} }` : `store: { kind: memory, path: ${JSON.stringify(dataDir)} }`,
     `api: { host: 127.0.0.1, port: ${apiPort} }`,
     'security:',
     ...(variant.securityEnabled === false ? ['  enabled: false'] : []),
@@ -1039,6 +1060,7 @@ async function main() {
   } finally {
     for (const p of proxies) await p.stop().catch(() => undefined);
     for (const b of backends) await stopChild(b.child, 'SIGUSR1', 5000);
+    dropRedisKeys();
   }
 
   const sipfront = proxies.find((p) => p.name === 'sipfront');

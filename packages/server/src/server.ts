@@ -25,7 +25,7 @@ import { countDrop, countingSelector, createSipObserver, observeProbe } from './
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
 import { wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
-import { shareWorkerRegistry, type WorkerRole } from './workers.js';
+import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -71,7 +71,10 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       return out;
     },
   }, worker !== undefined && lead ? { scrape: () => worker.clusterMetrics() } : {});
-  if (worker !== undefined) shareWorkerRegistry(metrics.registry);
+  if (worker !== undefined) {
+    countRelays(metrics.registry, worker.index, worker.relay);
+    shareWorkerRegistry(metrics.registry);
+  }
   const transport = createTransportLayer({
     onMessage: (m) => proxy?.handleInbound(m),
     onDrop: (reason, source) => {

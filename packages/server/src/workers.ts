@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, type Registry } from 'prom-client';
 import type { Endpoint, TransportLayer, UdpAffinity } from '@sipfront/core';
 import { datagramOwner } from '@sipfront/core';
 
@@ -258,6 +258,28 @@ export const askClusterMetrics = (() => {
     });
   };
 })();
+
+/**
+ * `sipfront_worker_relayed_total{worker, direction}`: datagrams this worker passed on to their
+ * owner (`out`) and took from the others (`in`); kept apart per worker in the aggregate.
+ */
+export const countRelays = (registry: Registry, index: number, relay: WorkerRelay): void => {
+  let out = 0;
+  let inn = 0;
+  const c: Counter<'worker' | 'direction'> = new Counter({
+    name: 'sipfront_worker_relayed_total',
+    help: 'Datagrams a worker passed on to the worker that owns them (out) or took from another (in)',
+    labelNames: ['worker', 'direction'],
+    registers: [registry],
+    collect() {
+      const w = String(index);
+      c.labels(w, 'out').inc(relay.stats.relayedOut - out);
+      c.labels(w, 'in').inc(relay.stats.relayedIn - inn);
+      out = relay.stats.relayedOut;
+      inn = relay.stats.relayedIn;
+    },
+  });
+};
 
 /** Lets the primary's AggregatorRegistry read this worker's registry. */
 export const shareWorkerRegistry = (registry: Registry): void => {
