@@ -139,7 +139,7 @@ async function closeBounded(server: { close(): Promise<void> }, log: Logger): Pr
       log.error({ timeoutMs: CLOSE_TIMEOUT_MS }, 'close did not finish in time: exiting anyway');
       return 1;
     }
-    log.info('stopped');
+    // the server logged 'stopped'
     return 0;
   } catch (err) {
     log.error({ err }, 'close failed');

@@ -1,0 +1,368 @@
+// `workers: 2` run as an operator runs it: the real `sipfront` command (a node:cluster primary and
+// two workers sharing one UDP socket) against sipp and raw UDP peers, on a real Redis. Each describe
+// has its own sipfront, Redis prefix and peers; every wait is bounded.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { callIdOwner, getParam, type SipMessage } from '@sipfront/core';
+import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { request, responseTo, uniq } from './helpers/sip-text.js';
+import { countOf, freePort, recvCount, runSipp, sentCount, startSippUas, type SippUas } from './helpers/sipp.js';
+import { freeSipPort } from './helpers/sipfront.js';
+import { waitFor } from './helpers/wait.js';
+import { checkConfig, fetchMetrics, isAlive, metricValue, startCli, type RunningCli } from './helpers/workers-cli.js';
+
+const REDIS_URL = process.env['SIPFRONT_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
+/** every key this file makes starts with it; afterAll deletes them */
+const BASE_PREFIX = `sftest-workers-${process.pid}-${randomBytes(4).toString('hex')}:`;
+
+interface Instance {
+  cli: RunningCli;
+  port: number;
+  apiUrl: string;
+}
+
+const configYaml = (o: { port: number; apiPort: number; prefix: string; backends: readonly number[]; extra?: readonly string[] }): string =>
+  [
+    'listen:',
+    `  - { transport: udp, host: 127.0.0.1, port: ${o.port} }`,
+    'workers: 2',
+    `store: { kind: redis, url: "${REDIS_URL}", prefix: "${o.prefix}" }`,
+    `api: { host: 127.0.0.1, port: ${o.apiPort} }`,
+    'security: { trusted: [127.0.0.1/32] }',
+    'log: { level: info }',
+    ...(o.extra ?? []),
+    'dispatcher:',
+    '  sets:',
+    '    - id: 1',
+    '      algorithm: round-robin',
+    '      destinations:',
+    ...o.backends.map((p) => `        - { uri: "sip:127.0.0.1:${p}" }`),
+  ].join('\n');
+
+/** Starts `sipfront --config` with `workers: 2` and waits for "all workers started". */
+const startWorkers = async (name: string, backends: readonly number[], extra: readonly string[] = []): Promise<Instance> => {
+  const port = await freeSipPort();
+  const apiPort = await freePort('tcp');
+  const cli = await startCli(configYaml({ port, apiPort, prefix: `${BASE_PREFIX}${name}:`, backends, extra }));
+  return { cli, port, apiUrl: `http://127.0.0.1:${apiPort}` };
+};
+
+/** On a failure the tail of sipfront's own log goes into the report. */
+const showLogsOnFailure = (sf: Instance | undefined): void => {
+  onTestFailed(() => {
+    if (sf !== undefined) console.error(`sipfront log (tail):\n${sf.cli.stdout().slice(-8000)}\n${sf.cli.stderr().slice(-2000)}`);
+  });
+};
+
+const relayed = (metrics: string, worker: '0' | '1', direction: 'out' | 'in'): number | undefined =>
+  metricValue(metrics, 'sipfront_worker_relayed_total', { worker, direction });
+
+afterAll(async () => {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${BASE_PREFIX}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+});
+
+describe('workers: 2 — sipp calls through both workers to two sipp backends', () => {
+  const CALLS = 400;
+  let sf: Instance | undefined;
+  const backends: SippUas[] = [];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) backends.push(await startSippUas({ scenario: 'uas.xml' }));
+    sf = await startWorkers('calls', backends.map((b) => b.port));
+  });
+  afterAll(async () => {
+    await sf?.cli.stop('SIGTERM').catch(() => undefined);
+    await sf?.cli.dispose();
+    for (const b of backends) await b.stop();
+  });
+
+  it(`completes ${CALLS} calls at 100/s, split between the backends; /metrics adds up both workers`, async () => {
+    showLogsOnFailure(sf);
+    const r = await runSipp({ scenario: 'uac.xml', remote: `127.0.0.1:${sf!.port}`, calls: CALLS, rate: 100, callDurationMs: 50, timeoutMs: 60_000 });
+    expect({ successful: r.successful, failed: r.failed, code: r.code }, r.errors.slice(0, 2000)).toEqual({ successful: CALLS, failed: 0, code: 0 });
+
+    // each backend's distinct Call-IDs: together every call, once, about half each (round-robin per worker)
+    const ids = await waitFor(
+      async () => {
+        const got = await Promise.all(backends.map((b) => b.received('INVITE')));
+        return got[0]!.length + got[1]!.length >= CALLS ? got : undefined;
+      },
+      { timeoutMs: 5000, what: `${CALLS} INVITEs in the backends' traces` },
+    );
+    expect(new Set([...ids[0]!, ...ids[1]!]).size).toBe(CALLS);
+    expect(ids[0]!.length + ids[1]!.length).toBe(CALLS);
+    for (const one of ids) expect(Math.abs(one.length - CALLS / 2), `INVITEs per backend: ${ids.map((x) => x.length).join(', ')}`).toBeLessThanOrEqual(CALLS * 0.05);
+
+    // the primary's aggregate: every INVITE sipp sent (first sends and retransmissions) counted once
+    expect(sentCount(r.counts, 'INVITE')).toBe(CALLS);
+    const callerInvites = CALLS + countOf(r.counts, 'INVITE', 'Retrans');
+    // The workers' registries are read one after the other: a probe's answer relayed in between
+    // would make the in/out pairs differ for one scrape, so scrape until they agree (bounded).
+    let metrics = '';
+    await waitFor(
+      async () => {
+        metrics = await fetchMetrics(sf!.apiUrl);
+        return relayed(metrics, '0', 'in') === relayed(metrics, '1', 'out') && relayed(metrics, '1', 'in') === relayed(metrics, '0', 'out');
+      },
+      { timeoutMs: 3000, intervalMs: 200, what: 'relayed in = relayed out between the two workers' },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\n${metricLines(metrics, 'sipfront_worker_relayed_total')}`);
+    });
+    expect(metricValue(metrics, 'sipfront_sip_requests_total', { method: 'INVITE' })).toBe(callerInvites);
+    // both workers took datagrams that the other owned and passed them on
+    for (const worker of ['0', '1'] as const) {
+      expect(relayed(metrics, worker, 'out'), metricLines(metrics, 'sipfront_worker_relayed_total')).toBeGreaterThan(0);
+    }
+
+    const results = await Promise.all(backends.map((b) => b.stop()));
+    const invites = results.map((x) => recvCount(x.counts, 'INVITE'));
+    // no duplicate INVITE reached a backend (one transaction per call, whichever worker got the datagram)
+    expect(invites[0]! + invites[1]!).toBe(CALLS);
+  }, 120_000);
+});
+
+describe('workers: 2 — CANCEL reaches the backend and the caller gets 487', () => {
+  const CALLS = 20;
+  let sf: Instance | undefined;
+  let backend: SippUas | undefined;
+
+  beforeAll(async () => {
+    backend = await startSippUas({ scenario: 'uas-noanswer.xml' });
+    sf = await startWorkers('cancel', [backend.port], ['sip: { t1: 100ms }']);
+  });
+  afterAll(async () => {
+    await sf?.cli.stop('SIGTERM').catch(() => undefined);
+    await sf?.cli.dispose();
+    await backend?.stop();
+  });
+
+  it(`${CALLS} cancelled calls: 487 for each, a CANCEL for each at the backend`, async () => {
+    showLogsOnFailure(sf);
+    const r = await runSipp({ scenario: 'uac-cancel.xml', remote: `127.0.0.1:${sf!.port}`, calls: CALLS, rate: 20, callDurationMs: 200, timeoutMs: 30_000 });
+    expect({ successful: r.successful, failed: r.failed, code: r.code }, r.errors.slice(0, 2000)).toEqual({ successful: CALLS, failed: 0, code: 0 });
+    expect(recvCount(r.counts, '487')).toBe(CALLS);
+
+    const invites = await backend!.received('INVITE');
+    const cancels = await waitFor(
+      async () => {
+        const got = await backend!.received('CANCEL');
+        return got.length >= CALLS ? got : undefined;
+      },
+      { timeoutMs: 5000, what: `${CALLS} CANCELs at the backend` },
+    );
+    expect(invites).toHaveLength(CALLS);
+    expect(new Set(cancels)).toEqual(new Set(invites));
+  }, 60_000);
+});
+
+describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever worker gets each copy', () => {
+  const CALL_IDS = 20;
+  const COPIES = 6;
+  let sf: Instance | undefined;
+  let caller: UdpPeer | undefined;
+  let backend: UdpPeer | undefined;
+
+  beforeAll(async () => {
+    backend = await udpPeer({ answerOptions: true });
+    caller = await udpPeer();
+    sf = await startWorkers('retrans', [backend.port]);
+  });
+  afterAll(async () => {
+    await sf?.cli.stop('SIGTERM').catch(() => undefined);
+    await sf?.cli.dispose();
+    await caller?.close();
+    await backend?.close();
+  });
+
+  it(`${COPIES} copies of an INVITE → exactly one INVITE at the backend, for ${CALL_IDS} Call-IDs owned by both workers; the 200 comes back`, async () => {
+    showLogsOnFailure(sf);
+    const target = caller!.to(sf!.port);
+    // half the Call-IDs hash to each worker, so each is the owner of some and a relay for others
+    const owned = [0, 0];
+    const invites: Array<{ callId: string; text: string }> = [];
+    while (invites.length < CALL_IDS) {
+      const callId = `workers-retrans-${uniq()}`;
+      const text = request('INVITE', `sip:bob@127.0.0.1:${sf!.port}`, { port: caller!.port, callId });
+      const owner = callIdOwner(Buffer.from(text, 'latin1'), 2);
+      if (owner < 0 || owned[owner]! >= CALL_IDS / 2) continue;
+      owned[owner]! += 1;
+      invites.push({ callId, text });
+    }
+
+    const atBackend = (callId: string, method: string): SipMessage[] =>
+      backend!.received.filter((m) => m.method === method && m.callId === callId);
+    const atCaller = (callId: string, status: number): SipMessage[] =>
+      caller!.received.filter((m) => m.status === status && m.callId === callId);
+
+    for (const { callId, text } of invites) {
+      for (let i = 0; i < COPIES; i++) target.send(text);
+      const invite = await backend!.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
+      reply(backend!, invite, responseTo(invite, 100, 'Trying'));
+      // every copy has been handled once the caller has a 100 for each (a stateful proxy answers a
+      // retransmission with its last provisional); 1 s at most if some copies get none
+      await waitFor(() => atCaller(callId, 100).length >= COPIES, { timeoutMs: 1000 }).catch(() => undefined);
+      expect(atBackend(callId, 'INVITE'), `INVITEs at the backend for ${callId}`).toHaveLength(1);
+      expect(atCaller(callId, 100).length, `100 Trying at the caller for ${callId}`).toBeGreaterThanOrEqual(1);
+
+      reply(backend!, invite, responseTo(invite, 200, 'OK', { toTag: `b-${callId}`, contact: `<sip:bob@127.0.0.1:${backend!.port}>` }));
+      const ok = await caller!.next(5000, (m) => m.status === 200 && m.callId === callId);
+      expect(ok.toTag).toBe(`b-${callId}`);
+    }
+    // still one INVITE per Call-ID after all of them (a late duplicate would show here)
+    for (const { callId } of invites) expect(atBackend(callId, 'INVITE'), callId).toHaveLength(1);
+
+    // the copies really crossed between the workers, both ways
+    const metrics = await fetchMetrics(sf!.apiUrl);
+    const lines = metricLines(metrics, 'sipfront_worker_relayed_total');
+    expect(relayed(metrics, '0', 'in'), lines).toBeGreaterThan(0);
+    expect(relayed(metrics, '1', 'in'), lines).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe('workers: 2 — SIGTERM to the primary', () => {
+  let sf: Instance | undefined;
+  let caller: UdpPeer | undefined;
+  let backend: UdpPeer | undefined;
+
+  beforeAll(async () => {
+    backend = await udpPeer({ answerOptions: true });
+    caller = await udpPeer();
+    sf = await startWorkers('sigterm', [backend.port]);
+  });
+  afterAll(async () => {
+    await sf?.cli.dispose();
+    await caller?.close();
+    await backend?.close();
+  });
+
+  it('with a call ringing on worker 1: the call is wound up, both workers stop, "all workers stopped", exit 0, no worker left', async () => {
+    showLogsOnFailure(sf);
+    const cli = sf!.cli;
+    // every worker has logged by now ("started" comes before "all workers started")
+    const pids = cli.workerPids();
+    expect([...pids.keys()].sort()).toEqual([0, 1]);
+    const workerPids = [...pids.values()];
+    expect(new Set(workerPids).size).toBe(2);
+    expect(workerPids).not.toContain(cli.pid);
+    for (const pid of workerPids) expect(isAlive(pid), `worker ${pid} alive before SIGTERM`).toBe(true);
+
+    // A call still ringing on worker 1 (the one without the API) keeps that worker draining after
+    // worker 0 has stopped: a primary that exits on the first worker's exit leaves it behind.
+    let invite = '';
+    let callId = '';
+    do {
+      callId = `workers-sigterm-${uniq()}`;
+      invite = request('INVITE', `sip:bob@127.0.0.1:${sf!.port}`, { port: caller!.port, callId });
+    } while (callIdOwner(Buffer.from(invite, 'latin1'), 2) !== 1);
+    caller!.to(sf!.port).send(invite);
+    const forwarded = await backend!.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
+    reply(backend!, forwarded, responseTo(forwarded, 180, 'Ringing', { toTag: 'ringing' }));
+    await caller!.next(5000, (m) => m.status === 180 && m.callId === callId);
+    // the backend answers the CANCEL that the draining worker sends, as a phone would
+    const cancelled = backend!.next(15_000, (m) => m.method === 'CANCEL' && m.callId === callId).then((cancel) => {
+      reply(backend!, cancel, responseTo(cancel, 200, 'OK', { toTag: 'ringing' }));
+      reply(backend!, forwarded, responseTo(forwarded, 487, 'Request Terminated', { toTag: 'ringing' }));
+      return cancel;
+    });
+    cancelled.catch(() => undefined);
+
+    const exit = await cli.stop('SIGTERM', 15_000);
+    expect({ code: exit.code, signal: exit.signal }, cli.stderr()).toEqual({ code: 0, signal: null });
+    for (const pid of workerPids) expect(isAlive(pid), `worker ${pid} gone after the primary exited`).toBe(false);
+
+    const msgs = cli.logs.map((l) => `${l.worker ?? 'primary'}:${l.msg ?? ''}`);
+    expect(msgs).toContain('primary:stopping the workers');
+    const allStopped = msgs.indexOf('primary:all workers stopped');
+    expect(allStopped, msgs.join('\n')).toBeGreaterThan(-1);
+    for (const index of [0, 1]) {
+      const stopped = msgs.indexOf(`${index}:stopped`);
+      expect(stopped, `worker ${index} logged "stopped" before the primary's "all workers stopped"`).toBeGreaterThan(-1);
+      expect(stopped, `worker ${index} logged "stopped" before the primary's "all workers stopped"`).toBeLessThan(allStopped);
+    }
+    expect(cli.logs.filter((l) => (l.level ?? 0) >= 50), 'no error or fatal log line').toEqual([]);
+
+    // worker 1 wound the call up before it went: CANCEL to the backend, a final answer to the caller
+    await cancelled;
+    const final = caller!.received.find((m) => m.callId === callId && m.status >= 300);
+    expect(final?.status, 'the caller\'s final response').toBe(503);
+  }, 30_000);
+});
+
+describe('workers: 2 — check-config refuses what the workers cannot share', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sipfront-workers-check-'));
+  });
+  afterAll(async () => {
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  const udp = 'listen: [{ transport: udp, host: 127.0.0.1, port: 5060 }]';
+  const redis = `store: { kind: redis, url: "${REDIS_URL}", prefix: "${BASE_PREFIX}check:" }`;
+  const set1 = 'dispatcher: { sets: [ { id: 1, destinations: [ { uri: "sip:127.0.0.1:5070" } ] } ] }';
+
+  it('accepts workers: 2 with udp listeners only, the Redis store and no trunks', async () => {
+    const run = await checkConfig([udp, 'workers: 2', redis, set1].join('\n'), dir, 'ok.yaml');
+    expect(run, run.stderr).toMatchObject({ code: 0, stdout: `${run.file}: ok\n` });
+  });
+
+  it.each([
+    {
+      name: 'the memory store',
+      file: 'memory-store.yaml',
+      yaml: [udp, 'workers: 2', `store: { kind: memory, path: ${JSON.stringify(join(tmpdir(), 'sipfront-unused'))} }`, set1],
+      problem: /^\S+memory-store\.yaml: workers: 2 needs store\.kind redis\b.*\(line 2\)$/,
+    },
+    {
+      name: 'a tcp listener',
+      file: 'tcp-listener.yaml',
+      yaml: ['listen:', '  - { transport: udp, host: 127.0.0.1, port: 5060 }', '  - { transport: tcp, host: 127.0.0.1, port: 5060 }', 'workers: 2', redis, set1],
+      problem: /^\S+tcp-listener\.yaml: listen\[1\]\.transport: tcp with workers 2\b.*\(line 3\)$/,
+    },
+    {
+      name: 'trunks',
+      file: 'trunks.yaml',
+      yaml: [udp, 'workers: 2', redis, set1, 'trunks: [{ id: p1, registrar: "sip:127.0.0.1:5999", user: "1", password: x }]'],
+      problem: /^\S+trunks\.yaml: workers: 2 with trunks\b.*\(line 2\)$/,
+    },
+    {
+      name: 'the default listen',
+      file: 'default-listen.yaml',
+      yaml: ['workers: 2', redis, set1],
+      problem: /^\S+default-listen\.yaml: workers: 2 needs listen\b.*\(line 1\)$/,
+    },
+  ])('refuses workers: 2 with $name: exit 1, one problem naming its YAML path', async ({ file, yaml, problem }) => {
+    const run = await checkConfig(yaml.join('\n'), dir, file);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+/** The sample lines of one metric, for a failure message. */
+function metricLines(text: string, name: string): string {
+  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+}
+
+/** Sends a response where RFC 3261 §18.2.2 says: the top Via's sent-by (received/rport when set). */
+function reply(peer: UdpPeer, req: SipMessage, text: string): void {
+  const via = req.topVia!;
+  const rport = getParam(via.params, 'rport');
+  const port = typeof rport === 'string' && rport !== '' ? Number(rport) : (via.port ?? 5060);
+  peer.to(port, getParam(via.params, 'received') ?? via.host).send(text);
+}
