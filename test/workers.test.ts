@@ -176,6 +176,8 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
   let sf: Instance | undefined;
   let caller: UdpPeer | undefined;
   let backend: UdpPeer | undefined;
+  /** the calls of the first test, for the second */
+  const invites: Array<{ callId: string; text: string; owner: number }> = [];
 
   beforeAll(async () => {
     backend = await udpPeer({ answerOptions: true });
@@ -194,14 +196,13 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
     const target = caller!.to(sf!.port);
     // half the Call-IDs hash to each worker, so each is the owner of some and a relay for others
     const owned = [0, 0];
-    const invites: Array<{ callId: string; text: string }> = [];
     while (invites.length < CALL_IDS) {
       const callId = `workers-retrans-${uniq()}`;
       const text = request('INVITE', `sip:bob@127.0.0.1:${sf!.port}`, { port: caller!.port, callId });
       const owner = callIdOwner(Buffer.from(text, 'latin1'), 2);
       if (owner < 0 || owned[owner]! >= CALL_IDS / 2) continue;
       owned[owner]! += 1;
-      invites.push({ callId, text });
+      invites.push({ callId, text, owner });
     }
 
     const atBackend = (callId: string, method: string): SipMessage[] =>
@@ -231,6 +232,54 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
     const lines = metricLines(metrics, 'sipfront_worker_relayed_total');
     expect(relayed(metrics, '0', 'in'), lines).toBeGreaterThan(0);
     expect(relayed(metrics, '1', 'in'), lines).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("the API's call list and ladders hold both workers' calls; PUT /trace reaches both", async () => {
+    showLogsOnFailure(sf);
+    expect(invites).toHaveLength(CALL_IDS);
+    const api = `${sf!.apiUrl}/api/v1`;
+    const list = (await (await fetch(`${api}/calls`)).json()) as { calls: Array<{ callId: string; status: number | null }> };
+    const listed = new Map(list.calls.map((c) => [c.callId, c]));
+    for (const { callId } of invites) expect(listed.get(callId)?.status, callId).toBe(200);
+    // newest first across the workers
+    const starts = list.calls.map((c) => (c as unknown as { startedAt: string }).startedAt);
+    expect(starts).toEqual([...starts].sort().reverse());
+
+    for (const owner of [0, 1]) {
+      const { callId } = invites.find((i) => i.owner === owner)!;
+      const id = encodeURIComponent(callId);
+      const one = (await (await fetch(`${api}/calls/${id}`)).json()) as { messages: Array<{ direction: string; method: string; status: number }> };
+      expect(one.messages.filter((m) => m.method === 'INVITE').map((m) => m.direction), callId).toEqual(expect.arrayContaining(['in', 'out']));
+      expect(one.messages.some((m) => m.status === 200 && m.direction === 'out'), callId).toBe(true);
+      const text = await (await fetch(`${api}/calls/${id}?format=text`)).text();
+      expect(text).toContain('INVITE');
+      const pcap = await fetch(`${api}/calls/${id}?format=pcap`);
+      expect(pcap.status).toBe(200);
+      const bytes = Buffer.from(await pcap.arrayBuffer());
+      expect(bytes.readUInt32LE(0)).toBe(0xa1b2c3d4);
+      expect(bytes.length).toBeGreaterThan(24 + 16 * 2);
+    }
+    expect((await fetch(`${api}/calls/no-such-call`)).status).toBe(404);
+
+    // capture off: a new call on either worker is not traced
+    const off = await fetch(`${api}/trace`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'off' }) });
+    expect(off.status).toBe(200);
+    try {
+      const target = caller!.to(sf!.port);
+      const fresh: Record<number, string> = {};
+      while (fresh[0] === undefined || fresh[1] === undefined) {
+        const callId = `workers-untraced-${uniq()}`;
+        const text = request('INVITE', `sip:bob@127.0.0.1:${sf!.port}`, { port: caller!.port, callId });
+        const owner = callIdOwner(Buffer.from(text, 'latin1'), 2);
+        if (owner < 0 || fresh[owner] !== undefined) continue;
+        fresh[owner] = callId;
+        target.send(text);
+        await backend!.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
+      }
+      for (const callId of Object.values(fresh)) expect((await fetch(`${api}/calls/${encodeURIComponent(callId)}`)).status, callId).toBe(404);
+    } finally {
+      await fetch(`${api}/trace`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'all' }) });
+    }
   }, 60_000);
 });
 

@@ -234,12 +234,17 @@ export interface TraceSettings {
   filter: { match?: string[]; ips?: string[] };
 }
 
-/** Recent calls and their messages (the ladder). */
+/** Recent calls and their messages (the ladder); with `workers: N` the answers come from every worker. */
 export interface CallService {
-  list(): CallSummaryView[];
-  get(callId: string): { call: CallSummaryView; messages: CallMessageView[] } | undefined;
-  text(callId: string): string | undefined;
-  pcap(callId: string): Buffer | undefined;
+  list(): CallSummaryView[] | Promise<CallSummaryView[]>;
+  get(callId: string): CallDetailView | undefined | Promise<CallDetailView | undefined>;
+  text(callId: string): string | undefined | Promise<string | undefined>;
+  pcap(callId: string): Buffer | undefined | Promise<Buffer | undefined>;
   trace(): TraceSettings;
-  setTrace(settings: TraceSettings): TraceSettings;
+  setTrace(settings: TraceSettings): TraceSettings | Promise<TraceSettings>;
+}
+
+export interface CallDetailView {
+  call: CallSummaryView;
+  messages: CallMessageView[];
 }

@@ -2,7 +2,8 @@
 // by trace.calls and trace.max_bytes), which the REST API serves as ladders, text and pcap.
 import type { CallTrace, Endpoint, ProxyObserver, SipMessage, TracedMessage, CallSummary } from '@sipfront/core';
 import { callPcap, createCallTrace, ladderText } from '@sipfront/core';
-import type { CallService, CallSummaryView, EventHub } from '@sipfront/api';
+import type { CallDetailView, CallService, CallSummaryView, EventHub, TraceSettings } from '@sipfront/api';
+import type { WorkerRpc } from './workers.js';
 import type { Config } from './config/index.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -83,6 +84,54 @@ export const wireCalls = (config: Config, events: EventHub): CallWiring => {
           trace.record('out', msg, data, target, local ?? { transport: target.transport, address: '0.0.0.0', port: 0 });
         },
       };
+    },
+  };
+};
+
+// ---- workers: N ----------------------------------------------------------------------------
+// Each worker traces the calls it handles (a call's messages all meet the worker its Call-ID
+// belongs to). Worker 0's API asks the others and merges: the list, one call, the trace setting.
+
+/** Answers the other workers' questions about this worker's calls. */
+export const answerCalls = (local: CallService, rpc: WorkerRpc): void => {
+  rpc.handle('calls.list', () => local.list());
+  rpc.handle('calls.get', (id) => (typeof id === 'string' ? local.get(id) : undefined));
+  rpc.handle('calls.text', (id) => (typeof id === 'string' ? local.text(id) : undefined));
+  rpc.handle('calls.pcap', async (id) => (typeof id === 'string' ? (await local.pcap(id))?.toString('base64') : undefined));
+  rpc.handle('calls.setTrace', (s) => local.setTrace(s as TraceSettings));
+};
+
+/** Worker 0's call service: its own calls and every other worker's. */
+export const clusterCalls = (local: CallService, rpc: WorkerRpc, maxCalls: number): CallService => {
+  /** this worker's answer, else the first other worker's */
+  const first = async <T>(mine: T | undefined | Promise<T | undefined>, op: string, id: string): Promise<T | undefined> => {
+    const here = await mine;
+    if (here !== undefined) return here;
+    for (const v of await rpc.ask(op, id)) if (v !== null && v !== undefined) return v as T;
+    return undefined;
+  };
+  return {
+    async list() {
+      const all = [...(await local.list())];
+      for (const v of await rpc.ask('calls.list')) if (Array.isArray(v)) all.push(...(v as CallSummaryView[]));
+      // newest first, as one worker's list (ISO times sort as strings)
+      all.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+      return all.slice(0, maxCalls);
+    },
+    get: (id) => first<CallDetailView>(local.get(id), 'calls.get', id),
+    text: (id) => first<string>(local.text(id), 'calls.text', id),
+    async pcap(id) {
+      const here = await local.pcap(id);
+      if (here !== undefined) return here;
+      const b64 = await first<string>(undefined, 'calls.pcap', id);
+      return b64 === undefined ? undefined : Buffer.from(b64, 'base64');
+    },
+    trace: () => local.trace(),
+    async setTrace(settings) {
+      // checked here first: a bad filter is refused before any worker changes
+      const applied = await local.setTrace(settings);
+      await rpc.ask('calls.setTrace', applied);
+      return applied;
     },
   };
 };

@@ -110,7 +110,7 @@ async function run(configFlag: string | undefined): Promise<number> {
     const starting = async () => {
       if (worker === undefined) return startServer(config, log);
       const relay = await workers.openWorkerRelay(worker.index, worker.count, log);
-      return startServer(config, log, { ...worker, relay, clusterMetrics: () => workers.askClusterMetrics() });
+      return startServer(config, log, { ...worker, relay, rpc: workers.createWorkerRpc(), clusterMetrics: () => workers.askClusterMetrics() });
     };
     starting().then(
       (started) => {

@@ -23,7 +23,7 @@ import { createFileDispatcherStore, createRedisDispatcherStore, mergeYamlSets, t
 import { createApiServices, createDispatcherSync, type DispatcherSync } from './api-wiring.js';
 import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
-import { wireCalls, type CallWiring } from './call-wiring.js';
+import { answerCalls, clusterCalls, wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
 import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers.js';
 
@@ -307,6 +307,11 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   // with workers the trunks' registration state would live in worker 0 alone: not offered
   if (worker === undefined) services.trunks = trunks.service;
   services.calls = calls.service;
+  if (worker !== undefined) {
+    // the calls live in the worker their Call-ID belongs to: worker 0 asks the others
+    if (lead) services.calls = clusterCalls(calls.service, worker.rpc, config.trace.calls);
+    else answerCalls(calls.service, worker.rpc);
+  }
 
   let closed = false;
   const closeSip = async (): Promise<void> => {

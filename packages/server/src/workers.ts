@@ -26,6 +26,8 @@ export interface WorkerRole {
   readonly instanceId: string;
   /** the primary's aggregate of every worker's metrics (the text of a scrape) */
   clusterMetrics(): Promise<string>;
+  /** questions to the other workers */
+  readonly rpc: WorkerRpc;
 }
 
 /** How many workers `workers:` means here. */
@@ -37,8 +39,24 @@ const ENV_INSTANCE = 'SIPFRONT_INSTANCE';
 /** a shared secret for nonces and dialog tokens when the config sets no registrar.auth.nonce_secret */
 export const ENV_SECRET = 'SIPFRONT_WORKER_SECRET';
 
-type ToPrimary = { sf: 'relay'; port: number } | { sf: 'metrics'; id: number } | { sf: 'started' };
-type ToWorker = { sf: 'peers'; ports: number[] } | { sf: 'metrics'; id: number; text?: string; error?: string } | { sf: 'stop' } | { sf: 'reload' };
+type ToPrimary =
+  | { sf: 'relay'; port: number }
+  | { sf: 'metrics'; id: number }
+  | { sf: 'started' }
+  /** ask the other workers (op, args); answered with 'answers' */
+  | { sf: 'ask'; id: number; op: string; args: unknown }
+  /** a worker's answer to the primary's 'ask' number g */
+  | { sf: 'answer'; g: number; value: unknown };
+type ToWorker =
+  | { sf: 'peers'; ports: number[] }
+  | { sf: 'metrics'; id: number; text?: string; error?: string }
+  | { sf: 'stop' }
+  | { sf: 'reload' }
+  | { sf: 'ask'; g: number; op: string; args: unknown }
+  | { sf: 'answers'; id: number; values: unknown[] };
+
+/** How long an ask waits for the other workers' answers. */
+const ASK_TIMEOUT_MS = 3000;
 
 const isSf = (m: unknown): m is { sf: string } => typeof m === 'object' && m !== null && typeof (m as { sf?: unknown }).sf === 'string';
 
@@ -58,6 +76,16 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
   let stopping = false;
   let failed = false;
   let exited = 0;
+  // asks in flight: the asking worker's id, the answers so far, how many are missing
+  let nextAsk = 0;
+  const asks = new Map<number, { from: Worker; id: number; values: unknown[]; missing: number; timer: NodeJS.Timeout }>();
+  const answerAsk = (g: number): void => {
+    const a = asks.get(g);
+    if (a === undefined) return;
+    asks.delete(g);
+    clearTimeout(a.timer);
+    if (a.from.isConnected()) a.from.send({ sf: 'answers', id: a.id, values: a.values } satisfies ToWorker);
+  };
 
   return new Promise<number>((resolveExit) => {
     const send = (w: Worker, m: ToWorker): void => {
@@ -97,6 +125,18 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
             (text) => send(w, { sf: 'metrics', id: msg.id, text }),
             (err: unknown) => send(w, { sf: 'metrics', id: msg.id, error: err instanceof Error ? err.message : String(err) }),
           );
+        } else if (msg.sf === 'ask') {
+          const others = workers.filter((x) => x !== w && x.isConnected());
+          const g = nextAsk++;
+          asks.set(g, { from: w, id: msg.id, values: [], missing: others.length, timer: setTimeout(() => answerAsk(g), ASK_TIMEOUT_MS) });
+          for (const x of others) send(x, { sf: 'ask', g, op: msg.op, args: msg.args });
+          if (others.length === 0) answerAsk(g);
+        } else if (msg.sf === 'answer') {
+          const a = asks.get(msg.g);
+          if (a !== undefined) {
+            a.values.push(msg.value);
+            if (--a.missing === 0) answerAsk(msg.g);
+          }
         } else if (msg.sf === 'started') {
           started += 1;
           if (started === count) log.info({ workers: count }, 'all workers started');
@@ -279,6 +319,58 @@ export const countRelays = (registry: Registry, index: number, relay: WorkerRela
       inn = relay.stats.relayedIn;
     },
   });
+};
+
+/**
+ * Questions between workers, through the primary: `ask` sends (op, args) to every other worker
+ * and resolves their answers (those that came within 3 s); `handle` answers one op here.
+ * Values cross as JSON (a Buffer must travel as base64).
+ */
+export interface WorkerRpc {
+  ask(op: string, args?: unknown): Promise<unknown[]>;
+  handle(op: string, answer: (args: unknown) => unknown): void;
+}
+
+export const createWorkerRpc = (): WorkerRpc => {
+  const handlers = new Map<string, (args: unknown) => unknown>();
+  const waiting = new Map<number, (values: unknown[]) => void>();
+  let next = 0;
+  process.on('message', (m: unknown) => {
+    if (!isSf(m)) return;
+    const msg = m as ToWorker;
+    if (msg.sf === 'answers') {
+      const w = waiting.get(msg.id);
+      waiting.delete(msg.id);
+      w?.(Array.isArray(msg.values) ? msg.values : []);
+    } else if (msg.sf === 'ask') {
+      const h = handlers.get(msg.op);
+      const reply = (value: unknown): void => void process.send?.({ sf: 'answer', g: msg.g, value: value ?? null } satisfies ToPrimary);
+      if (h === undefined) return reply(null);
+      Promise.resolve()
+        .then(() => h(msg.args))
+        .then(reply, () => reply(null));
+    }
+  });
+  return {
+    ask(op, args = null) {
+      const id = next++;
+      return new Promise<unknown[]>((resolve) => {
+        // the primary answers within ASK_TIMEOUT_MS; this bound covers a primary that is gone
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          resolve([]);
+        }, ASK_TIMEOUT_MS + 1000);
+        waiting.set(id, (values) => {
+          clearTimeout(timer);
+          resolve(values);
+        });
+        process.send?.({ sf: 'ask', id, op, args } satisfies ToPrimary);
+      });
+    },
+    handle(op, answer) {
+      handlers.set(op, answer);
+    },
+  };
 };
 
 /** Lets the primary's AggregatorRegistry read this worker's registry. */

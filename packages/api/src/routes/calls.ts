@@ -45,7 +45,7 @@ const Trace = Type.Object(
 export const callRoutes = (calls: CallService): FastifyPluginAsyncTypebox => async (app) => {
   const tags = ['calls'];
   app.get('/calls', { schema: { tags, summary: 'Active and recent calls, newest first', response: { 200: Type.Object({ calls: Type.Array(Summary) }), ...errors } } }, async () => ({
-    calls: calls.list(),
+    calls: await calls.list(),
   }));
   app.get(
     '/calls/:callId',
@@ -62,19 +62,19 @@ export const callRoutes = (calls: CallService): FastifyPluginAsyncTypebox => asy
       const id = req.params.callId;
       const format = req.query.format ?? 'json';
       if (format === 'text') {
-        const t = calls.text(id);
+        const t = await calls.text(id);
         if (t === undefined) throw notFound(`no call ${id}`);
         return reply.type('text/plain; charset=utf-8').send(t as never);
       }
       if (format === 'pcap') {
-        const p = calls.pcap(id);
+        const p = await calls.pcap(id);
         if (p === undefined) throw notFound(`no call ${id}`);
         return reply
           .type('application/vnd.tcpdump.pcap')
           .header('content-disposition', `attachment; filename="${id.replace(/[^A-Za-z0-9._-]/g, '_')}.pcap"`)
           .send(p as never);
       }
-      const c = calls.get(id);
+      const c = await calls.get(id);
       if (c === undefined) throw notFound(`no call ${id}`);
       return c;
     },
