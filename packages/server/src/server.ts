@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
+import type { ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
 import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
@@ -97,6 +97,23 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     deny: l.deny,
   }));
   const bound = await transport.listen(specs);
+  // workers: each worker sends its requests to next hops from a UDP socket of its own on each
+  // listen address (Via names it, so the answers come straight back here; Record-Route keeps the
+  // shared one)
+  const ownSockets = new Map<string, ListenerInfo>();
+  if (worker !== undefined) {
+    try {
+      for (const l of bound) {
+        if (l.transport !== 'udp') continue;
+        const spec = specs.find((s) => s.transport === 'udp' && (s.port === l.port || s.port === 0));
+        const [own] = await transport.listen([{ transport: 'udp', host: l.host, port: 0, exclusive: true, ...(spec?.allow !== undefined ? { allow: spec.allow } : {}), ...(spec?.deny !== undefined ? { deny: spec.deny } : {}) }]);
+        if (own !== undefined) ownSockets.set(l.id, own);
+      }
+    } catch (err) {
+      await transport.close().catch(() => undefined);
+      throw err;
+    }
+  }
   // workers share one instance id: a phone registered through any of them is "ours"
   const instanceId = worker?.instanceId ?? randomBytes(6).toString('hex');
   // ...but each reloads the dispatcher sets another one saved
@@ -253,7 +270,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries, firstAnswerMs: config.dispatcher.failover.firstAnswer },
     dialogSecret: loadDialogSecret(config, log),
     ...screening,
-    ...(worker !== undefined ? { worker: worker.index } : {}),
+    ...(worker !== undefined ? { worker: worker.index, sendSocket: (out: ListenerInfo) => ownSockets.get(out.id) } : {}),
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;
@@ -358,7 +375,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     metrics,
     events,
     api,
-    listeners: () => transport.listeners().map((l) => ({ transport: l.transport, host: l.host, port: l.port })),
+    // the listen sockets (a worker's own send sockets are not listen sockets)
+    listeners: () => bound.map((l) => ({ transport: l.transport, host: l.host, port: l.port })),
     apiAddress: () => apiAddress,
     async reload(next: Config) {
       await seedStores(next, storesRef, regLog);

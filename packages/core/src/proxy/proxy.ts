@@ -60,6 +60,12 @@ export interface ProxyOptions {
   dialogSecret?: string | Buffer;
   /** `workers: N`: this process's number, written into every branch it makes (transport/affinity.ts). */
   worker?: number;
+  /**
+   * `workers: N`: the socket of this worker's own that requests to a next hop leave from instead of
+   * the shared listen socket `out`, with its port in our Via, so that the answers come straight
+   * back to this worker; the Record-Route keeps `out`. Undefined = send from `out`.
+   */
+  sendSocket?(out: ListenerInfo): ListenerInfo | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
 }
@@ -264,6 +270,16 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   // ---- sending -----------------------------------------------------------------------
 
+  /** the sockets `sendSocket` handed out, by id (a Target names its socket by id) */
+  const ownSockets = new Map<string, ListenerInfo>();
+  const sendSocketFor = (out: ListenerInfo, endpoint: Endpoint): ListenerInfo => {
+    if (opts.sendSocket === undefined || endpoint.transport !== 'udp') return out;
+    const own = opts.sendSocket(out);
+    if (own === undefined) return out;
+    if (!ownSockets.has(own.id)) ownSockets.set(own.id, own);
+    return own;
+  };
+
   const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
     const data = msg.toBuffer();
     if (observer?.sent !== undefined) {
@@ -280,7 +296,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // Always present: in stateless mode only requests sipfront originates (probes, trunk
   // registrations) use it, and responses that match none of them are forwarded statelessly.
   const transactions: TransactionLayer = createTransactionLayer({
-        send: (msg, target) => sendRaw(msg, target as Endpoint & { connectionId?: string }, undefined, (err) => transactions?.reportTransportError(target, err)),
+        send: (msg, target) =>
+          sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? ownSockets.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err)),
         onRequest: (req, source, tx) => {
           const ctx = pendingCtx;
           if (ctx === undefined) return;
@@ -342,6 +359,20 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       t = Object.freeze({ transport: e.transport, address: fresh(e.address), port: e.port });
       ports.set(k, t);
       cached++;
+    }
+    return t;
+  };
+
+  /** The target of a request that leaves from `from`: a worker's own socket is named in it. */
+  const bySocket = new Map<string, Target>();
+  const targetFrom = (e: Endpoint, from: ListenerInfo): Target => {
+    if (!ownSockets.has(from.id)) return toTarget(e);
+    const key = `${from.id}|${e.transport}|${e.address}|${e.port}`;
+    let t = bySocket.get(key);
+    if (t === undefined) {
+      if (bySocket.size >= 4096) bySocket.clear();
+      t = Object.freeze({ transport: e.transport, address: fresh(e.address), port: e.port, socket: from.id });
+      bySocket.set(key, t);
     }
     return t;
   };
@@ -685,7 +716,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       add(local.recordRoute(out, extra));
     }
     const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop, branchTag);
-    msg.insertFirst('Via', local.via(out, branch));
+    // workers: the request leaves from this worker's own socket (its answers come back here)
+    const from = sendSocketFor(out, endpoint);
+    msg.insertFirst('Via', local.via(from, branch));
     if (endpoint.transport === 'udp') {
       const size = msg.toBuffer().length;
       if (size > UDP_MAX) {
@@ -694,13 +727,13 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       }
     }
     if (rc === undefined) {
-      sendRaw(msg, endpoint, out);
+      sendRaw(msg, endpoint, from);
       return;
     }
     if (rc.cancelled || rc.finalSent) return;
     const sent = target.onChallenge !== undefined ? msg.clone() : undefined;
     if (sent !== undefined) sent.removeFirstItem('via');
-    launchBranch(rc, target, msg, endpoint, out, sent, shift, 0);
+    launchBranch(rc, target, msg, endpoint, from, sent, shift, 0);
   };
 
   const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
@@ -716,7 +749,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       }, firstAnswerMs);
       branchRec.firstAnswer.unref();
     }
-    branchRec.tx = transactions.createClient(msg, toTarget(endpoint), branchRec);
+    branchRec.tx = transactions.createClient(msg, targetFrom(endpoint, out), branchRec);
   };
 
   /** a next hop challenged us (a provider's 401/407): send again with its credentials, CSeq + 1 */
@@ -954,7 +987,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (out === undefined) return { response: undefined, code: null, rttMs: 0, error: `no ${endpoint.transport} listener` };
     const msg = req.clone();
     if (!msg.has('max-forwards')) msg.prepend('Max-Forwards', '70');
-    msg.prepend('Via', local.via(out, newBranch(loopHash(msg, undefined), branchTag)));
+    const from = sendSocketFor(out, endpoint);
+    msg.prepend('Via', local.via(from, newBranch(loopHash(msg, undefined), branchTag)));
     return new Promise<OriginateResult>((resolve) => {
       let done = false;
       const finish = (r: OriginateResult): void => {
@@ -970,7 +1004,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       }, timeoutMs);
       timer.unref();
       try {
-        tx = transactions.createClient(msg, toTarget(endpoint), {
+        tx = transactions.createClient(msg, targetFrom(endpoint, from), {
           onResponse: (res) => {
             if (res.status >= 200) finish({ response: res, code: res.status, rttMs: Date.now() - started });
           },

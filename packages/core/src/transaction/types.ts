@@ -5,12 +5,16 @@ import type { SipMessage } from '../message/message.js';
 import type { ClientTransaction } from './client-transaction.js';
 import type { ServerTransaction } from './server-transaction.js';
 
-/** Where a message goes or came from. `connectionId` names a stream connection to reuse. */
+/**
+ * Where a message goes or came from. `connectionId` names a stream connection to reuse; `socket`
+ * the id of the listener to send from (a worker's own socket), when not the transport's choice.
+ */
 export interface Target {
   transport: 'udp' | 'tcp' | 'tls';
   address: string;
   port: number;
   connectionId?: string;
+  socket?: string;
 }
 
 /** RFC 3261 timer values in ms (§17.1.1.1, table 4). */

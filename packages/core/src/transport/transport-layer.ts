@@ -116,7 +116,7 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
     bind: BoundAddress,
     port: number,
   ): Promise<UdpListener | StreamListener> {
-    if (spec.transport === 'udp') return openUdpListener(ctx, bind.address, port, bind.family, acl);
+    if (spec.transport === 'udp') return openUdpListener(ctx, bind.address, port, bind.family, acl, spec.exclusive === true);
     let secureContext: tls.SecureContext | undefined;
     if (spec.transport === 'tls') {
       try {

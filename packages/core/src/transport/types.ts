@@ -26,6 +26,11 @@ export interface ListenSpec {
   allow?: readonly string[];
   /** CIDRs refused on this listener; deny wins over allow. */
   deny?: readonly string[];
+  /**
+   * UDP with `affinity` (workers): a socket of this process alone (a worker's own send socket),
+   * neither shared with the other workers nor routed by affinity. Alone, every socket is.
+   */
+  exclusive?: boolean;
 }
 
 /** One bound socket. `host` is the address actually bound, `port` the port actually bound

@@ -32,7 +32,10 @@ export function openUdpListener(
   port: number,
   family: 4 | 6,
   acl: ((address: string) => boolean) | null,
+  exclusive = false,
 ): Promise<UdpListener> {
+  // workers: a listen socket is shared (node:cluster) and routed by affinity; a worker's own is not
+  const shared = ctx.affinity !== undefined && !exclusive;
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: host === '::' });
     const onBindError = (err: Error): void => {
@@ -45,7 +48,7 @@ export function openUdpListener(
     };
     socket.once('error', onBindError);
     // workers: N shares the primary's socket (node:cluster); alone, the port is ours
-    socket.bind({ address: host, port, exclusive: ctx.affinity === undefined }, () => {
+    socket.bind({ address: host, port, exclusive: !shared }, () => {
       socket.off('error', onBindError);
       const bound = socket.address();
       const info: ListenerInfo = Object.freeze({
@@ -65,7 +68,7 @@ export function openUdpListener(
         // The kernel caps or refuses big buffers on some hosts; defaults still work.
       }
       const maxMessageSize = ctx.limits.maxMessageSize;
-      const affinity = ctx.affinity;
+      const affinity = shared ? ctx.affinity : undefined;
       socket.on('message', (data, rinfo) => {
         const address = family === 6 ? normaliseAddress(rinfo.address) : rinfo.address;
         if (acl !== null && !acl(address)) {
