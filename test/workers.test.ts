@@ -210,9 +210,12 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
     const atCaller = (callId: string, status: number): SipMessage[] =>
       caller!.received.filter((m) => m.status === status && m.callId === callId);
 
+    // the Via port of the INVITEs each worker forwarded: its own send socket
+    const viaPorts = [new Set<number>(), new Set<number>()];
     for (const { callId, text } of invites) {
       for (let i = 0; i < COPIES; i++) target.send(text);
       const invite = await backend!.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
+      viaPorts[invites.find((i) => i.callId === callId)!.owner]!.add(invite.topVia!.port!);
       reply(backend!, invite, responseTo(invite, 100, 'Trying'));
       // every copy has been handled once the caller has a 100 for each (a stateful proxy answers a
       // retransmission with its last provisional); 1 s at most if some copies get none
@@ -224,6 +227,11 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
       const ok = await caller!.next(5000, (m) => m.status === 200 && m.callId === callId);
       expect(ok.toTag).toBe(`b-${callId}`);
     }
+    // each worker sends from a socket of its own (its answers come straight back to it), not the listen port
+    expect(viaPorts.map((p) => p.size)).toEqual([1, 1]);
+    const [own0, own1] = viaPorts.map((p) => [...p][0]!);
+    expect(own0).not.toBe(own1);
+    expect([own0, own1]).not.toContain(sf!.port);
     // still one INVITE per Call-ID after all of them (a late duplicate would show here)
     for (const { callId } of invites) expect(atBackend(callId, 'INVITE'), callId).toHaveLength(1);
 
