@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { callIdOwner, getParam, type SipMessage } from '@sipfront/core';
+import { buildAuthorization, callIdOwner, getParam, type SipMessage } from '@sipfront/core';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { request, responseTo, uniq } from './helpers/sip-text.js';
 import { countOf, freePort, recvCount, runSipp, sentCount, startSippUas, type SippUas } from './helpers/sipp.js';
@@ -25,14 +25,14 @@ interface Instance {
   apiUrl: string;
 }
 
-const configYaml = (o: { port: number; apiPort: number; prefix: string; backends: readonly number[]; extra?: readonly string[] }): string =>
+const configYaml = (o: { port: number; apiPort: number; prefix: string; backends: readonly number[]; extra?: readonly string[]; security?: string }): string =>
   [
     'listen:',
     `  - { transport: udp, host: 127.0.0.1, port: ${o.port} }`,
     'workers: 2',
     `store: { kind: redis, url: "${REDIS_URL}", prefix: "${o.prefix}" }`,
     `api: { host: 127.0.0.1, port: ${o.apiPort} }`,
-    'security: { trusted: [127.0.0.1/32] }',
+    o.security ?? 'security: { trusted: [127.0.0.1/32] }',
     'log: { level: info }',
     ...(o.extra ?? []),
     'dispatcher:',
@@ -44,10 +44,10 @@ const configYaml = (o: { port: number; apiPort: number; prefix: string; backends
   ].join('\n');
 
 /** Starts `sipfront --config` with `workers: 2` and waits for "all workers started". */
-const startWorkers = async (name: string, backends: readonly number[], extra: readonly string[] = []): Promise<Instance> => {
+const startWorkers = async (name: string, backends: readonly number[], extra: readonly string[] = [], security?: string): Promise<Instance> => {
   const port = await freeSipPort();
   const apiPort = await freePort('tcp');
-  const cli = await startCli(configYaml({ port, apiPort, prefix: `${BASE_PREFIX}${name}:`, backends, extra }));
+  const cli = await startCli(configYaml({ port, apiPort, prefix: `${BASE_PREFIX}${name}:`, backends, extra, ...(security !== undefined ? { security } : {}) }));
   return { cli, port, apiUrl: `http://127.0.0.1:${apiPort}` };
 };
 
@@ -423,3 +423,113 @@ function reply(peer: UdpPeer, req: SipMessage, text: string): void {
   const port = typeof rport === 'string' && rport !== '' ? Number(rport) : (via.port ?? 5060);
   peer.to(port, getParam(via.params, 'received') ?? via.host).send(text);
 }
+
+describe('workers: 2 — security counts add up across the workers', () => {
+  let sf: Instance | undefined;
+  let backend: UdpPeer | undefined;
+  const peers: UdpPeer[] = [];
+
+  beforeAll(async () => {
+    backend = await udpPeer({ answerOptions: true });
+    sf = await startWorkers('security', [backend.port], ['domains: [example.com]', 'registrar:', '  subscribers:', '    - { user: "1001", domain: example.com, password: secret1 }'], [
+      'security:',
+      '  trusted: [127.0.0.1/32]',
+      '  flood: { window: 10s, max: 20, ban: 60s }',
+      '  auth_failures: { max: 4, window: 60s, ban: 60s }',
+    ].join('\n'));
+  });
+  afterAll(async () => {
+    await sf?.cli.stop('SIGTERM').catch(() => undefined);
+    await sf?.cli.dispose();
+    for (const p of peers) await p.close();
+    await backend?.close();
+  });
+
+  const peerOn = async (host: string): Promise<UdpPeer> => {
+    const p = (await udpPeer({ host })).to(sf!.port);
+    peers.push(p);
+    return p;
+  };
+  /** `request()` as a peer on `host` sends it, with a Call-ID that belongs to `owner` */
+  const fromHost = (host: string, method: string, ruri: string, port: number, owner: number, extra: Partial<Parameters<typeof request>[2]> = {}): { text: string; callId: string } => {
+    for (;;) {
+      const callId = `workers-sec-${uniq()}`;
+      const text = request(method, ruri, { port, callId, ...extra })
+        .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
+        .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:alice@${host}:`);
+      if (callIdOwner(Buffer.from(text, 'latin1'), 2) === owner) return { text, callId };
+    }
+  };
+  const bans = async (): Promise<Array<{ ip: string; reason: string }>> =>
+    ((await (await fetch(`${sf!.apiUrl}/api/v1/bans`, { signal: AbortSignal.timeout(5000) })).json()) as { bans: Array<{ ip: string; reason: string }> }).bans;
+
+  it('four wrong passwords, two through each worker, make one auth-failures ban (auth_failures.max: 4)', async () => {
+    showLogsOnFailure(sf);
+    const host = '127.0.0.4';
+    const phone = await peerOn(host);
+    const register = (callId: string, cseq: number, auth?: string): string =>
+      request('REGISTER', 'sip:example.com', { port: phone.port, callId, cseq, to: '<sip:1001@example.com>', extra: [...(auth !== undefined ? [`Authorization: ${auth}`] : []), 'Expires: 600'] })
+        .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
+        .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:alice@${host}:`)
+        .replace(/^From: <sip:alice@127\.0\.0\.1>/m, 'From: <sip:1001@example.com>');
+    for (let i = 1; i <= 4; i++) {
+      // a Call-ID of worker i % 2: the REGISTER and its answer to the challenge meet that worker
+      let callId = '';
+      do callId = `workers-reg-${uniq()}`;
+      while (callIdOwner(Buffer.from(`X\r\nCall-ID: ${callId}\r\n\r\n`, 'latin1'), 2) !== i % 2);
+      phone.send(register(callId, 1));
+      const ch = await phone.next(3000, (m) => m.status >= 200 && m.callId === callId);
+      expect(ch.status).toBe(401);
+      expect(await bans()).toEqual([]);
+      phone.send(register(callId, 2, buildAuthorization(ch.get('www-authenticate')!, { username: '1001', password: 'wrong' }, 'REGISTER', 'sip:example.com')));
+      if (i < 4) expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 2)).status).toBe(401);
+    }
+    const banned = await waitFor(async () => (await bans()).find((b) => b.ip === host), { timeoutMs: 3000, what: 'an auth-failures ban' });
+    expect(banned.reason).toBe('auth-failures');
+    // enforced by both workers
+    for (const owner of [0, 1]) {
+      const probe = fromHost(host, 'OPTIONS', `sip:127.0.0.1:${sf!.port}`, phone.port, owner);
+      phone.send(probe.text);
+      expect(await phone.silence(400, (m) => m.callId === probe.callId), `worker ${owner}`).toBe(true);
+    }
+  }, 60_000);
+
+  it('a flood spread over both workers is banned at flood.max in all (each worker stops its share)', async () => {
+    showLogsOnFailure(sf);
+    const host = '127.0.0.5';
+    const flooder = await peerOn(host);
+    let answered = 0;
+    // 24 OPTIONS, half owned by each worker: past flood.max (20) in all, 12 each
+    for (let i = 0; i < 24; i++) {
+      const o = fromHost(host, 'OPTIONS', `sip:127.0.0.1:${sf!.port}`, flooder.port, i % 2);
+      flooder.send(o.text);
+      if (await flooder.next(1000, (m) => m.callId === o.callId).then(() => true, () => false)) answered++;
+    }
+    const banned = await waitFor(async () => (await bans()).find((b) => b.ip === host), { timeoutMs: 3000, what: 'a flood ban' });
+    expect(banned.reason).toBe('flood');
+    // each worker let its share of flood.max through (10 each), not flood.max each
+    expect(answered).toBeLessThanOrEqual(20);
+    expect(answered).toBeGreaterThanOrEqual(18);
+  }, 60_000);
+
+  it('POST /drain drains every worker: OPTIONS owned by either gets 503, and 200 again after the drain ends', async () => {
+    showLogsOnFailure(sf);
+    const me = await peerOn('127.0.0.1');
+    const statuses = async (): Promise<number[]> => {
+      const out: number[] = [];
+      for (const owner of [0, 1]) {
+        const o = fromHost('127.0.0.1', 'OPTIONS', `sip:127.0.0.1:${sf!.port}`, me.port, owner);
+        me.send(o.text);
+        out.push((await me.next(3000, (m) => m.status >= 200 && m.callId === o.callId)).status);
+      }
+      return out;
+    };
+    expect(await statuses()).toEqual([200, 200]);
+    const drain = async (on: boolean): Promise<unknown> =>
+      (await fetch(`${sf!.apiUrl}/api/v1/drain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ draining: on }), signal: AbortSignal.timeout(5000) })).json();
+    expect(await drain(true)).toEqual({ draining: true });
+    expect(await statuses()).toEqual([503, 503]);
+    expect(await drain(false)).toEqual({ draining: false });
+    expect(await statuses()).toEqual([200, 200]);
+  }, 30_000);
+});

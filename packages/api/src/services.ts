@@ -121,7 +121,7 @@ export interface Readiness {
 /** This sipfront instance. */
 export interface InstanceService {
   /** `POST /drain`: OPTIONS and new dialogs get 503, in-dialog requests flow. */
-  drain(on: boolean): void;
+  drain(on: boolean): void | Promise<void>;
   draining(): boolean;
   readiness(): Readiness;
 }

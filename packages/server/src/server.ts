@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
+import type { Endpoint, ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
 import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
@@ -152,6 +152,12 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     config.store.kind === 'redis'
       ? createRedisBanStore({ log: secLog }, { url: config.store.url, prefix: config.store.prefix })
       : createMemoryBanStore({ log: secLog }, { dir: config.store.path });
+  // workers: a source's requests spread over the workers (by Call-ID), so each worker's flood
+  // counter gets about 1/N of them: each stops a source at its share of flood.max
+  const securityConfig =
+    worker !== undefined && worker.count > 1
+      ? { ...config.security, flood: { ...config.security.flood, max: Math.max(1, Math.ceil(config.security.flood.max / worker.count)) } }
+      : config.security;
   security = createSecurity(
     {
       bans,
@@ -162,10 +168,17 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       },
       onUnban: (ban, cause) => events.publish('unban', { ip: ban.ip, reason: ban.reason, cause }),
     },
-    config.security,
+    securityConfig,
   );
   const dispatchRef = dispatch;
   const securityRef = security;
+  if (worker !== undefined && lead) {
+    worker.rpc.handle('security.authFailure', (args) => {
+      const a = args as { source?: Endpoint; aor?: string } | null;
+      if (a?.source !== undefined && typeof a.source.address === 'string') securityRef.authFailure(a.source, typeof a.aor === 'string' ? a.aor : undefined);
+      return true;
+    });
+  }
   security.addTrusted((s) => dispatchRef.selector.isDestination(s));
   await security.ready;
   const regLog = log.child({ component: 'registrar' });
@@ -190,7 +203,10 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       onAuthFailure: (source, aor) => {
         metrics.authFailure();
         regLog.info({ source, aor }, 'authentication failed');
-        if (config.security.enabled) securityRef.authFailure(source, aor);
+        if (!config.security.enabled) return;
+        // workers: one counter for all (worker 0's), so auth_failures.max means what it says
+        if (worker === undefined || lead) securityRef.authFailure(source, aor);
+        else void worker.rpc.ask('security.authFailure', { source, aor });
       },
       localDomainFor: (host) => (proxy?.local.isLocal(host, undefined) === true || proxy?.local.listeners.some((l) => l.host === host) === true ? config.domains[0] : undefined),
     },
@@ -325,6 +341,18 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   if (worker === undefined) services.trunks = trunks.service;
   services.calls = calls.service;
   if (worker !== undefined) {
+    // a drain is every worker's: worker 0 (the API) tells the others and answers once they have
+    const instance = services.instance;
+    if (lead) {
+      const drainHere = instance.drain.bind(instance);
+      services.instance = {
+        ...instance,
+        drain: async (on) => {
+          await drainHere(on);
+          await worker.rpc.ask('instance.drain', on);
+        },
+      };
+    } else worker.rpc.handle('instance.drain', (on) => void p.setDraining(on === true));
     // the calls live in the worker their Call-ID belongs to: worker 0 asks the others
     if (lead) services.calls = clusterCalls(calls.service, worker.rpc, config.trace.calls);
     else answerCalls(calls.service, worker.rpc);

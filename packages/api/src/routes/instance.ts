@@ -17,7 +17,7 @@ export const instanceRoutes = (instance: InstanceService, sse: SseStreams): Fast
       },
     },
     async (req) => {
-      instance.drain(req.body?.draining ?? true);
+      await instance.drain(req.body?.draining ?? true);
       return { draining: instance.draining() };
     },
   );
