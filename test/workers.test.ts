@@ -512,6 +512,40 @@ describe('workers: 2 — security counts add up across the workers', () => {
     expect(answered).toBeGreaterThanOrEqual(18);
   }, 60_000);
 
+  it('a phone registered through one worker is called through the other, from the listen port (its NAT knows that one)', async () => {
+    showLogsOnFailure(sf);
+    const host = '127.0.0.6';
+    const phone = await peerOn(host);
+    const ownerOf = (callId: string): number => callIdOwner(Buffer.from(`X\r\nCall-ID: ${callId}\r\n\r\n`, 'latin1'), 2);
+    let regId = '';
+    do regId = `workers-reg-ok-${uniq()}`;
+    while (ownerOf(regId) !== 1);
+    const register = (cseq: number, auth?: string): string =>
+      request('REGISTER', 'sip:example.com', { port: phone.port, callId: regId, cseq, to: '<sip:1001@example.com>', extra: [...(auth !== undefined ? [`Authorization: ${auth}`] : []), 'Expires: 600'] })
+        .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
+        .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:1001@${host}:`)
+        .replace(/^From: <sip:alice@127\.0\.0\.1>/m, 'From: <sip:1001@example.com>');
+    phone.send(register(1));
+    const ch = await phone.next(3000, (m) => m.status >= 200 && m.callId === regId);
+    expect(ch.status).toBe(401);
+    phone.send(register(2, buildAuthorization(ch.get('www-authenticate')!, { username: '1001', password: 'secret1' }, 'REGISTER', 'sip:example.com')));
+    expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === regId && m.cseq?.seq === 2)).status).toBe(200);
+
+    // Asterisk (the backend) calls 1001 with a Call-ID of worker 0: the binding is in Redis, the phone rings
+    let inviteText = '';
+    let callId = '';
+    do {
+      callId = `workers-call-${uniq()}`;
+      inviteText = request('INVITE', 'sip:1001@example.com', { port: backend!.port, callId });
+    } while (ownerOf(callId) !== 0);
+    backend!.to(sf!.port).send(inviteText);
+    const atPhone = await phone.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
+    // from the listen port, not worker 0's own send socket: the phone's NAT pinhole is for that one
+    expect(atPhone.topVia!.port).toBe(sf!.port);
+    phone.to(sf!.port).send(responseTo(atPhone, 486, 'Busy Here', { toTag: 'phone-busy' }));
+    expect((await backend!.next(5000, (m) => m.status >= 200 && m.callId === callId)).status).toBe(486);
+  }, 30_000);
+
   it('POST /drain drains every worker: OPTIONS owned by either gets 503, and 200 again after the drain ends', async () => {
     showLogsOnFailure(sf);
     const me = await peerOn('127.0.0.1');

@@ -97,9 +97,9 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     deny: l.deny,
   }));
   const bound = await transport.listen(specs);
-  // workers: each worker sends its requests to next hops from a UDP socket of its own on each
-  // listen address (Via names it, so the answers come straight back here; Record-Route keeps the
-  // shared one)
+  // workers: each worker sends its requests to the dispatcher's backends from a UDP socket of its
+  // own on each listen address (Via names it, so the answers come straight back here; Record-Route
+  // keeps the shared one)
   const ownSockets = new Map<string, ListenerInfo>();
   if (worker !== undefined) {
     try {
@@ -286,7 +286,9 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries, firstAnswerMs: config.dispatcher.failover.firstAnswer },
     dialogSecret: loadDialogSecret(config, log),
     ...screening,
-    ...(worker !== undefined ? { worker: worker.index, sendSocket: (out: ListenerInfo) => ownSockets.get(out.id) } : {}),
+    // towards the dispatcher's backends only: a phone behind NAT or a provider must see requests
+    // come from the listen port it knows
+    ...(worker !== undefined ? { worker: worker.index, sendSocket: (out: ListenerInfo, to: Endpoint) => (dispatchRef.selector.isDestination(to) ? ownSockets.get(out.id) : undefined) } : {}),
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;

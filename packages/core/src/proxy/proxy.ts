@@ -61,11 +61,12 @@ export interface ProxyOptions {
   /** `workers: N`: this process's number, written into every branch it makes (transport/affinity.ts). */
   worker?: number;
   /**
-   * `workers: N`: the socket of this worker's own that requests to a next hop leave from instead of
-   * the shared listen socket `out`, with its port in our Via, so that the answers come straight
-   * back to this worker; the Record-Route keeps `out`. Undefined = send from `out`.
+   * `workers: N`: the socket of this worker's own that a request to next hop `to` leaves from
+   * instead of the shared listen socket `out`, with its port in our Via, so that the answers come
+   * straight back to this worker; the Record-Route keeps `out`. Undefined = send from `out` (what a
+   * phone's NAT pinhole or a provider latching onto our source port needs).
    */
-  sendSocket?(out: ListenerInfo): ListenerInfo | undefined;
+  sendSocket?(out: ListenerInfo, to: Endpoint): ListenerInfo | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
 }
@@ -274,7 +275,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const ownSockets = new Map<string, ListenerInfo>();
   const sendSocketFor = (out: ListenerInfo, endpoint: Endpoint): ListenerInfo => {
     if (opts.sendSocket === undefined || endpoint.transport !== 'udp') return out;
-    const own = opts.sendSocket(out);
+    const own = opts.sendSocket(out, endpoint);
     if (own === undefined) return out;
     if (!ownSockets.has(own.id)) ownSockets.set(own.id, own);
     return own;
