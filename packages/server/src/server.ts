@@ -23,6 +23,7 @@ import { createFileDispatcherStore, createRedisDispatcherStore, mergeYamlSets, t
 import { createApiServices, createDispatcherSync, type DispatcherSync } from './api-wiring.js';
 import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
+import type { TrunkMirror } from '@sipfront/trunks';
 import { answerCalls, clusterCalls, wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
 import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers.js';
@@ -226,15 +227,20 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     ? wireKeepalive({ config, contacts: storesRef.contacts, instanceId, proxy: async () => proxy ?? (await proxyBuilt), log: regLog })
     : { close: () => undefined };
   const resolver = createResolver({ servers: config.sip.dnsServers });
+  // workers: worker 0 registers the trunks and hands the others its trunks and their state
+  let pushTrunks = (): void => undefined;
   const trunks: TrunkWiring = wireTrunks({
     config,
     proxy: async () => proxy ?? (await proxyBuilt),
-    listeners: () => transport.listeners(),
+    // the listen sockets (not a worker's own send sockets): the Contact names one of them
+    listeners: () => bound,
     resolver,
     log: log.child({ component: 'trunks' }),
+    ...(worker !== undefined && !lead ? { follower: true } : {}),
     onState: (t, registered) => {
       metrics.trunkRegistered(t.id, registered);
       events.publish('trunk', t);
+      pushTrunks();
     },
     onResponse: (trunk, code) => {
       if (code !== null) metrics.trunkResponse(trunk, code);
@@ -242,6 +248,34 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   });
   // a registered provider sends many calls: never flood-banned
   securityRef.addTrusted((s) => trunks.isTrunkSource(s));
+  let trunkSync: NodeJS.Timeout | undefined;
+  if (worker !== undefined && lead) {
+    let queued = false;
+    pushTrunks = () => {
+      if (queued) return;
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        void worker.rpc.ask('trunks.follow', trunks.manager.snapshot());
+      });
+    };
+    worker.rpc.handle('trunks.snapshot', () => trunks.manager.snapshot());
+  } else if (worker !== undefined) {
+    const follow = (m: unknown): void => {
+      if (Array.isArray(m)) trunks.manager.follow(m as TrunkMirror[]);
+    };
+    worker.rpc.handle('trunks.follow', (m) => void follow(m));
+    // at start, and every 30 s in case a push was lost: ask worker 0 for the lot
+    const askTrunks = (): void => {
+      void worker.rpc.ask('trunks.snapshot').then((answers) => {
+        const a = answers.find((x) => Array.isArray(x));
+        if (a !== undefined) follow(a);
+      });
+    };
+    askTrunks();
+    trunkSync = setInterval(askTrunks, 30_000);
+    trunkSync.unref();
+  }
   const calls: CallWiring = wireCalls(config, events);
   const router = createRouter({
     config,
@@ -341,6 +375,28 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   });
   // with workers the trunks' registration state would live in worker 0 alone: not offered
   if (worker === undefined) services.trunks = trunks.service;
+  else if (lead) {
+    // the API's changes reach the other workers at once
+    const t = trunks.service;
+    services.trunks = {
+      ...t,
+      create: async (input) => {
+        const v = await t.create(input);
+        pushTrunks();
+        return v;
+      },
+      replace: async (id, input) => {
+        const v = await t.replace(id, input);
+        pushTrunks();
+        return v;
+      },
+      remove: async (id) => {
+        const v = await t.remove(id);
+        pushTrunks();
+        return v;
+      },
+    };
+  }
   services.calls = calls.service;
   if (worker !== undefined) {
     // a drain is every worker's: worker 0 (the API) tells the others and answers once they have
@@ -362,6 +418,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
 
   let closed = false;
   const closeSip = async (): Promise<void> => {
+    if (trunkSync !== undefined) clearInterval(trunkSync);
     // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
     // trunks unregister first: Expires: 0 needs the proxy and sockets
     await trunks.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trunks: unregistering failed'));
@@ -412,6 +469,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       await seedStores(next, storesRef, regLog);
       await sync.reload(setsFromConfig(next));
       trunks.reload(next);
+      pushTrunks();
     },
     async close() {
       if (closed) return;

@@ -29,6 +29,8 @@ export interface TrunkWiringDeps {
   log: Logger;
   onState(trunk: ApiTrunkView, registered: boolean): void;
   onResponse(trunk: string, code: number | null): void;
+  /** `workers: N`, workers but 0: the trunks and their state come from worker 0 (`manager.follow`) */
+  follower?: boolean;
 }
 
 const toSpec = (input: TrunkInput): TrunkSpec => {
@@ -58,6 +60,7 @@ export const wireTrunks = (d: TrunkWiringDeps): TrunkWiring => {
       requestTimeoutMs: 64 * d.config.sip.t1,
       onState: (e) => d.onState(e.trunk as unknown as ApiTrunkView, e.registered),
       onResponse: (e) => d.onResponse(e.trunk, e.code),
+      ...(d.follower === true ? { follower: true } : {}),
     },
     d.config.trunks as unknown as TrunkSpec[],
   );

@@ -19,6 +19,7 @@ export type {
   TrunkStateEvent,
   TrunkStateName,
   TrunkView,
+  TrunkMirror,
 } from './types.js';
 export { TrunkError, isTrunkError, type TrunkErrorCode } from './errors.js';
 export { TRUNK_DEFAULTS, normalizeTrunk, validateTrunk, redactTrunk } from './spec.js';

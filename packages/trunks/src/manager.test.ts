@@ -539,6 +539,48 @@ describe('start, operator actions, run-time changes, stop', () => {
   });
 });
 
+describe('followers (workers: N)', () => {
+  const resolver = { resolve: (uri: string) => (uri.includes('provider.example') ? [{ transport: 'udp' as const, address: '192.0.2.50', port: 5060 }] : []) };
+
+  it("a follower routes as the registering manager does from its snapshot, and sends nothing itself", async () => {
+    const leader = rig(registrar(), [trunk({ registrar: 'sip:sip.provider.example', routeTo: 2 })], { resolver });
+    const follower = rig(registrar(), [], { follower: true });
+    leader.m.start();
+    await advance(1);
+    expect(leader.m.isTrunkSource({ address: '192.0.2.50' })).toBe(true);
+    // before it has the snapshot the follower knows no provider
+    expect(follower.m.matchInbound({ address: '192.0.2.50' }, 'x')).toBeUndefined();
+    follower.m.follow(leader.m.snapshot());
+    expect(follower.m.matchInbound({ address: '192.0.2.50' }, 'x')).toMatchObject({ id: 'p1', routeTo: 2 });
+    expect(follower.m.isTrunkSource({ address: '192.0.2.50' })).toBe(true);
+    expect(follower.m.get('p1')).toMatchObject({ state: 'registered' });
+    expect(follower.m.outboundRequestFor('p1', leader.provider.sent[0]!.req)).toBeDefined();
+    // start, register and close send nothing from a follower
+    follower.m.start();
+    follower.m.register('p1');
+    await advance(3_600_000);
+    await follower.m.close();
+    expect(follower.provider.sent).toHaveLength(0);
+  });
+
+  it('a follower forgets a binding that ran out, and the trunks the snapshot no longer names', async () => {
+    const leader = rig(registrar({ grant: 60 }), [trunk({ registrar: 'sip:sip.provider.example' })], { resolver });
+    const follower = rig(registrar(), [], { follower: true });
+    leader.m.start();
+    await advance(1);
+    follower.m.follow(leader.m.snapshot());
+    expect(follower.m.isTrunkSource({ address: '192.0.2.50' })).toBe(true);
+    leader.provider.handle(() => null);
+    // the leader's refreshes go unanswered: without a newer snapshot the follower's copy runs out too
+    await advance(61_000);
+    expect(follower.m.isTrunkSource({ address: '192.0.2.50' })).toBe(false);
+    follower.m.follow(leader.m.snapshot());
+    follower.m.follow([]);
+    expect(follower.m.list()).toEqual([]);
+    expect(follower.provider.sent).toHaveLength(0);
+  });
+});
+
 describe('inbound matching (contract step 7)', () => {
   const resolver = { resolve: (uri: string) => (uri.includes('provider.example') ? [{ transport: 'udp' as const, address: '192.0.2.50', port: 5060 }] : []) };
 

@@ -19,7 +19,7 @@ import type { FailureClass } from './register-request.js';
 import { buildRegister, classifyFailure, contactUri, grantedExpires, minExpires, nextHop, registerUri, retryAfter } from './register-request.js';
 import { redactTrunk, sameRegistration, validateTrunk } from './spec.js';
 import type {
-  ChallengeAnswer, OutboundOptions, OutboundPlan, TrunkManagerDeps, TrunkMatch, TrunkSendResult, TrunkSpec, TrunkStateName, TrunkView,
+  ChallengeAnswer, OutboundOptions, OutboundPlan, TrunkManagerDeps, TrunkMatch, TrunkMirror, TrunkSendResult, TrunkSpec, TrunkStateName, TrunkView,
 } from './types.js';
 
 /** REGISTERs in one attempt: the first, a challenge answered, a stale nonce, a 423, and spare. */
@@ -33,6 +33,10 @@ export interface TrunkManager {
   start(): void;
   /** Adds or replaces a trunk (API, reload). A changed registration starts anew; throws TrunkError('invalid-trunk'). */
   put(trunk: TrunkSpec): TrunkView;
+  /** The trunks and their registrations, for followers (`workers: N`). */
+  snapshot(): TrunkMirror[];
+  /** A follower takes the registering manager's trunks and state; trunks it does not name go. */
+  follow(mirrors: readonly TrunkMirror[]): void;
   /** Removes a trunk, unregistering it first (bounded); false when unknown. */
   remove(id: string): Promise<boolean>;
   /** Registers now (`POST /trunks/:id/register`), unless an attempt is in flight; resets the attempt count. */
@@ -352,6 +356,11 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
   const unregister = async (r: Registration, timeoutMs: number): Promise<void> => {
     r.gen += 1;
     clearTimer(r);
+    if (deps.follower === true) {
+      // the registering worker unregisters; here the binding is only forgotten
+      update(r, { state: 'unregistered', registeredUntil: null, nextAttemptAt: null });
+      return;
+    }
     const had = bindingValid(r) || r.inFlight || r.state === 'registered';
     if (!had) {
       update(r, { state: 'unregistered', nextAttemptAt: null });
@@ -428,11 +437,47 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
 
   return {
     start() {
-      if (started || closed) return;
+      if (started || closed || deps.follower === true) return;
       started = true;
       for (const r of regs.values()) schedule(r, random() * r.spec.retry.initialDelayMax);
     },
     put,
+    snapshot() {
+      return [...regs.values()].map((r) => ({
+        spec: r.spec,
+        state: r.state,
+        registeredUntil: r.registeredUntil,
+        lastCode: r.lastCode,
+        lastReason: r.lastReason,
+        addresses: [...r.addresses].map(([uri, keys]) => [uri, [...keys]] as [string, string[]]),
+      }));
+    },
+    follow(mirrors) {
+      if (closed) return;
+      const named = new Set<string>();
+      for (const m of mirrors) {
+        try {
+          validateTrunk(m.spec);
+        } catch (err) {
+          log.warn({ trunk: m.spec?.id, err: err instanceof Error ? err.message : String(err) }, 'trunks: a mirrored trunk is not valid here');
+          continue;
+        }
+        named.add(m.spec.id);
+        let r = regs.get(m.spec.id);
+        if (r === undefined || JSON.stringify(r.spec) !== JSON.stringify(m.spec)) {
+          if (r !== undefined) r.removed = true;
+          r = newRegistration(m.spec);
+          regs.set(m.spec.id, r);
+        }
+        r.addresses = new Map(m.addresses.map(([uri, keys]) => [uri, new Set(keys)]));
+        update(r, { state: m.state, registeredUntil: m.registeredUntil, lastCode: m.lastCode, lastReason: m.lastReason, nextAttemptAt: null });
+      }
+      for (const [id, r] of regs) {
+        if (named.has(id)) continue;
+        regs.delete(id);
+        r.removed = true;
+      }
+    },
     async remove(id) {
       const r = regs.get(id);
       if (r === undefined) return false;
@@ -446,7 +491,7 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
       const r = regs.get(id);
       if (r === undefined) throw new TrunkError('unknown-trunk', `no trunk ${id}`, { field: 'id' });
       if (closed) throw new TrunkError('closed', 'the trunk manager is closed');
-      if (!r.inFlight) {
+      if (!r.inFlight && deps.follower !== true) {
         r.failures = 0;
         void attempt(r);
       }

@@ -141,6 +141,24 @@ export interface TrunkManagerDeps {
   unregisterTimeoutMs?: number;
   /** User-Agent of our REGISTERs; default `sipfront`. */
   userAgent?: string;
+  /**
+   * `workers: N`, every worker but the one that registers: this manager sends nothing (no
+   * REGISTER, no Expires: 0); it takes the registering manager's trunks and state (`follow`) so
+   * that calls from and to the providers route the same in every worker.
+   */
+  follower?: boolean;
+}
+
+/** One trunk as another process needs it to route its calls: the spec and the registration. */
+export interface TrunkMirror {
+  spec: TrunkSpec;
+  state: TrunkStateName;
+  /** epoch ms, null = none */
+  registeredUntil: number | null;
+  lastCode: number | null;
+  lastReason: string | null;
+  /** the provider's resolved addresses, by provider URI */
+  addresses: Array<[string, string[]]>;
 }
 
 /** A trunk an inbound request belongs to (contract step 7). */

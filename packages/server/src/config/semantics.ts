@@ -86,7 +86,6 @@ export function checkSemantics(raw: unknown, ctx: SemanticContext): SemanticResu
       const t = str(rec(entry)['transport']);
       if (t !== undefined && t !== 'udp') error(['listen', i, 'transport'], `${t} with workers ${String(workers)}: only udp is shared between workers in this version`);
     });
-    if (items(root['trunks']).length > 0) error(['workers'], `${String(workers)} with trunks: trunk registration needs workers: 1 in this version`);
   }
 
   // api
