@@ -101,12 +101,15 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   // workers: each worker sends its requests to the dispatcher's backends from a UDP socket of its
   // own on each listen address (Via names it, so the answers come straight back here; Record-Route
   // keeps the shared one)
+  // Not in stateless mode (a response that reached the shared socket would not be placed) nor
+  // behind `advertise` (the NAT in front forwards the listen port, not these).
   const ownSockets = new Map<string, ListenerInfo>();
-  if (worker !== undefined) {
+  if (worker !== undefined && config.mode === 'stateful' && config.advertise === null) {
     try {
       for (const l of bound) {
         if (l.transport !== 'udp') continue;
-        const spec = specs.find((s) => s.transport === 'udp' && (s.port === l.port || s.port === 0));
+        // the listen entry this socket came from: its allow/deny apply to the worker's own socket too
+        const spec = specFor(specs, l);
         const [own] = await transport.listen([{ transport: 'udp', host: l.host, port: 0, exclusive: true, ...(spec?.allow !== undefined ? { allow: spec.allow } : {}), ...(spec?.deny !== undefined ? { deny: spec.deny } : {}) }]);
         if (own !== undefined) ownSockets.set(l.id, own);
       }
@@ -481,6 +484,17 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     },
   };
 }
+
+/** The listen entry a bound socket came from: its own address, else the wildcard of its family. */
+const specFor = (specs: readonly ListenSpec[], l: ListenerInfo): ListenSpec | undefined => {
+  const same = (s: ListenSpec): boolean => s.transport === l.transport && (s.port === l.port || s.port === 0);
+  const norm = (h: string): string => h.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return (
+    specs.find((s) => same(s) && norm(s.host) === norm(l.host)) ??
+    specs.find((s) => same(s) && (norm(s.host) === (l.family === 6 ? '::' : '0.0.0.0'))) ??
+    specs.find((s) => same(s) && isNaN(Number(norm(s.host).replace(/[.:]/g, '')))) // a host name
+  );
+};
 
 /**
  * The stored dispatcher sets with the YAML's upserted, written back; the YAML alone when the

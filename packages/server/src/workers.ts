@@ -49,6 +49,8 @@ type ToPrimary =
   | { sf: 'answer'; g: number; value: unknown };
 type ToWorker =
   | { sf: 'peers'; ports: number[] }
+  /** a worker has stopped: what it owned is handled where it arrives */
+  | { sf: 'gone'; index: number }
   | { sf: 'metrics'; id: number; text?: string; error?: string }
   | { sf: 'stop' }
   | { sf: 'reload' }
@@ -72,7 +74,8 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
   const aggregator = new AggregatorRegistry();
   const workers: Worker[] = [];
   const relayPorts: Array<number | undefined> = new Array(count).fill(undefined);
-  let started = 0;
+  const startedWorkers = new Set<number>();
+  let peersSent = false;
   let stopping = false;
   let failed = false;
   let exited = 0;
@@ -111,6 +114,13 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
       if (!stopping) for (const w of workers) send(w, { sf: 'reload' });
     });
 
+    // The relay table goes out once every worker has started: until then each handles what it
+    // reads (a worker still starting has no proxy to hand a relayed datagram to).
+    const sendPeers = (): void => {
+      if (peersSent || startedWorkers.size < count || !relayPorts.every((p) => p !== undefined)) return;
+      peersSent = true;
+      for (const x of workers) send(x, { sf: 'peers', ports: relayPorts as number[] });
+    };
     for (let i = 0; i < count; i++) {
       const w = cluster.fork({ [ENV_INDEX]: String(i), [ENV_COUNT]: String(count), [ENV_INSTANCE]: instanceId, [ENV_SECRET]: secret });
       workers.push(w);
@@ -119,7 +129,7 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
         const msg = m as ToPrimary;
         if (msg.sf === 'relay') {
           relayPorts[i] = msg.port;
-          if (relayPorts.every((p) => p !== undefined)) for (const x of workers) send(x, { sf: 'peers', ports: relayPorts as number[] });
+          sendPeers();
         } else if (msg.sf === 'metrics') {
           aggregator.clusterMetrics().then(
             (text) => send(w, { sf: 'metrics', id: msg.id, text }),
@@ -138,12 +148,15 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
             if (--a.missing === 0) answerAsk(msg.g);
           }
         } else if (msg.sf === 'started') {
-          started += 1;
-          if (started === count) log.info({ workers: count }, 'all workers started');
+          startedWorkers.add(i);
+          if (startedWorkers.size === count) log.info({ workers: count }, 'all workers started');
+          sendPeers();
         }
       });
       w.on('exit', (code, signal) => {
         exited += 1;
+        // the others stop sending it what it owned
+        for (const x of workers) if (x !== w) send(x, { sf: 'gone', index: i });
         if (!stopping) {
           // one worker gone means a share of the calls gone: stop the rest, let the supervisor restart
           log.error({ worker: i, code, signal }, 'a worker stopped unexpectedly: stopping the others');
@@ -214,6 +227,8 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
   socket.on('error', (err) => log.warn({ err: err.message }, 'worker relay socket error'));
   let peers: number[] | undefined;
   const known = new Set<number>();
+  /** workers that have stopped: what they owned stays where it arrives */
+  const gone = new Set<number>();
   let transport: Pick<TransportLayer, 'receive'> | undefined;
   const stats = { relayedOut: 0, relayedIn: 0 };
   process.on('message', (m: unknown) => {
@@ -224,6 +239,9 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
         known.clear();
         for (const p of ports) known.add(p);
       }
+    } else if (isSf(m) && m.sf === 'gone') {
+      const i = (m as unknown as { index: number }).index;
+      if (Number.isInteger(i)) gone.add(i);
     }
   });
   socket.on('message', (data, rinfo) => {
@@ -250,7 +268,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     route(data, source, listenerId) {
       if (peers === undefined) return false;
       const owner = datagramOwner(data, count);
-      if (owner < 0 || owner === index) return false;
+      if (owner < 0 || owner === index || gone.has(owner)) return false;
       const h = header(listenerId, source);
       if (h.length + data.length > MAX_DATAGRAM) return false;
       stats.relayedOut++;
@@ -293,6 +311,7 @@ export const askClusterMetrics = (() => {
         waiting.delete(id);
         reject(new Error('the primary did not answer with the metrics'));
       }, timeoutMs);
+      timer.unref();
       waiting.set(id, { resolve, reject, timer });
       process.send?.({ sf: 'metrics', id } satisfies ToPrimary);
     });
@@ -360,6 +379,7 @@ export const createWorkerRpc = (): WorkerRpc => {
           waiting.delete(id);
           resolve([]);
         }, ASK_TIMEOUT_MS + 1000);
+        timer.unref();
         waiting.set(id, (values) => {
           clearTimeout(timer);
           resolve(values);

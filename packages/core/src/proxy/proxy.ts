@@ -27,6 +27,9 @@ export interface ProxyLogger {
   error(obj: object, msg: string): void;
 }
 
+/** `workers: N`: how long a CANCEL that found no INVITE waits for one relayed from another worker. */
+const CANCEL_RETRY_MS = 50;
+
 export interface ProxyOptions {
   mode: 'stateful' | 'stateless';
   transport: TransportLayer;
@@ -271,14 +274,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   // ---- sending -----------------------------------------------------------------------
 
-  /** the sockets `sendSocket` handed out, by id (a Target names its socket by id) */
-  const ownSockets = new Map<string, ListenerInfo>();
+  /** listeners named by a Target's `socket` (a request leaves from the listener its Via names) */
+  const socketsById = new Map<string, ListenerInfo>();
   const sendSocketFor = (out: ListenerInfo, endpoint: Endpoint): ListenerInfo => {
     if (opts.sendSocket === undefined || endpoint.transport !== 'udp') return out;
-    const own = opts.sendSocket(out, endpoint);
-    if (own === undefined) return out;
-    if (!ownSockets.has(own.id)) ownSockets.set(own.id, own);
-    return own;
+    return opts.sendSocket(out, endpoint) ?? out;
   };
 
   const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
@@ -298,7 +298,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // registrations) use it, and responses that match none of them are forwarded statelessly.
   const transactions: TransactionLayer = createTransactionLayer({
         send: (msg, target) =>
-          sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? ownSockets.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err)),
+          sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? socketsById.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err)),
         onRequest: (req, source, tx) => {
           const ctx = pendingCtx;
           if (ctx === undefined) return;
@@ -364,10 +364,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     return t;
   };
 
-  /** The target of a request that leaves from `from`: a worker's own socket is named in it. */
+  /**
+   * The target of a request that leaves from `from` (the listener its Via names): named in the
+   * target when the transport would pick another one (a worker's own socket; two UDP listen
+   * addresses), so retransmissions, CANCEL and ACK leave from it too.
+   */
   const bySocket = new Map<string, Target>();
   const targetFrom = (e: Endpoint, from: ListenerInfo): Target => {
-    if (!ownSockets.has(from.id)) return toTarget(e);
+    if (e.transport !== 'udp' || transport.listenerFor(e)?.id === from.id) return toTarget(e);
+    if (socketsById.get(from.id) !== from) socketsById.set(from.id, from);
     const key = `${from.id}|${e.transport}|${e.address}|${e.port}`;
     let t = bySocket.get(key);
     if (t === undefined) {
@@ -602,7 +607,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     ['Content-Length', '0'],
   ];
 
-  const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): void => {
+  const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, retried = false): void => {
     if (!stateful || tx === undefined) {
       // stateless: the CANCEL follows the route its INVITE took (same branch computation)
       const d = router.route(req, ctx);
@@ -611,7 +616,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const inviteTx = transactions.findInviteServerTx(req);
-    if (inviteTx === undefined) return reply(req, ctx, tx, 481);
+    if (inviteTx === undefined) {
+      // workers: the INVITE may still be on its way from the worker that read it (a relay), and
+      // the CANCEL, read here directly, overtook it: look once more before the 481
+      if (opts.worker !== undefined && !retried) {
+        setTimeout(() => handleCancel(req, ctx, tx, true), CANCEL_RETRY_MS).unref();
+        return;
+      }
+      return reply(req, ctx, tx, 481);
+    }
     reply(req, ctx, tx, 200);
     const rc = contexts.get(inviteTx);
     if (rc === undefined) {

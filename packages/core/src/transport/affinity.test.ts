@@ -50,6 +50,35 @@ describe('datagramOwner', () => {
     }
   });
 
+  it('reads the branch parameter as the parser does: its own name only, any case, blanks around =, leading CRLFs', () => {
+    const res = (via: string, lead = ''): Buffer =>
+      Buffer.from(`${lead}SIP/2.0 200 OK\r\nVia: ${via}\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    const ours = (w: string): string => `z9hG4bKsf0123abcd.${w}-aa1`;
+    // a parameter that merely ends in "branch" is not the branch
+    expect(datagramOwner(res(`SIP/2.0/UDP 1.2.3.4;xbranch=${ours('w5')};branch=${ours('w3')}`), 8)).toBe(3);
+    expect(datagramOwner(res(`SIP/2.0/UDP 1.2.3.4;xbranch=${ours('w5')}`), 8)).toBe(-1);
+    expect(datagramOwner(res(`SIP/2.0/UDP 1.2.3.4;BRANCH = ${ours('W3')}`), 8)).toBe(3);
+    expect(datagramOwner(res(`SIP/2.0/UDP 1.2.3.4 ; branch=${ours('w2')} ;rport`), 8)).toBe(2);
+    expect(datagramOwner(res(`SIP/2.0/UDP 1.2.3.4;branch=${ours('w6')}`, '\r\n\r\n'), 8)).toBe(6);
+    for (const via of [`SIP/2.0/UDP 1.2.3.4;branch=${ours('w3')}`, `SIP/2.0/UDP 1.2.3.4;BRANCH = ${ours('W3')}`]) {
+      expect(parseMessage(res(via), { datagram: true }).topVia?.branch?.toLowerCase()).toBe(ours('w3').toLowerCase());
+    }
+  });
+
+  it('reads a Call-ID folded onto the next line as the parser does', () => {
+    const head = 'BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>;tag=2\r\n';
+    const folded = Buffer.from(`${head}Call-ID:\r\n  abc-def@host \r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    const flat = Buffer.from(`${head}Call-ID: abc-def@host\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    const id = parseMessage(folded, { datagram: true }).callId!;
+    expect(id).toBe('abc-def@host');
+    for (const n of [2, 3, 7, 16]) {
+      expect(datagramOwner(folded, n)).toBe(datagramOwner(flat, n));
+      expect(datagramOwner(folded, n)).toBe(fnv1aBytes(Buffer.from(id, 'latin1')) % n);
+    }
+    // a request after leading CRLFs is still read by its Call-ID
+    expect(datagramOwner(Buffer.concat([Buffer.from('\r\n'), flat]), 7)).toBe(datagramOwner(flat, 7));
+  });
+
   it('leaves where it arrived what it cannot place: foreign branches, unnamed workers, no Call-ID, junk', () => {
     const res = (via: string): Buffer => msg(['SIP/2.0 200 OK', `Via: ${via}`, 'Call-ID: c']);
     expect(datagramOwner(res('SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK776asdhds'), 4)).toBe(-1);

@@ -37,17 +37,25 @@ const lineEnd = (data: Buffer, q: number, end: number): number => {
 };
 
 /** Where the header section ends (the empty line), or the datagram's end. */
-const headersEnd = (data: Buffer): number => {
-  const i = data.indexOf('\r\n\r\n');
+const headersEnd = (data: Buffer, from: number): number => {
+  const i = data.indexOf('\r\n\r\n', from);
   if (i >= 0) return i + 2;
-  const j = data.indexOf('\n\n');
+  const j = data.indexOf('\n\n', from);
   return j >= 0 ? j + 1 : data.length;
+};
+
+/** Where the start line begins: CRLFs before it are skipped, as the parser does. */
+const startOf = (data: Buffer): number => {
+  let i = 0;
+  while (i < data.length && (data[i] === CR || data[i] === LF)) i++;
+  return i;
 };
 
 /** Each header line's start after the start line, in order; stops when `visit` returns ≥ -1. */
 const scanHeaders = (data: Buffer, visit: (p: number, end: number) => number): number => {
-  const end = headersEnd(data);
-  let p = data.indexOf(LF);
+  const start = startOf(data);
+  const end = headersEnd(data, start);
+  let p = data.indexOf(LF, start);
   while (p >= 0 && p + 1 < end) {
     p += 1;
     const r = visit(p, end);
@@ -67,19 +75,52 @@ const fnvBytes = (data: Buffer, from: number, to: number): number => {
   return h >>> 0;
 };
 
-/** The worker a request's Call-ID hashes to; -1 without a Call-ID. */
+/** The next line's start after the line end at `e` (CRLF or LF), or -1. */
+const nextLine = (data: Buffer, e: number, end: number): number => {
+  if (data[e] === CR && data[e + 1] === LF) return e + 2 < end ? e + 2 : -1;
+  return e + 1 < end ? e + 1 : -1;
+};
+
+/**
+ * The worker a request's Call-ID hashes to; -1 without a Call-ID. A folded value counts as its
+ * lines joined by one space (the parser's reading), so every copy of it hashes alike.
+ */
 export const callIdOwner = (data: Buffer, workers: number): number =>
   scanHeaders(data, (p, end) => {
     let q = valueStart(data, p, end, 'call-id');
     if (q < 0) q = valueStart(data, p, end, 'i');
-    if (q < 0) return -2;
-    let e = lineEnd(data, q, end);
-    while (e > q && (data[e - 1] === SP || data[e - 1] === HTAB)) e--;
-    if (e === q) return -1;
-    return fnvBytes(data, q, e) % workers;
+    if (q < 0) {
+      // a name folded onto the next line is not worth following: where it arrived
+      return -2;
+    }
+    let h = 0x811c9dc5;
+    let any = false;
+    for (;;) {
+      let e = lineEnd(data, q, end);
+      let b = q;
+      while (b < e && (data[b] === SP || data[b] === HTAB)) b++;
+      while (e > b && (data[e - 1] === SP || data[e - 1] === HTAB)) e--;
+      if (e > b) {
+        if (any) h = Math.imul(h ^ SP, 0x01000193);
+        for (let i = b; i < e; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
+        any = true;
+      }
+      const n = nextLine(data, lineEnd(data, q, end), end);
+      if (n < 0 || (data[n] !== SP && data[n] !== HTAB)) break;
+      q = n;
+    }
+    return any ? (h >>> 0) % workers : -1;
   });
 
-const BRANCH = 'branch=z9hg4bksf';
+const BRANCH = 'branch';
+const COOKIE = 'z9hg4bksf';
+
+/** Does `word` (lower case) start at i, case-insensitively? */
+const wordAt = (data: Buffer, i: number, e: number, word: string): boolean => {
+  if (i + word.length > e) return false;
+  for (let k = 0; k < word.length; k++) if (lower(data[i + k]!) !== word.charCodeAt(k)) return false;
+  return true;
+};
 
 /** The worker written in our branch of the top Via; -1 when the branch is not ours or has none. */
 export const viaBranchOwner = (data: Buffer, workers: number): number =>
@@ -88,26 +129,33 @@ export const viaBranchOwner = (data: Buffer, workers: number): number =>
     if (q < 0) q = valueStart(data, p, end, 'v');
     if (q < 0) return -2;
     const e = lineEnd(data, q, end);
-    // the first branch= of the line belongs to the first (top) Via of the line
+    // the top Via's branch parameter: `;` [LWS] branch [LWS] = [LWS] value, before any comma
     let b = -1;
-    for (let i = q; i + BRANCH.length <= e; i++) {
-      let hit = true;
-      for (let k = 0; k < BRANCH.length; k++) {
-        if (lower(data[i + k]!) !== BRANCH.charCodeAt(k)) {
-          hit = false;
+    let lastSemi = false;
+    for (let i = q; i < e; i++) {
+      const c = data[i]!;
+      if (c === 0x2c) break; // a comma: the next Via
+      if (c === 0x3b) {
+        lastSemi = true;
+        continue;
+      }
+      if (c === SP || c === HTAB) continue;
+      if (lastSemi && wordAt(data, i, e, BRANCH)) {
+        let j = i + BRANCH.length;
+        while (j < e && (data[j] === SP || data[j] === HTAB)) j++;
+        if (data[j] === 0x3d) {
+          j++;
+          while (j < e && (data[j] === SP || data[j] === HTAB)) j++;
+          b = j;
           break;
         }
       }
-      if (hit) {
-        b = i + BRANCH.length;
-        break;
-      }
-      if (data[i] === 0x2c) break; // a comma: the top Via of this line had no branch of ours
+      lastSemi = false;
     }
-    if (b < 0) return -1;
+    if (b < 0 || !wordAt(data, b, e, COOKIE)) return -1;
     // 8 hex of loop hash, then ".w<k>-"
-    const dot = b + 8;
-    if (dot + 3 >= e || data[dot] !== 0x2e || data[dot + 1] !== 0x77) return -1;
+    const dot = b + COOKIE.length + 8;
+    if (dot + 3 >= e || data[dot] !== 0x2e || lower(data[dot + 1]!) !== 0x77) return -1;
     let k = 0;
     let i = dot + 2;
     const start = i;
@@ -119,8 +167,9 @@ export const viaBranchOwner = (data: Buffer, workers: number): number =>
 /** The worker that owns a datagram (see above); -1 for "where it arrived". */
 export const datagramOwner = (data: Buffer, workers: number): number => {
   if (workers <= 1 || data.length < 8) return -1;
-  // "SIP/2.0 " starts a response; anything else is a request (or junk, which has no Call-ID)
-  const isResponse = (data[0] === 0x53 || data[0] === 0x73) && (data[1] === 0x49 || data[1] === 0x69) && (data[2] === 0x50 || data[2] === 0x70) && data[3] === 0x2f;
+  // "SIP/" starts a response; anything else is a request (or junk, which has no Call-ID)
+  const s = startOf(data);
+  const isResponse = wordAt(data, s, data.length, 'sip/');
   return isResponse ? viaBranchOwner(data, workers) : callIdOwner(data, workers);
 };
 
