@@ -65,16 +65,6 @@ const scanHeaders = (data: Buffer, visit: (p: number, end: number) => number): n
   return -1;
 };
 
-/** 32-bit FNV-1a over bytes [from, to). */
-const fnvBytes = (data: Buffer, from: number, to: number): number => {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) {
-    h ^= data[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-};
-
 /** The next line's start after the line end at `e` (CRLF or LF), or -1. */
 const nextLine = (data: Buffer, e: number, end: number): number => {
   if (data[e] === CR && data[e + 1] === LF) return e + 2 < end ? e + 2 : -1;
