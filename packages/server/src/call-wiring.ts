@@ -3,7 +3,7 @@
 import type { CallTrace, Endpoint, ProxyObserver, SipMessage, TracedMessage, CallSummary } from '@sipfront/core';
 import { callPcap, createCallTrace, ladderText } from '@sipfront/core';
 import type { CallDetailView, CallService, CallSummaryView, EventHub, TraceSettings } from '@sipfront/api';
-import type { WorkerRpc } from './workers.js';
+import type { WorkerRpc } from './workers/index.js';
 import type { Config } from './config/index.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -51,7 +51,7 @@ async function run(configFlag: string | undefined): Promise<number> {
   } catch (err) {
     return printConfigError(file, err);
   }
-  const workers = await import('./workers.js');
+  const workers = await import('./workers/index.js');
   const worker = workers.workerFromEnv();
   const count = workers.workerCount(loaded.config.workers);
   const log = pino({ name: 'sipfront', level: loaded.config.log.level, timestamp: pino.stdTimeFunctions.isoTime, ...(worker !== undefined ? { base: { pid: process.pid, worker: worker.index } } : {}) });

@@ -26,7 +26,7 @@ import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
 import type { TrunkMirror } from '@sipfront/trunks';
 import { answerCalls, clusterCalls, wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
-import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers.js';
+import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers/index.js';
 
 export interface RunningServer {
   proxy: Proxy;
