@@ -514,6 +514,19 @@ describe('workers: 2 — security counts add up across the workers', () => {
       if (callIdOwner(Buffer.from(text, 'latin1'), 2) === owner) return { text, callId };
     }
   };
+  /** a Call-ID that belongs to worker `owner` */
+  const callIdFor = (owner: number, name: string): string => {
+    for (;;) {
+      const callId = `workers-${name}-${uniq()}`;
+      if (callIdOwner(Buffer.from(`X\r\nCall-ID: ${callId}\r\n\r\n`, 'latin1'), 2) === owner) return callId;
+    }
+  };
+  /** 1001@example.com's REGISTER as a phone on `host` sends it */
+  const registerFrom = (host: string, port: number, callId: string, cseq: number, auth?: string): string =>
+    request('REGISTER', 'sip:example.com', { port, callId, cseq, to: '<sip:1001@example.com>', extra: [...(auth !== undefined ? [`Authorization: ${auth}`] : []), 'Expires: 600'] })
+      .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
+      .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:1001@${host}:`)
+      .replace(/^From: <sip:alice@127\.0\.0\.1>/m, 'From: <sip:1001@example.com>');
   const bans = async (): Promise<Array<{ ip: string; reason: string }>> =>
     ((await (await fetch(`${sf!.apiUrl}/api/v1/bans`, { signal: AbortSignal.timeout(5000) })).json()) as { bans: Array<{ ip: string; reason: string }> }).bans;
 
@@ -521,16 +534,10 @@ describe('workers: 2 — security counts add up across the workers', () => {
     showLogsOnFailure(sf);
     const host = '127.0.0.4';
     const phone = await peerOn(host);
-    const register = (callId: string, cseq: number, auth?: string): string =>
-      request('REGISTER', 'sip:example.com', { port: phone.port, callId, cseq, to: '<sip:1001@example.com>', extra: [...(auth !== undefined ? [`Authorization: ${auth}`] : []), 'Expires: 600'] })
-        .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
-        .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:alice@${host}:`)
-        .replace(/^From: <sip:alice@127\.0\.0\.1>/m, 'From: <sip:1001@example.com>');
+    const register = (callId: string, cseq: number, auth?: string): string => registerFrom(host, phone.port, callId, cseq, auth);
     for (let i = 1; i <= 4; i++) {
       // a Call-ID of worker i % 2: the REGISTER and its answer to the challenge meet that worker
-      let callId = '';
-      do callId = `workers-reg-${uniq()}`;
-      while (callIdOwner(Buffer.from(`X\r\nCall-ID: ${callId}\r\n\r\n`, 'latin1'), 2) !== i % 2);
+      const callId = callIdFor(i % 2, 'reg');
       phone.send(register(callId, 1));
       const ch = await phone.next(3000, (m) => m.status >= 200 && m.callId === callId);
       expect(ch.status).toBe(401);
@@ -570,15 +577,8 @@ describe('workers: 2 — security counts add up across the workers', () => {
     showLogsOnFailure(sf);
     const host = '127.0.0.6';
     const phone = await peerOn(host);
-    const ownerOf = (callId: string): number => callIdOwner(Buffer.from(`X\r\nCall-ID: ${callId}\r\n\r\n`, 'latin1'), 2);
-    let regId = '';
-    do regId = `workers-reg-ok-${uniq()}`;
-    while (ownerOf(regId) !== 1);
-    const register = (cseq: number, auth?: string): string =>
-      request('REGISTER', 'sip:example.com', { port: phone.port, callId: regId, cseq, to: '<sip:1001@example.com>', extra: [...(auth !== undefined ? [`Authorization: ${auth}`] : []), 'Expires: 600'] })
-        .replace(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.1:/m, `Via: SIP/2.0/UDP ${host}:`)
-        .replace(/^Contact: <sip:alice@127\.0\.0\.1:/m, `Contact: <sip:1001@${host}:`)
-        .replace(/^From: <sip:alice@127\.0\.0\.1>/m, 'From: <sip:1001@example.com>');
+    const regId = callIdFor(1, 'reg-ok');
+    const register = (cseq: number, auth?: string): string => registerFrom(host, phone.port, regId, cseq, auth);
     phone.send(register(1));
     const ch = await phone.next(3000, (m) => m.status >= 200 && m.callId === regId);
     expect(ch.status).toBe(401);
@@ -586,13 +586,8 @@ describe('workers: 2 — security counts add up across the workers', () => {
     expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === regId && m.cseq?.seq === 2)).status).toBe(200);
 
     // Asterisk (the backend) calls 1001 with a Call-ID of worker 0: the binding is in Redis, the phone rings
-    let inviteText = '';
-    let callId = '';
-    do {
-      callId = `workers-call-${uniq()}`;
-      inviteText = request('INVITE', 'sip:1001@example.com', { port: backend!.port, callId });
-    } while (ownerOf(callId) !== 0);
-    backend!.to(sf!.port).send(inviteText);
+    const callId = callIdFor(0, 'call');
+    backend!.to(sf!.port).send(request('INVITE', 'sip:1001@example.com', { port: backend!.port, callId }));
     const atPhone = await phone.next(5000, (m) => m.method === 'INVITE' && m.callId === callId);
     // from the listen port, not worker 0's own send socket: the phone's NAT pinhole is for that one
     expect(atPhone.topVia!.port).toBe(sf!.port);
