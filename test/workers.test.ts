@@ -595,6 +595,29 @@ describe('workers: 2 — security counts add up across the workers', () => {
     expect((await backend!.next(5000, (m) => m.status >= 200 && m.callId === callId)).status).toBe(486);
   }, 30_000);
 
+  it('a captured REGISTER replayed with a Call-ID of the other worker is challenged again, not accepted', async () => {
+    showLogsOnFailure(sf);
+    const host = '127.0.0.8';
+    const phone = await peerOn(host);
+    const regId = callIdFor(1, 'replay');
+    phone.send(registerFrom(host, phone.port, regId, 1));
+    const ch = await phone.next(3000, (m) => m.status >= 200 && m.callId === regId);
+    expect(ch.status).toBe(401);
+    const auth = buildAuthorization(ch.get('www-authenticate')!, { username: '1001', password: 'secret1' }, 'REGISTER', 'sip:example.com');
+    phone.send(registerFrom(host, phone.port, regId, 2, auth));
+    expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === regId && m.cseq?.seq === 2)).status).toBe(200);
+
+    // the same credentials (nonce, nc=1) again, by someone who captured them, on worker 0's Call-ID
+    const otherId = callIdFor(0, 'replay');
+    phone.send(registerFrom(host, phone.port, otherId, 1, auth));
+    const replayed = await phone.next(3000, (m) => m.status >= 200 && m.callId === otherId);
+    expect(replayed.status).toBe(401);
+    expect(replayed.get('www-authenticate')).toMatch(/stale=true/i);
+    // and on the issuing worker the nonce-count stops it, as with one process
+    phone.send(registerFrom(host, phone.port, regId, 3, auth));
+    expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === regId && m.cseq?.seq === 3)).status).toBe(401);
+  }, 30_000);
+
   it('POST /drain drains every worker: OPTIONS owned by either gets 503, and 200 again after the drain ends', async () => {
     showLogsOnFailure(sf);
     const me = await peerOn('127.0.0.1');

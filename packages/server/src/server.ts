@@ -201,6 +201,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       nonces: createNonceService({
         ...(config.registrar.auth.nonceSecret !== null ? { secret: config.registrar.auth.nonceSecret } : {}),
         lifetimeMs: 300_000,
+        // workers: a nonce is valid only in the worker that issued it (its nonce-counts live there)
+        ...(worker !== undefined ? { issuer: `w${worker.index}` } : {}),
       }),
       log: regLog,
       instanceId,

@@ -7,6 +7,20 @@ const fakeClock = (t = 1_700_000_000_000): { now(): number; t: number } => {
 };
 
 describe('signed nonces', () => {
+  test('workers: a nonce is valid only in the worker that issued it (the secret alone is not enough)', () => {
+    const clock = fakeClock();
+    const w0 = createNonceService({ secret: 's3cret', lifetimeMs: 30_000, clock, issuer: 'w0' });
+    const w0again = createNonceService({ secret: 's3cret', lifetimeMs: 30_000, clock, issuer: 'w0' });
+    const w1 = createNonceService({ secret: 's3cret', lifetimeMs: 30_000, clock, issuer: 'w1' });
+    const plain = createNonceService({ secret: 's3cret', lifetimeMs: 30_000, clock });
+    const n = w0.issue('example.com');
+    expect(w0.verify(n, 'example.com')).toBe('valid');
+    expect(w0again.verify(n, 'example.com')).toBe('valid');
+    expect(w1.verify(n, 'example.com')).toBe('invalid');
+    expect(plain.verify(n, 'example.com')).toBe('invalid');
+    expect(w0.verify(plain.issue('example.com'), 'example.com')).toBe('invalid');
+  });
+
   test('any instance with the same secret verifies; another secret or scope does not', () => {
     const clock = fakeClock();
     const a = createNonceService({ secret: 's3cret', lifetimeMs: 30_000, clock });

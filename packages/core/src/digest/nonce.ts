@@ -17,6 +17,12 @@ export interface NonceServiceOptions {
   maxTracked?: number;
   /** a nonce stamped this far in the future (another instance's clock) is still accepted; default 30 s */
   maxSkewMs?: number;
+  /**
+   * `workers: N`: the worker's name, signed into its nonces. Another worker's nonce is not valid
+   * here (the client is challenged again, stale=true), so each nonce's nonce-count is tracked by
+   * the one worker that accepts it and a replay cannot land on another.
+   */
+  issuer?: string;
 }
 
 /** `valid`; `stale` (ours, but older than the lifetime); `invalid` (not ours, tampered, other scope). */
@@ -48,8 +54,12 @@ export const createNonceService = (options: NonceServiceOptions): NonceService =
   // insertion-ordered: the first entry is the least recently used
   const counts = new Map<string, number>();
 
-  const mac = (head: Buffer, scope: string): Buffer =>
-    createHmac('sha256', secret).update(head).update(scope, 'utf8').digest().subarray(0, MAC_BYTES);
+  const issuer = options.issuer === undefined ? undefined : `\u0000${options.issuer}`;
+  const mac = (head: Buffer, scope: string): Buffer => {
+    const h = createHmac('sha256', secret).update(head).update(scope, 'utf8');
+    if (issuer !== undefined) h.update(issuer, 'utf8');
+    return h.digest().subarray(0, MAC_BYTES);
+  };
 
   const issuedAt = (nonce: string, scope: string): number | undefined => {
     if (nonce.length !== 40) return undefined;
