@@ -553,6 +553,22 @@ describe('workers: 2 — security counts add up across the workers', () => {
       phone.send(probe.text);
       expect(await phone.silence(400, (m) => m.callId === probe.callId), `worker ${owner}`).toBe(true);
     }
+    // the banned source's datagrams are dropped where they arrive: none is relayed, each is counted once
+    const relayedOut = (t: string): number => (relayed(t, '0', 'out') ?? 0) + (relayed(t, '1', 'out') ?? 0);
+    const refusedBanned = (t: string): number => metricValue(t, 'sipfront_requests_refused_total', { reason: 'banned' }) ?? 0;
+    const before = await fetchMetrics(sf!.apiUrl);
+    const SENT = 20;
+    for (let i = 0; i < SENT; i++) phone.send(fromHost(host, 'OPTIONS', `sip:127.0.0.1:${sf!.port}`, phone.port, i % 2).text);
+    let after = before;
+    await waitFor(
+      async () => {
+        after = await fetchMetrics(sf!.apiUrl);
+        return refusedBanned(after) - refusedBanned(before) >= SENT;
+      },
+      { timeoutMs: 3000, intervalMs: 100, what: `${SENT} more banned refusals` },
+    );
+    expect(refusedBanned(after) - refusedBanned(before)).toBe(SENT);
+    expect(relayedOut(after) - relayedOut(before)).toBe(0);
   }, 60_000);
 
   it('a flood spread over both workers is banned at flood.max in all (each worker stops its share)', async () => {

@@ -176,6 +176,14 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   );
   const dispatchRef = dispatch;
   const securityRef = security;
+  // workers: a banned source's datagrams for another worker are dropped where they arrive
+  if (worker !== undefined && config.security.enabled) {
+    worker.relay.setScreen((s) => {
+      if (securityRef.checkSource({ transport: 'udp', address: s.address, port: s.port }).action !== 'drop') return false;
+      metrics.refused('banned');
+      return true;
+    });
+  }
   if (worker !== undefined && lead) {
     worker.rpc.handle('security.authFailure', (args) => {
       const a = args as { source?: Endpoint; aor?: string } | null;

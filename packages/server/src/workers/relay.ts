@@ -9,6 +9,11 @@ import { isSf, type ToPrimary } from './messages.js';
 export interface WorkerRelay extends UdpAffinity {
   /** the transport relayed datagrams are delivered into */
   attach(transport: Pick<TransportLayer, 'receive'>): void;
+  /**
+   * A datagram for another worker from a source this one drops anyway (a ban) is dropped here,
+   * not relayed: `screen` says so (and counts it).
+   */
+  setScreen(screen: (source: { address: string; port: number }) => boolean): void;
   /** datagrams sent on to other workers, and received from them */
   readonly stats: { relayedOut: number; relayedIn: number };
   close(): Promise<void>;
@@ -42,6 +47,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
   /** workers that have stopped: what they owned stays where it arrives */
   const gone = new Set<number>();
   let transport: Pick<TransportLayer, 'receive'> | undefined;
+  let screen: ((source: { address: string; port: number }) => boolean) | undefined;
   const stats = { relayedOut: 0, relayedIn: 0 };
   process.on('message', (m: unknown) => {
     if (isSf(m) && m.sf === 'peers') {
@@ -77,10 +83,14 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     attach(t) {
       transport = t;
     },
+    setScreen(s) {
+      screen = s;
+    },
     route(data, source, listenerId) {
       if (peers === undefined) return false;
       const owner = datagramOwner(data, count);
       if (owner < 0 || owner === index || gone.has(owner)) return false;
+      if (screen !== undefined && screen(source)) return true;
       const h = header(listenerId, source);
       if (h.length + data.length > MAX_DATAGRAM) return false;
       stats.relayedOut++;
