@@ -289,6 +289,51 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
       await fetch(`${api}/trace`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capture: 'all' }) });
     }
   }, 60_000);
+
+  it("GET /events carries the call events of both workers while someone listens", async () => {
+    showLogsOnFailure(sf);
+    const ac = new AbortController();
+    const res = await fetch(`${sf!.apiUrl}/api/v1/events`, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const pump = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          text += Buffer.from(value).toString('utf8');
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    try {
+      // the other workers hear of the listener through the primary: a call per worker, until each shows
+      const target = caller!.to(sf!.port);
+      for (const owner of [0, 1]) {
+        await waitFor(
+          async () => {
+            let callId = '';
+            let inviteText = '';
+            do {
+              callId = `workers-events-${uniq()}`;
+              inviteText = request('INVITE', `sip:bob@127.0.0.1:${sf!.port}`, { port: caller!.port, callId });
+            } while (callIdOwner(Buffer.from(inviteText, 'latin1'), 2) !== owner);
+            target.send(inviteText);
+            await backend!.next(3000, (m) => m.method === 'INVITE' && m.callId === callId);
+            await waitFor(() => text.includes(callId), { timeoutMs: 500 }).catch(() => undefined);
+            return text.includes(callId);
+          },
+          { timeoutMs: 5000, intervalMs: 1, what: `a call event from worker ${owner}` },
+        );
+      }
+      expect(text).toMatch(/event: call/);
+    } finally {
+      ac.abort();
+      await pump;
+    }
+  }, 30_000);
 });
 
 describe('workers: 2 — SIGTERM to the primary', () => {

@@ -26,7 +26,7 @@ import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
 import type { TrunkMirror } from '@sipfront/trunks';
 import { answerCalls, clusterCalls, wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
-import { countRelays, shareWorkerRegistry, type WorkerRole } from './workers/index.js';
+import { countRelays, feedEvents, forwardEvents, shareWorkerRegistry, type WorkerRole } from './workers/index.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -60,7 +60,10 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   let dispatch: DispatchWiring | undefined = undefined;
   let security: Security | undefined = undefined;
   let stores: RegistrarStores | undefined = undefined;
-  const events = createEventHub();
+  // workers: worker 0 serves the feed; the others' call events reach it while someone listens
+  const hub = createEventHub();
+  const events = worker !== undefined && lead ? feedEvents(hub, worker.rpc) : hub;
+  if (worker !== undefined && !lead) forwardEvents(hub, worker.rpc, new Set(['call']));
   // the gauges read the parts built below, at scrape time
   const metrics = createMetrics({
     activeTransactions: () => proxy?.activeTransactions() ?? 0,

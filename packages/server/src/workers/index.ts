@@ -5,3 +5,4 @@ export { openWorkerRelay, type WorkerRelay } from './relay.js';
 export { createWorkerRpc, askClusterMetrics, type WorkerRpc } from './rpc.js';
 export { countRelays, shareWorkerRegistry } from './metrics.js';
 export { ENV_SECRET } from './messages.js';
+export { feedEvents, forwardEvents } from './events.js';

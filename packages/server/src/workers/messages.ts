@@ -7,7 +7,9 @@ export type ToPrimary =
   /** ask the other workers (op, args); answered with 'answers' */
   | { sf: 'ask'; id: number; op: string; args: unknown }
   /** a worker's answer to the primary's 'ask' number g */
-  | { sf: 'answer'; g: number; value: unknown };
+  | { sf: 'answer'; g: number; value: unknown }
+  /** (op, args) for one worker, no answer wanted */
+  | { sf: 'tell'; to: number; op: string; args: unknown };
 export type ToWorker =
   | { sf: 'peers'; ports: number[] }
   /** a worker has stopped: what it owned is handled where it arrives */

@@ -97,6 +97,10 @@ export function runPrimary(count: number, log: Logger, opts: { secret?: string }
           asks.set(g, { from: w, id: msg.id, values: [], missing: others.length, timer: setTimeout(() => answerAsk(g), ASK_TIMEOUT_MS) });
           for (const x of others) send(x, { sf: 'ask', g, op: msg.op, args: msg.args });
           if (others.length === 0) answerAsk(g);
+        } else if (msg.sf === 'tell') {
+          // g -1: its answer matches no ask and is dropped
+          const to = workers[msg.to];
+          if (to !== undefined && to !== w) send(to, { sf: 'ask', g: -1, op: msg.op, args: msg.args });
         } else if (msg.sf === 'answer') {
           const a = asks.get(msg.g);
           if (a !== undefined) {

@@ -9,6 +9,8 @@ import { ASK_TIMEOUT_MS, isSf, type ToPrimary, type ToWorker } from './messages.
  */
 export interface WorkerRpc {
   ask(op: string, args?: unknown): Promise<unknown[]>;
+  /** (op, args) to worker `to` alone, no answer wanted */
+  tell(to: number, op: string, args?: unknown): void;
   handle(op: string, answer: (args: unknown) => unknown): void;
 }
 
@@ -48,6 +50,9 @@ export const createWorkerRpc = (): WorkerRpc => {
         });
         process.send?.({ sf: 'ask', id, op, args } satisfies ToPrimary);
       });
+    },
+    tell(to, op, args = null) {
+      process.send?.({ sf: 'tell', to, op, args } satisfies ToPrimary);
     },
     handle(op, answer) {
       handlers.set(op, answer);
