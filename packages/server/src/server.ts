@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
-import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
+import { createProxy, createResolver, createTransportLayer, createNonceService, normaliseAddress } from '@sipfront/core';
+import { isIP } from 'node:net';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
 import type { Api, EventHub, Readiness, SipfrontMetrics } from '@sipfront/api';
@@ -113,6 +114,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
         if (l.transport !== 'udp') continue;
         // the listen entry this socket came from: its allow/deny apply to the worker's own socket too
         const spec = specFor(specs, l);
+        // no entry found: no own socket (one without the entry's allow/deny would be a hole)
+        if (spec === undefined) continue;
         const [own] = await transport.listen([{ transport: 'udp', host: l.host, port: 0, exclusive: true, ...(spec?.allow !== undefined ? { allow: spec.allow } : {}), ...(spec?.deny !== undefined ? { deny: spec.deny } : {}) }]);
         if (own !== undefined) ownSockets.set(l.id, own);
       }
@@ -267,13 +270,14 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   let trunkSync: NodeJS.Timeout | undefined;
   if (worker !== undefined && lead) {
     let queued = false;
+    // changes within 200 ms go as one snapshot (a start registers every trunk at once)
     pushTrunks = () => {
       if (queued) return;
       queued = true;
-      setImmediate(() => {
+      setTimeout(() => {
         queued = false;
         void worker.rpc.ask('trunks.follow', trunks.manager.snapshot());
-      });
+      }, 200).unref();
     };
     worker.rpc.handle('trunks.snapshot', () => trunks.manager.snapshot());
   } else if (worker !== undefined) {
@@ -501,11 +505,13 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
 /** The listen entry a bound socket came from: its own address, else the wildcard of its family. */
 const specFor = (specs: readonly ListenSpec[], l: ListenerInfo): ListenSpec | undefined => {
   const same = (s: ListenSpec): boolean => s.transport === l.transport && (s.port === l.port || s.port === 0);
-  const norm = (h: string): string => h.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const host = (s: ListenSpec): string => normaliseAddress(s.host.trim().replace(/^\[|\]$/g, ''));
+  const mine = normaliseAddress(l.host);
   return (
-    specs.find((s) => same(s) && norm(s.host) === norm(l.host)) ??
-    specs.find((s) => same(s) && (norm(s.host) === (l.family === 6 ? '::' : '0.0.0.0'))) ??
-    specs.find((s) => same(s) && isNaN(Number(norm(s.host).replace(/[.:]/g, '')))) // a host name
+    specs.find((s) => same(s) && host(s) === mine) ??
+    specs.find((s) => same(s) && host(s) === (l.family === 6 ? '::' : '0.0.0.0')) ??
+    // a host name, resolved at listen
+    specs.find((s) => same(s) && isIP(host(s)) === 0)
   );
 };
 

@@ -577,6 +577,8 @@ describe('followers (workers: N)', () => {
     follower.m.follow(leader.m.snapshot());
     follower.m.follow([]);
     expect(follower.m.list()).toEqual([]);
+    // the removal is reported (the registered gauge goes to 0 with it)
+    expect(follower.events.at(-1)).toMatchObject({ trunk: { id: 'p1', state: 'unregistered' }, registered: false });
     expect(follower.provider.sent).toHaveLength(0);
   });
 });

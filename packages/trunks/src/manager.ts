@@ -474,6 +474,8 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
       }
       for (const [id, r] of regs) {
         if (named.has(id)) continue;
+        // reported first (a registered gauge must not stay at 1), then forgotten
+        update(r, { state: 'unregistered', registeredUntil: null, nextAttemptAt: null });
         regs.delete(id);
         r.removed = true;
       }

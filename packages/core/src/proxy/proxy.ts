@@ -27,8 +27,12 @@ export interface ProxyLogger {
   error(obj: object, msg: string): void;
 }
 
-/** `workers: N`: how long a CANCEL that found no INVITE waits for one relayed from another worker. */
+/**
+ * `workers: N`: a CANCEL that found no INVITE looks again for one relayed from another worker,
+ * after 50, 100 and 200 ms (a loaded worker can be late), before its 481.
+ */
 const CANCEL_RETRY_MS = 50;
+const CANCEL_RETRIES = 3;
 
 export interface ProxyOptions {
   mode: 'stateful' | 'stateless';
@@ -607,7 +611,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     ['Content-Length', '0'],
   ];
 
-  const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, retried = false): void => {
+  const handleCancel = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, retries = 0): void => {
     if (!stateful || tx === undefined) {
       // stateless: the CANCEL follows the route its INVITE took (same branch computation)
       const d = router.route(req, ctx);
@@ -619,8 +623,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (inviteTx === undefined) {
       // workers: the INVITE may still be on its way from the worker that read it (a relay), and
       // the CANCEL, read here directly, overtook it: look once more before the 481
-      if (opts.worker !== undefined && !retried) {
-        setTimeout(() => handleCancel(req, ctx, tx, true), CANCEL_RETRY_MS).unref();
+      if (opts.worker !== undefined && retries < CANCEL_RETRIES) {
+        setTimeout(() => handleCancel(req, ctx, tx, retries + 1), CANCEL_RETRY_MS << retries).unref();
         return;
       }
       return reply(req, ctx, tx, 481);

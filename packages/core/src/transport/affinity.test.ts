@@ -98,6 +98,27 @@ describe('datagramOwner', () => {
     expect(datagramOwner(invite('abc'), 1)).toBe(-1);
   });
 
+  it('looks no further than its bound (128 header lines, 8 KB): later Call-IDs and junk stay where they arrived', () => {
+    const filler = Array.from({ length: 130 }, (_, i) => `X-Filler-${i}: x`);
+    const late = Buffer.from(['OPTIONS sip:a SIP/2.0', ...filler, 'Call-ID: late@host', '', ''].join('\r\n'), 'latin1');
+    expect(datagramOwner(late, 4)).toBe(-1);
+    const early = Buffer.from(['OPTIONS sip:a SIP/2.0', ...filler.slice(0, 100), 'Call-ID: late@host', '', ''].join('\r\n'), 'latin1');
+    expect(datagramOwner(early, 4)).toBeGreaterThanOrEqual(0);
+    // 64 KB built to be expensive: an answer, and the same one every time
+    const junk = [
+      Buffer.from(`SIP/2.0 200 OK\r\nVia: ${';branch'.repeat(9000)}\r\n\r\n`, 'latin1'),
+      Buffer.from(`INVITE sip:a SIP/2.0\r\n${'i\r\n'.repeat(21_000)}\r\n`, 'latin1'),
+      Buffer.from(`INVITE sip:a SIP/2.0\r\nCall-ID: a\r\n${' b\r\n'.repeat(16_000)}\r\n`, 'latin1'),
+      Buffer.alloc(65_000, 0x0a),
+    ];
+    for (const j of junk) {
+      const w = datagramOwner(j, 4);
+      expect(w).toBeGreaterThanOrEqual(-1);
+      expect(w).toBeLessThan(4);
+      expect(datagramOwner(j, 4)).toBe(w);
+    }
+  });
+
   it('agrees with the parser on every RFC 4475 message it parses, and never throws on any', () => {
     const root = fileURLToPath(new URL('../../test/fixtures/torture/', import.meta.url));
     let compared = 0;

@@ -44,19 +44,28 @@ const headersEnd = (data: Buffer, from: number): number => {
   return j >= 0 ? j + 1 : data.length;
 };
 
+/**
+ * The scan is bounded: a Call-ID or top Via further in than this many bytes or header lines is
+ * not looked for (the datagram stays where it arrived), so junk built to be expensive costs no more
+ * than a short message. Real messages carry both within their first kilobyte or two.
+ */
+const SCAN_BYTES = 8192;
+const SCAN_LINES = 128;
+
 /** Where the start line begins: CRLFs before it are skipped, as the parser does. */
 const startOf = (data: Buffer): number => {
+  const stop = Math.min(data.length, SCAN_BYTES);
   let i = 0;
-  while (i < data.length && (data[i] === CR || data[i] === LF)) i++;
+  while (i < stop && (data[i] === CR || data[i] === LF)) i++;
   return i;
 };
 
 /** Each header line's start after the start line, in order; stops when `visit` returns ≥ -1. */
 const scanHeaders = (data: Buffer, visit: (p: number, end: number) => number): number => {
   const start = startOf(data);
-  const end = headersEnd(data, start);
+  const end = Math.min(headersEnd(data, start), start + SCAN_BYTES);
   let p = data.indexOf(LF, start);
-  while (p >= 0 && p + 1 < end) {
+  for (let lines = 0; p >= 0 && p + 1 < end && lines < SCAN_LINES; lines++) {
     p += 1;
     const r = visit(p, end);
     if (r !== -2) return r;

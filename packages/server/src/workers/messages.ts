@@ -30,3 +30,8 @@ export const ENV_COUNT = 'SIPFRONT_WORKERS';
 export const ENV_INSTANCE = 'SIPFRONT_INSTANCE';
 /** a shared secret for nonces and dialog tokens when the config sets no registrar.auth.nonce_secret */
 export const ENV_SECRET = 'SIPFRONT_WORKER_SECRET';
+
+/** To the primary, while the channel is open (a send on a closed one throws asynchronously). */
+export const sendToPrimary = (m: ToPrimary): void => {
+  if (process.connected) process.send?.(m);
+};

@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { Endpoint, TransportLayer, UdpAffinity } from '@sipfront/core';
 import { datagramOwner } from '@sipfront/core';
-import { isSf, type ToPrimary } from './messages.js';
+import { isSf, sendToPrimary } from './messages.js';
 
 export interface WorkerRelay extends UdpAffinity {
   /** the transport relayed datagrams are delivered into */
@@ -77,7 +77,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     const source: Endpoint = { transport: 'udp', address, port };
     transport.receive(listenerId, source, data.subarray(c + 1));
   });
-  process.send?.({ sf: 'relay', port: socket.address().port } satisfies ToPrimary);
+  sendToPrimary({ sf: 'relay', port: socket.address().port });
   return {
     stats,
     attach(t) {
@@ -87,10 +87,13 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
       screen = s;
     },
     route(data, source, listenerId) {
-      if (peers === undefined) return false;
+      // a banned source costs no scan: dropped (and counted) here whoever owns it
+      if (screen !== undefined && screen(source)) return true;
       const owner = datagramOwner(data, count);
       if (owner < 0 || owner === index || gone.has(owner)) return false;
-      if (screen !== undefined && screen(source)) return true;
+      // another worker's, but the relay table has not come yet: dropped (the sender retransmits),
+      // never handled by a worker that does not own it
+      if (peers === undefined) return true;
       const h = header(listenerId, source);
       if (h.length + data.length > MAX_DATAGRAM) return false;
       stats.relayedOut++;

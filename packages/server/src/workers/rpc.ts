@@ -1,6 +1,6 @@
 // Questions between workers, through the primary (calls, trunks, auth failures, drain), and the
 // metrics aggregate the primary makes for worker 0's /metrics.
-import { ASK_TIMEOUT_MS, isSf, type ToPrimary, type ToWorker } from './messages.js';
+import { ASK_TIMEOUT_MS, isSf, type ToWorker, sendToPrimary } from './messages.js';
 
 /**
  * Questions between workers, through the primary: `ask` sends (op, args) to every other worker
@@ -27,7 +27,7 @@ export const createWorkerRpc = (): WorkerRpc => {
       w?.(Array.isArray(msg.values) ? msg.values : []);
     } else if (msg.sf === 'ask') {
       const h = handlers.get(msg.op);
-      const reply = (value: unknown): void => void process.send?.({ sf: 'answer', g: msg.g, value: value ?? null } satisfies ToPrimary);
+      const reply = (value: unknown): void => void sendToPrimary({ sf: 'answer', g: msg.g, value: value ?? null });
       if (h === undefined) return reply(null);
       Promise.resolve()
         .then(() => h(msg.args))
@@ -48,11 +48,11 @@ export const createWorkerRpc = (): WorkerRpc => {
           clearTimeout(timer);
           resolve(values);
         });
-        process.send?.({ sf: 'ask', id, op, args } satisfies ToPrimary);
+        sendToPrimary({ sf: 'ask', id, op, args });
       });
     },
     tell(to, op, args = null) {
-      process.send?.({ sf: 'tell', to, op, args } satisfies ToPrimary);
+      sendToPrimary({ sf: 'tell', to, op, args });
     },
     handle(op, answer) {
       handlers.set(op, answer);
@@ -87,7 +87,7 @@ export const askClusterMetrics = (() => {
       }, timeoutMs);
       timer.unref();
       waiting.set(id, { resolve, reject, timer });
-      process.send?.({ sf: 'metrics', id } satisfies ToPrimary);
+      sendToPrimary({ sf: 'metrics', id });
     });
   };
 })();

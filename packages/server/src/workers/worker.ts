@@ -1,7 +1,7 @@
 // A worker's side of `workers: N`: who it is (from the environment the primary gave it), its
 // role in the server, and the commands it takes from the primary.
 import cluster from 'node:cluster';
-import { ENV_COUNT, ENV_INDEX, ENV_INSTANCE, ENV_SECRET, isSf, type ToPrimary } from './messages.js';
+import { ENV_COUNT, ENV_INDEX, ENV_INSTANCE, ENV_SECRET, isSf, sendToPrimary } from './messages.js';
 import type { WorkerRelay } from './relay.js';
 import type { WorkerRpc } from './rpc.js';
 
@@ -39,5 +39,5 @@ export const onPrimaryCommand = (handler: (cmd: 'stop' | 'reload') => void): voi
 };
 
 export const tellPrimaryStarted = (): void => {
-  process.send?.({ sf: 'started' } satisfies ToPrimary);
+  sendToPrimary({ sf: 'started' });
 };
