@@ -92,6 +92,26 @@ describe('registrar and caller trust', () => {
     expect(regs[0]!.source).toMatchObject({ transport: 'udp', address: '127.0.0.5', port: phone.port });
   });
 
+  it('takes a digest without qop once per nonce: the same credentials again are challenged (stale=true)', async () => {
+    const callId = `reg-${uniq()}`;
+    const first = register(phone, '1001', { callId });
+    phone.send(first);
+    const challenge = await phone.next(3000, final(first));
+    // an RFC 2069-style client: it ignores the qop offered, so no nc and no cnonce
+    const noQop = challenge.get('www-authenticate')!.replace(/,\s*qop="auth"/, '');
+    expect(noQop).not.toContain('qop');
+    const auth = buildAuthorization(noQop, { username: '1001', password: 'secret1' }, 'REGISTER', 'sip:example.com');
+    expect(auth).not.toMatch(/\bnc=/);
+    phone.send(register(phone, '1001', { callId, cseq: 2, auth }));
+    expect((await phone.next(3000, (m) => m.status >= 200 && m.callId === callId && m.cseq?.seq === 2)).status).toBe(200);
+    // re-sent by whoever captured it, on another Call-ID: not a second time
+    const replayId = `reg-${uniq()}`;
+    phone.send(register(phone, '1001', { callId: replayId, cseq: 1, auth }));
+    const replayed = await phone.next(3000, (m) => m.status >= 200 && m.callId === replayId);
+    expect(replayed.status).toBe(401);
+    expect(replayed.get('www-authenticate')).toMatch(/stale=true/i);
+  });
+
   it('answers a wrong password with a fresh 401, like an unknown user', async () => {
     const bad = await registerWithAuth(stranger, '1002', 'wrong');
     expect(bad.status).toBe(401);

@@ -85,7 +85,9 @@ export const createDigestAuthenticator = (deps: {
       });
       if (!sameHex(expected, c.response) || stored === undefined) return { kind: 'failed', username };
       if (nonces.verify(c.nonce, realm) !== 'valid') return { kind: 'stale', username };
-      if (c.nc !== undefined && !nonces.acceptNonceCount(c.nonce, parseNonceCount(c.nc))) return { kind: 'stale', username };
+      // without qop (RFC 2069 style; RFC 3261 §22.4 says a client MUST echo the qop we offer) there
+      // is no nonce-count: such a nonce is good for one request, or a captured one could be re-sent
+      if (!nonces.acceptNonceCount(c.nonce, c.nc !== undefined ? parseNonceCount(c.nc) : 1)) return { kind: 'stale', username };
       return { kind: 'ok', username };
     },
   };
