@@ -51,6 +51,12 @@ const startWorkers = async (name: string, backends: readonly number[], extra: re
   return { cli, port, apiUrl: `http://127.0.0.1:${apiPort}` };
 };
 
+/** SIGTERM (whatever a test left running), then the temp files go. */
+const stopWorkers = async (sf: Instance | undefined): Promise<void> => {
+  await sf?.cli.stop('SIGTERM').catch(() => undefined);
+  await sf?.cli.dispose();
+};
+
 /** On a failure the tail of sipfront's own log goes into the report. */
 const showLogsOnFailure = (sf: Instance | undefined): void => {
   onTestFailed(() => {
@@ -86,8 +92,7 @@ describe('workers: 2 — sipp calls through both workers to two sipp backends', 
     sf = await startWorkers('calls', backends.map((b) => b.port));
   });
   afterAll(async () => {
-    await sf?.cli.stop('SIGTERM').catch(() => undefined);
-    await sf?.cli.dispose();
+    await stopWorkers(sf);
     for (const b of backends) await b.stop();
   });
 
@@ -146,8 +151,7 @@ describe('workers: 2 — CANCEL reaches the backend and the caller gets 487', ()
     sf = await startWorkers('cancel', [backend.port], ['sip: { t1: 100ms }']);
   });
   afterAll(async () => {
-    await sf?.cli.stop('SIGTERM').catch(() => undefined);
-    await sf?.cli.dispose();
+    await stopWorkers(sf);
     await backend?.stop();
   });
 
@@ -185,8 +189,7 @@ describe('workers: 2 — a retransmitted INVITE makes one transaction, whichever
     sf = await startWorkers('retrans', [backend.port]);
   });
   afterAll(async () => {
-    await sf?.cli.stop('SIGTERM').catch(() => undefined);
-    await sf?.cli.dispose();
+    await stopWorkers(sf);
     await caller?.close();
     await backend?.close();
   });
@@ -420,8 +423,7 @@ describe("workers: 2 — a trunk registered by worker 0 routes its provider's ca
     ]);
   });
   afterAll(async () => {
-    await sf?.cli.stop('SIGTERM').catch(() => undefined);
-    await sf?.cli.dispose();
+    await stopWorkers(sf);
     await provider?.close();
     await backend?.close();
   });
@@ -541,8 +543,7 @@ describe('workers: 2 — security counts add up across the workers', () => {
     ].join('\n'));
   });
   afterAll(async () => {
-    await sf?.cli.stop('SIGTERM').catch(() => undefined);
-    await sf?.cli.dispose();
+    await stopWorkers(sf);
     for (const p of peers) await p.close();
     await backend?.close();
   });

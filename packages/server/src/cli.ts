@@ -55,6 +55,8 @@ async function run(configFlag: string | undefined): Promise<number> {
   const worker = workers.workerFromEnv();
   const count = workers.workerCount(loaded.config.workers);
   const log = pino({ name: 'sipfront', level: loaded.config.log.level, timestamp: pino.stdTimeFunctions.isoTime, ...(worker !== undefined ? { base: { pid: process.pid, worker: worker.index } } : {}) });
+  // a bug in one message's handling must not take the front door down for everyone
+  process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection'));
   if (worker === undefined) {
     for (const warning of loaded.warnings) log.warn({ config: file }, warning);
     log.info({ config: file, version: version(), ...(count > 1 ? { workers: count } : {}) }, 'starting');
@@ -66,8 +68,6 @@ async function run(configFlag: string | undefined): Promise<number> {
   if (worker?.secret !== undefined && config.registrar.auth.nonceSecret === null) {
     config = { ...config, registrar: { ...config.registrar, auth: { ...config.registrar.auth, nonceSecret: worker.secret } } };
   }
-  // a bug in one message's handling must not take the front door down for everyone
-  process.on('unhandledRejection', (reason) => log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection'));
 
   // Loaded only to run: --version and check-config never load the SIP stack.
   const { startServer } = await import('./server.js');

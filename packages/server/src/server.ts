@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
-import { createProxy, createResolver, createTransportLayer, createNonceService, normaliseAddress } from '@sipfront/core';
-import { isIP } from 'node:net';
+import { createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
 import type { Api, EventHub, Readiness, SipfrontMetrics } from '@sipfront/api';
@@ -24,10 +23,9 @@ import { createFileDispatcherStore, createRedisDispatcherStore, mergeYamlSets, t
 import { createApiServices, createDispatcherSync, type DispatcherSync } from './api-wiring.js';
 import { countDrop, countingSelector, createSipObserver, observeProbe } from './metrics.js';
 import { wireTrunks, type TrunkWiring } from './trunk-wiring.js';
-import type { TrunkMirror } from '@sipfront/trunks';
-import { answerCalls, clusterCalls, wireCalls, type CallWiring } from './call-wiring.js';
+import { wireCalls, type CallWiring } from './call-wiring.js';
 import { wireKeepalive } from './keepalive-wiring.js';
-import { countRelays, feedEvents, forwardEvents, shareWorkerRegistry, type WorkerRole } from './workers/index.js';
+import { countRelays, feedEvents, forwardEvents, openOwnSockets, shareWorkerRegistry, syncWorkerTrunks, wireWorkerSecurity, wireWorkerServices, workerSecurityConfig, type WorkerRole } from './workers/index.js';
 
 export interface RunningServer {
   proxy: Proxy;
@@ -102,23 +100,11 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     deny: l.deny,
   }));
   const bound = await transport.listen(specs);
-  // workers: each worker sends its requests to the dispatcher's backends from a UDP socket of its
-  // own on each listen address (Via names it, so the answers come straight back here; Record-Route
-  // keeps the shared one)
-  // Not in stateless mode (a response that reached the shared socket would not be placed) nor
-  // behind `advertise` (the NAT in front forwards the listen port, not these).
-  const ownSockets = new Map<string, ListenerInfo>();
+  // workers: a UDP socket of each worker's own per listen address, for requests to the backends
+  let ownSockets = new Map<string, ListenerInfo>();
   if (worker !== undefined && config.mode === 'stateful' && config.advertise === null) {
     try {
-      for (const l of bound) {
-        if (l.transport !== 'udp') continue;
-        // the listen entry this socket came from: its allow/deny apply to the worker's own socket too
-        const spec = specFor(specs, l);
-        // no entry found: no own socket (one without the entry's allow/deny would be a hole)
-        if (spec === undefined) continue;
-        const [own] = await transport.listen([{ transport: 'udp', host: l.host, port: 0, exclusive: true, ...(spec?.allow !== undefined ? { allow: spec.allow } : {}), ...(spec?.deny !== undefined ? { deny: spec.deny } : {}) }]);
-        if (own !== undefined) ownSockets.set(l.id, own);
-      }
+      ownSockets = await openOwnSockets(transport, bound, specs);
     } catch (err) {
       await transport.close().catch(() => undefined);
       throw err;
@@ -162,12 +148,6 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     config.store.kind === 'redis'
       ? createRedisBanStore({ log: secLog }, { url: config.store.url, prefix: config.store.prefix })
       : createMemoryBanStore({ log: secLog }, { dir: config.store.path });
-  // workers: a source's requests spread over the workers (by Call-ID), so each worker's flood
-  // counter gets about 1/N of them: each stops a source at its share of flood.max
-  const securityConfig =
-    worker !== undefined && worker.count > 1
-      ? { ...config.security, flood: { ...config.security.flood, max: Math.max(1, Math.ceil(config.security.flood.max / worker.count)) } }
-      : config.security;
   security = createSecurity(
     {
       bans,
@@ -178,25 +158,12 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       },
       onUnban: (ban, cause) => events.publish('unban', { ip: ban.ip, reason: ban.reason, cause }),
     },
-    securityConfig,
+    workerSecurityConfig(config.security, worker),
   );
   const dispatchRef = dispatch;
   const securityRef = security;
-  // workers: a banned source's datagrams for another worker are dropped where they arrive
-  if (worker !== undefined && config.security.enabled) {
-    worker.relay.setScreen((s) => {
-      if (securityRef.checkSource({ transport: 'udp', address: s.address, port: s.port }).action !== 'drop') return false;
-      metrics.refused('banned');
-      return true;
-    });
-  }
-  if (worker !== undefined && lead) {
-    worker.rpc.handle('security.authFailure', (args) => {
-      const a = args as { source?: Endpoint; aor?: string } | null;
-      if (a?.source !== undefined && typeof a.source.address === 'string') securityRef.authFailure(a.source, typeof a.aor === 'string' ? a.aor : undefined);
-      return true;
-    });
-  }
+  const authFailure =
+    worker !== undefined ? wireWorkerSecurity(worker, securityRef, metrics, config.security.enabled) : (source: Endpoint, aor: string | undefined) => void securityRef.authFailure(source, aor);
   security.addTrusted((s) => dispatchRef.selector.isDestination(s));
   await security.ready;
   const regLog = log.child({ component: 'registrar' });
@@ -223,10 +190,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
       onAuthFailure: (source, aor) => {
         metrics.authFailure();
         regLog.info({ source, aor }, 'authentication failed');
-        if (!config.security.enabled) return;
-        // workers: one counter for all (worker 0's), so auth_failures.max means what it says
-        if (worker === undefined || lead) securityRef.authFailure(source, aor);
-        else void worker.rpc.ask('security.authFailure', { source, aor });
+        if (config.security.enabled) authFailure(source, aor);
       },
       localDomainFor: (host) => (proxy?.local.isLocal(host, undefined) === true || proxy?.local.listeners.some((l) => l.host === host) === true ? config.domains[0] : undefined),
     },
@@ -247,7 +211,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     : { close: () => undefined };
   const resolver = createResolver({ servers: config.sip.dnsServers });
   // workers: worker 0 registers the trunks and hands the others its trunks and their state
-  let pushTrunks = (): void => undefined;
+  let trunkSync: { push(): void; close(): void } | undefined;
+  const pushTrunks = (): void => trunkSync?.push();
   const trunks: TrunkWiring = wireTrunks({
     config,
     proxy: async () => proxy ?? (await proxyBuilt),
@@ -267,35 +232,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   });
   // a registered provider sends many calls: never flood-banned
   securityRef.addTrusted((s) => trunks.isTrunkSource(s));
-  let trunkSync: NodeJS.Timeout | undefined;
-  if (worker !== undefined && lead) {
-    let queued = false;
-    // changes within 200 ms go as one snapshot (a start registers every trunk at once)
-    pushTrunks = () => {
-      if (queued) return;
-      queued = true;
-      setTimeout(() => {
-        queued = false;
-        void worker.rpc.ask('trunks.follow', trunks.manager.snapshot());
-      }, 200).unref();
-    };
-    worker.rpc.handle('trunks.snapshot', () => trunks.manager.snapshot());
-  } else if (worker !== undefined) {
-    const follow = (m: unknown): void => {
-      if (Array.isArray(m)) trunks.manager.follow(m as TrunkMirror[]);
-    };
-    worker.rpc.handle('trunks.follow', (m) => void follow(m));
-    // at start, and every 30 s in case a push was lost: ask worker 0 for the lot
-    const askTrunks = (): void => {
-      void worker.rpc.ask('trunks.snapshot').then((answers) => {
-        const a = answers.find((x) => Array.isArray(x));
-        if (a !== undefined) follow(a);
-      });
-    };
-    askTrunks();
-    trunkSync = setInterval(askTrunks, 30_000);
-    trunkSync.unref();
-  }
+  if (worker !== undefined) trunkSync = syncWorkerTrunks(worker, trunks.manager);
   const calls: CallWiring = wireCalls(config, events);
   const router = createRouter({
     config,
@@ -348,8 +285,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   proxy = p;
   proxyUp(p);
   p.updateListeners();
-  // workers: N refuses trunks (check-config); worker 0 would be the one to register them
-  if (lead) trunks.start();
+  // workers: worker 0 registers; the others' managers are followers (start does nothing there)
+  trunks.start();
   log.info({ listeners: bound.map((l) => `${l.transport}:${l.host}:${l.port}`), mode: config.mode }, 'listening');
 
   // another instance changed the sets (Redis), or the store is back after an outage
@@ -393,52 +330,13 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     readiness,
     yamlSets: () => setsFromConfig(rereadConfig(config, log)),
   });
-  // with workers the trunks' registration state would live in worker 0 alone: not offered
-  if (worker === undefined) services.trunks = trunks.service;
-  else if (lead) {
-    // the API's changes reach the other workers at once
-    const t = trunks.service;
-    services.trunks = {
-      ...t,
-      create: async (input) => {
-        const v = await t.create(input);
-        pushTrunks();
-        return v;
-      },
-      replace: async (id, input) => {
-        const v = await t.replace(id, input);
-        pushTrunks();
-        return v;
-      },
-      remove: async (id) => {
-        const v = await t.remove(id);
-        pushTrunks();
-        return v;
-      },
-    };
-  }
+  services.trunks = trunks.service;
   services.calls = calls.service;
-  if (worker !== undefined) {
-    // a drain is every worker's: worker 0 (the API) tells the others and answers once they have
-    const instance = services.instance;
-    if (lead) {
-      const drainHere = instance.drain.bind(instance);
-      services.instance = {
-        ...instance,
-        drain: async (on) => {
-          await drainHere(on);
-          await worker.rpc.ask('instance.drain', on);
-        },
-      };
-    } else worker.rpc.handle('instance.drain', (on) => void p.setDraining(on === true));
-    // the calls live in the worker their Call-ID belongs to: worker 0 asks the others
-    if (lead) services.calls = clusterCalls(calls.service, worker.rpc, config.trace.calls);
-    else answerCalls(calls.service, worker.rpc);
-  }
+  if (worker !== undefined) wireWorkerServices(worker, services, { calls: calls.service, maxCalls: config.trace.calls, pushTrunks, setDraining: (on) => p.setDraining(on) });
 
   let closed = false;
   const closeSip = async (): Promise<void> => {
-    if (trunkSync !== undefined) clearInterval(trunkSync);
+    trunkSync?.close();
     // stop taking new calls, let pending ones finish (bounded), cancel the rest, close sockets
     // trunks unregister first: Expires: 0 needs the proxy and sockets
     await trunks.close().catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trunks: unregistering failed'));
@@ -501,19 +399,6 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     },
   };
 }
-
-/** The listen entry a bound socket came from: its own address, else the wildcard of its family. */
-const specFor = (specs: readonly ListenSpec[], l: ListenerInfo): ListenSpec | undefined => {
-  const same = (s: ListenSpec): boolean => s.transport === l.transport && (s.port === l.port || s.port === 0);
-  const host = (s: ListenSpec): string => normaliseAddress(s.host.trim().replace(/^\[|\]$/g, ''));
-  const mine = normaliseAddress(l.host);
-  return (
-    specs.find((s) => same(s) && host(s) === mine) ??
-    specs.find((s) => same(s) && host(s) === (l.family === 6 ? '::' : '0.0.0.0')) ??
-    // a host name, resolved at listen
-    specs.find((s) => same(s) && isIP(host(s)) === 0)
-  );
-};
 
 /**
  * The stored dispatcher sets with the YAML's upserted, written back; the YAML alone when the

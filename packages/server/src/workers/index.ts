@@ -6,3 +6,4 @@ export { createWorkerRpc, askClusterMetrics, type WorkerRpc } from './rpc.js';
 export { countRelays, shareWorkerRegistry } from './metrics.js';
 export { ENV_SECRET } from './messages.js';
 export { feedEvents, forwardEvents } from './events.js';
+export { openOwnSockets, syncWorkerTrunks, wireWorkerSecurity, wireWorkerServices, workerSecurityConfig } from './wiring.js';

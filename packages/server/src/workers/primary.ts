@@ -22,9 +22,10 @@ export const workerCount = (workers: number | 'auto'): number => (workers === 'a
  * Starts `count` workers (this same command, in worker mode) and runs until they have all
  * stopped; resolves the exit code.
  */
-export function runPrimary(count: number, log: Logger, opts: { secret?: string } = {}): Promise<number> {
+export function runPrimary(count: number, log: Logger): Promise<number> {
   const instanceId = randomBytes(6).toString('hex');
-  const secret = opts.secret ?? randomBytes(32).toString('hex');
+  // the nonce / dialog-token secret of every worker when the config sets none
+  const secret = randomBytes(32).toString('hex');
   const aggregator = new AggregatorRegistry();
   const workers: Worker[] = [];
   const relayPorts: Array<number | undefined> = new Array(count).fill(undefined);
