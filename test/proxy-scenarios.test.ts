@@ -95,6 +95,10 @@ describe('stateful proxy scenarios', () => {
     expect(second.toTag).toBe('ok');
     expect(second.vias()).toHaveLength(1);
     expect(second.topVia?.branch).toBe(first.topVia?.branch);
+    // a CANCEL now finds the INVITE answered (its transaction at rest): 200, nothing goes on (§9.2)
+    caller.send(inv.replace(/^INVITE/, 'CANCEL').replace('CSeq: 1 INVITE', 'CSeq: 1 CANCEL').replace(/\r\nContent-Type[^\r]*/, ''));
+    const c200 = await caller.next(2000, (m) => m.cseq?.method === 'CANCEL' && byCall(inv)(m));
+    expect(c200.status).toBe(200);
     const routes = first.list('record-route').map((r) => `Route: ${r.value}`).reverse();
     const inDialog = (method: string, cseq: number) =>
       request(method, `sip:bob@127.0.0.1:${backend.port}`, { port: caller.port, callId: callIdOf(inv), fromTag: first.fromTag!, toTag: 'ok', cseq, extra: routes });
@@ -111,6 +115,28 @@ describe('stateful proxy scenarios', () => {
     expect(replay.toString()).toBe(byeOk.toString());
     expect(backend.received.filter((m) => m.method === 'INVITE' && byCall(inv)(m))).toHaveLength(1);
     expect(backend.received.filter((m) => m.method === 'BYE' && byCall(inv)(m))).toHaveLength(1);
+    expect(backend.received.filter((m) => m.method === 'CANCEL' && byCall(inv)(m))).toHaveLength(0);
+  });
+
+  it('a UAS that drops the Vias below ours: its 200 and every retransmission of it reach the caller with the caller\'s Via put back', async () => {
+    const inv = invite();
+    caller.send(inv);
+    const got = await backend.next(2000, (m) => m.method === 'INVITE' && byCall(inv)(m));
+    expect(got.vias()).toHaveLength(2);
+    // only sipfront's Via, the caller's lost
+    const ours = `Via: ${got.getAll('via')[0]!}`;
+    const ok = responseTo(got, 200, 'OK', { toTag: 'novia', contact: `<sip:bob@127.0.0.1:${backend.port}>` })
+      .split('\r\n')
+      .filter((l) => !l.startsWith('Via:') || l === ours)
+      .join('\r\n');
+    backend.send(ok);
+    const first = await caller.next(2000, (m) => m.status === 200 && byCall(inv)(m));
+    backend.send(ok);
+    const second = await caller.next(2000, (m) => m.status === 200 && byCall(inv)(m) && m !== first);
+    for (const r of [first, second]) {
+      expect(r.vias()).toHaveLength(1);
+      expect(r.topVia?.port).toBe(caller.port);
+    }
   });
 
   it('gives the caller 408 at Timer B when the backend never answers', async () => {

@@ -162,6 +162,8 @@ class Branch implements ClientTransactionHandlers {
   readonly authTries: number;
   /** anything came back from this target (100 Trying included) */
   answered = false;
+  /** its first 2xx needed our Vias or the caller's From put back: its retransmissions will too */
+  mended = false;
   firstAnswer: ReturnType<typeof setTimeout> | undefined = undefined;
   private readonly rc: ResponseContext;
   private readonly ev: BranchEvents;
@@ -197,15 +199,18 @@ class Branch implements ClientTransactionHandlers {
  * numbers. The response context, its request and its branches are gone by then.
  */
 class TwoXxForwarder implements ClientTransactionHandlers {
-  private readonly serverTx: ServerTransaction;
+  /** where the server transaction sent its responses (it may be at rest, without its object) */
+  private readonly up: Target;
+  private readonly send: (msg: SipMessage, target: Target) => void;
   /** the request's Via values, one a line, for a UAS that lost the Vias below ours */
   private readonly vias: string;
   private readonly from: string | undefined;
   /** the caller's CSeq, when the next hop saw another (a provider's challenge answered) */
   private readonly cseq: string | undefined;
 
-  constructor(serverTx: ServerTransaction, vias: string, from: string | undefined, cseq: string | undefined) {
-    this.serverTx = serverTx;
+  constructor(up: Target, send: (msg: SipMessage, target: Target) => void, vias: string, from: string | undefined, cseq: string | undefined) {
+    this.up = up;
+    this.send = send;
     this.vias = vias;
     this.from = from;
     this.cseq = cseq;
@@ -217,7 +222,8 @@ class TwoXxForwarder implements ClientTransactionHandlers {
     if (!res.has('via')) for (const v of this.vias.split('\n')) res.append('Via', v);
     if (this.from !== undefined && res.get('from') !== this.from) res.set('From', this.from);
     if (this.cseq !== undefined) res.set('CSeq', this.cseq);
-    this.serverTx.respond(res);
+    // as the server transaction in Accepted passes a 2xx of its TU (RFC 6026 §7.1)
+    this.send(res, this.up);
   }
 
   onTimeout(): void {}
@@ -225,8 +231,6 @@ class TwoXxForwarder implements ClientTransactionHandlers {
   onTransportError(): void {}
 }
 
-/** for a released branch's transaction that only absorbs what is left (Timer D, K) */
-const SPENT: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined };
 
 /** a dialog whose CSeq towards the next hop differs from the caller's (after a challenge) */
 interface ShiftedDialog {
@@ -300,9 +304,18 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   // Always present: in stateless mode only requests sipfront originates (probes, trunk
   // registrations) use it, and responses that match none of them are forwarded statelessly.
+  /** what the transaction layer sends, and a 2xx of an INVITE at rest (on its server transaction's way) */
+  const txSend = (msg: SipMessage, target: Target): void =>
+    sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? socketsById.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err));
   const transactions: TransactionLayer = createTransactionLayer({
-        send: (msg, target) =>
-          sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? socketsById.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err)),
+        send: txSend,
+        // a finished transaction keeps only its key and what absorbing or replaying needs
+        compactRest: true,
+        // the 2xx retransmissions of an INVITE whose branch was retired plain (see `release`)
+        onRested2xx: (res, up) => {
+          res.removeFirstItem('via');
+          txSend(res, up);
+        },
         onRequest: (req, source, tx) => {
           const ctx = pendingCtx;
           if (ctx === undefined) return;
@@ -620,6 +633,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const inviteTx = transactions.findInviteServerTx(req);
+    // answered, its transaction at rest: the CANCEL has nothing left to do (§9.2)
+    if (inviteTx === undefined && transactions.answeredInvite(req)) return reply(req, ctx, tx, 200);
     if (inviteTx === undefined) {
       // workers: the INVITE may still be on its way from the worker that read it (a relay), and
       // the CANCEL, read here directly, overtook it: look once more before the 481
@@ -818,10 +833,16 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (req === undefined) return;
     res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
-    if (!res.has('via')) for (const v of req.getAll('via')) res.append('Via', v);
+    if (!res.has('via')) {
+      for (const v of req.getAll('via')) res.append('Via', v);
+      b.mended = true;
+    }
     // the caller sees its own From (a trunk may have presented another identity)
     const callerFrom = req.get('from');
-    if (callerFrom !== undefined && res.get('from') !== callerFrom) res.set('From', callerFrom);
+    if (callerFrom !== undefined && res.get('from') !== callerFrom) {
+      res.set('From', callerFrom);
+      b.mended = true;
+    }
     if (b.cseqShift !== 0) {
       // the caller sees its own numbers
       const cs = cseqText(req);
@@ -940,10 +961,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     for (const b of rc.branches) {
       const tx = b.tx;
       if (tx === undefined) continue;
-      if (tx.state === 'accepted') {
+      if (tx.state !== 'accepted') tx.retire();
+      else if (b.cseqShift === 0 && !b.mended) {
+        // a 2xx retransmission needs nothing of this call: the layer keeps only where it goes
+        tx.retire(rc.serverTx.responseTarget);
+      } else {
         const cs = b.cseqShift !== 0 ? cseqText(req) : undefined;
-        tx.rebind(new TwoXxForwarder(rc.serverTx, fresh(req.getAll('via').join('\n')), freshOpt(req.get('from')), cs === undefined ? undefined : fresh(cs)));
-      } else tx.rebind(SPENT);
+        tx.rebind(new TwoXxForwarder(rc.serverTx.responseTarget, txSend, fresh(req.getAll('via').join('\n')), freshOpt(req.get('from')), cs === undefined ? undefined : fresh(cs)));
+      }
     }
     rc.req = undefined;
     rc.responses = NO_RESPONSES;

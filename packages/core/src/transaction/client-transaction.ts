@@ -6,6 +6,7 @@
 import type { SipMessage } from '../message/message.js';
 import { buildCancel, buildNon2xxAck } from './build.js';
 import type { TxContext } from './context.js';
+import { REST_ABSORB, REST_STRAY } from './rest.js';
 import { retainedText } from './retain.js';
 import type { ClientTransactionHandlers, ClientTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
@@ -81,6 +82,26 @@ export class ClientTransaction {
    */
   rebind(handlers: ClientTransactionHandlers): void {
     this.handlers = handlers;
+  }
+
+  /**
+   * The TU is done with this finished transaction. In Accepted (an INVITE's 2xx, Timer M) and in
+   * a non-INVITE's Completed (Timer K) the layer keeps what is left of it without this object
+   * (the object reads 'terminated'): each later 2xx goes to the layer's onRested2xx(res, up), or
+   * the stray way without `up`; anything else is absorbed. An INVITE's Completed (it sends its
+   * ACK again for each retransmitted final, Timer D) stays, and absorbs with no handlers.
+   */
+  retire(up?: Target): void {
+    const st = this.st;
+    if ((st === 'accepted' || (st === 'completed' && !this.isInvite)) && this.end !== undefined) {
+      const t = this.ctx.timers;
+      const nominal = st === 'accepted' ? 64 * t.t1 : t.t4;
+      const left = this.ctx.clock.remaining(this.end) ?? nominal;
+      this.stop();
+      this.ctx.clientRest(this, st === 'accepted' ? (up ?? REST_STRAY) : REST_ABSORB, left, nominal);
+      return;
+    }
+    this.handlers = RETIRED;
   }
 
   get cancelState(): CancelState {
@@ -336,3 +357,6 @@ export class ClientTransaction {
 }
 
 const s101to199 = (s: number): boolean => s > 100 && s < 200;
+
+/** the handlers of a retired transaction that stays (see `retire`) */
+const RETIRED: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined };

@@ -85,6 +85,11 @@ class DelayQueue {
     return this.mono() - this.origin;
   }
 
+  /** ms until `t` falls due (0 when due) */
+  dueIn(t: QueuedTimer): number {
+    return Math.max(0, t.at - this.now());
+  }
+
   add(fn: (arg: never) => void, arg: unknown): QueuedTimer {
     // never early: the due time rounds up to the next whole ms
     const t = new QueuedTimer(fn, arg, Math.ceil(this.now() + this.ms), this);
@@ -192,6 +197,8 @@ const MAX_QUEUES = 32;
  * nothing until its slot is reached. Due times and order are those of plain timers.
  */
 export interface QueuedClock extends TransactionClock {
+  /** ms until a pending timer falls due; undefined for one the base clock runs */
+  remaining(handle: TimerHandle): number | undefined;
   /** clears every queued timer (the layer is closing) */
   close(): void;
 }
@@ -199,12 +206,15 @@ export interface QueuedClock extends TransactionClock {
 /** Node's monotonic clock (vitest's fake timers move it too) */
 const monotonic = (): number => performance.now();
 
+/** the time due times are measured on: `performance.now()` for the real clock, else its own `now()` */
+export const monotonicOf = (base: TransactionClock): (() => number) => (base === realClock ? monotonic : () => base.now());
+
 /**
  * `base`'s timers, queued. Due times are measured on `mono`: for the real clock that is
  * `performance.now()`, never the wall clock; a clock of the caller's own must keep its `now()`
  * in step with its timers (its `now()` is used).
  */
-export const queuedClock = (base: TransactionClock, mono: () => number = base === realClock ? monotonic : () => base.now()): QueuedClock => {
+export const queuedClock = (base: TransactionClock, mono: () => number = monotonicOf(base)): QueuedClock => {
   const queues = new Map<number, DelayQueue>();
   return {
     now: () => base.now(),
@@ -220,6 +230,9 @@ export const queuedClock = (base: TransactionClock, mono: () => number = base ==
     clearTimeout(handle: TimerHandle): void {
       if (handle instanceof QueuedTimer) handle.cancel();
       else base.clearTimeout(handle);
+    },
+    remaining(handle: TimerHandle): number | undefined {
+      return handle instanceof QueuedTimer ? handle.queue.dueIn(handle) : undefined;
     },
     close(): void {
       for (const q of queues.values()) q.cancelAll();

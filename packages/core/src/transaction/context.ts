@@ -2,11 +2,14 @@
 import type { SipMessage } from '../message/message.js';
 import type { ClientTransaction } from './client-transaction.js';
 import type { ServerTransaction } from './server-transaction.js';
-import type { Target, TimerConfig, TransactionClock } from './types.js';
+import type { QueuedClock } from './clock.js';
+import type { Target, TimerConfig } from './types.js';
 
 export interface TxContext {
-  readonly clock: TransactionClock;
+  readonly clock: QueuedClock;
   readonly timers: Readonly<TimerConfig>;
+  /** finished server transactions leave their object (TransactionLayerOptions.compactRest) */
+  readonly compactRest: boolean;
   /** sends; an exception the transport should not have thrown becomes a (deferred) transport error */
   transmit(msg: SipMessage, target: Target): void;
   /**
@@ -20,6 +23,10 @@ export interface TxContext {
   sendCancel(cancel: SipMessage, target: Target): void;
   serverTerminated(tx: ServerTransaction): void;
   clientTerminated(tx: ClientTransaction): void;
+  /** `tx` is done but for `ms` of absorbing or replaying: the map keeps `rest` for it instead */
+  serverRest(tx: ServerTransaction, rest: string | number, ms: number): void;
+  /** the same for a client transaction; `nominal` is its timer's full duration (the queue) */
+  clientRest(tx: ClientTransaction, rest: Target | number, ms: number, nominal: number): void;
   /** an exception from a callback */
   fail(err: unknown): void;
 }

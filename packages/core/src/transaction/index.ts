@@ -21,8 +21,14 @@
 //                                               its timers; switching fake/real timers under a live
 //                                               layer is not supported
 //     options.autoTrying?: boolean              INVITE server transactions answer 100 at once (default true)
+//     options.compactRest?: boolean             a finished server transaction (no hooks, no credentials,
+//                                               RFC 3261 matching) leaves its object: the layer keeps
+//                                               under its key only the final to replay or a mark, for
+//                                               the same Timer J, I or L (default false; the proxy: true)
+//     options.onRested2xx?(res, up)             a 2xx for an INVITE client transaction retired with up
 //   layer.receive(msg, source) · createClient(req, target, handlers) · reportTransportError(target, err)
-//   layer.findInviteServerTx(cancel) · layer.size → { server, client } · layer.close()
+//   layer.findInviteServerTx(cancel) · layer.answeredInvite(cancel) (true also at rest)
+//   layer.size → { server, client } (at rest included) · layer.close()
 //
 // ServerTransaction: id, method, isInvite, request, source, responseTarget, reliable,
 //   state, finalStatus, lastResponse, data (free for the TU); respond(res); terminate().
@@ -33,7 +39,9 @@
 //   the INVITE with findInviteServerTx(cancel) (§9.2).
 // ClientTransaction: id, method, isInvite, request, target, branch, reliable, state,
 //   lastProvisional, lastResponse, ack, data, cancelState; cancel(headers?) → boolean; terminate();
-//   rebind(handlers) (a TU that keeps only what forwarding late responses needs).
+//   rebind(handlers) (a TU that keeps only what forwarding late responses needs); retire(up?) (the
+//   TU is done: Accepted and a non-INVITE's Completed rest in the layer without the object, each
+//   later 2xx to options.onRested2xx(res, up) or the stray way; see rest.ts).
 //   `request` and `lastProvisional` are undefined once the final response came; `lastResponse`
 //   and `ack` are set only while onResponse handles the final (a non-2xx keeps its ACK as bytes).
 //   The request's top Via must carry the branch (the proxy writes its Via before createClient).

@@ -6,10 +6,11 @@ import { MAGIC_COOKIE } from '../message/via.js';
 import type { Via } from '../message/via.js';
 import { buildTrying, defaultResponseTarget, sameTarget } from './build.js';
 import { ClientTransaction } from './client-transaction.js';
-import { queuedClock, realClock, resolveTimers } from './clock.js';
+import { monotonicOf, queuedClock, realClock, resolveTimers } from './clock.js';
 import type { QueuedClock } from './clock.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
+import { REST_ABSORB, REST_ACCEPTED, REST_STRAY, RestQueue } from './rest.js';
 import { credentialsOf, fresh } from './retain.js';
 import { ServerTransaction } from './server-transaction.js';
 import type {
@@ -50,24 +51,35 @@ const CANCEL_HANDLERS: ClientTransactionHandlers = {
   onTransportError: () => undefined,
 };
 
+/** a server transaction at rest: the final response to replay (latin1), or REST_ACCEPTED / REST_CONFIRMED */
+type ServerRest = string | number;
+/** a client transaction at rest: where a 2xx goes (Accepted), or REST_ABSORB / REST_STRAY */
+type ClientRest = Target | number;
+
 class Layer implements TransactionLayer, TxContext {
   readonly clock: QueuedClock;
   readonly timers: Readonly<TimerConfig>;
+  readonly compactRest: boolean;
   private readonly opts: TransactionLayerOptions;
   private readonly autoTrying: boolean;
   private readonly responseTargetOf: (req: SipMessage, source: Target) => Target;
-  /** server transactions with a magic-cookie branch */
-  private readonly servers = new Map<string, ServerTransaction>();
+  /** server transactions with a magic-cookie branch, and what is left of those at rest */
+  private readonly servers = new Map<string, ServerTransaction | ServerRest>();
   /** RFC 2543 server transactions; one key may hold several (To tag, credentials) */
   private readonly legacy = new Map<string, ServerTransaction[]>();
   private legacyCount = 0;
   private legacySeq = 0;
-  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly clients = new Map<string, ClientTransaction | ClientRest>();
+  /** the rest queues of `servers` and `clients`, one per duration */
+  private readonly rests = new Map<string, RestQueue<ServerRest | ClientRest>>();
+  private readonly base: NonNullable<TransactionLayerOptions['clock']>;
   private closed = false;
 
   constructor(opts: TransactionLayerOptions) {
     this.opts = opts;
-    this.clock = queuedClock(opts.clock ?? realClock);
+    this.base = opts.clock ?? realClock;
+    this.clock = queuedClock(this.base);
+    this.compactRest = opts.compactRest ?? false;
     this.timers = resolveTimers(opts.timers);
     this.autoTrying = opts.autoTrying ?? true;
     this.responseTargetOf = opts.responseTarget ?? defaultResponseTarget;
@@ -93,12 +105,13 @@ class Layer implements TransactionLayer, TxContext {
     if (isRfc3261Branch(branch)) {
       const key = serverKey(branch, via, method === 'ACK' ? 'INVITE' : method);
       const tx = this.servers.get(key);
-      if (method === 'ACK') {
+      if (tx !== undefined && typeof tx !== 'object') {
+        if (this.atRest(tx, key, msg, source, method)) return;
+      } else if (method === 'ACK') {
         if (tx !== undefined) tx.ack(msg, source);
         else this.passAck(msg, source);
         return;
-      }
-      if (tx !== undefined) {
+      } else if (tx !== undefined) {
         // A retransmission, unless it brings other credentials after a final response: then it
         // is a new request from a client that reused the branch; the old transaction gives way.
         if (tx.finalStatus < 200 || sameCredentials(tx, msg)) {
@@ -115,6 +128,26 @@ class Layer implements TransactionLayer, TxContext {
       return;
     }
     this.receiveLegacy(msg, source, method, cseq.seq);
+  }
+
+  /**
+   * A request for a server transaction at rest. True when that handled it; false for a request
+   * that brings other credentials (the transaction at rest had none): a new request, which
+   * takes the key over.
+   */
+  private atRest(rest: ServerRest, key: string, msg: SipMessage, source: Target, method: string): boolean {
+    if (method === 'ACK') {
+      if (rest === REST_ACCEPTED) this.passAck(msg, source);
+      return true; // Confirmed absorbs it
+    }
+    if (credentialsOf(msg) !== '') {
+      this.servers.delete(key);
+      return false;
+    }
+    // a retransmission: Completed (non-INVITE) replays its final where this copy's answer goes;
+    // Accepted and Confirmed absorb it
+    if (typeof rest === 'string') this.transmitBytes(rest, this.responseTargetOf(msg, source));
+    return true;
   }
 
   private receiveLegacy(msg: SipMessage, source: Target, method: string, seq: number): void {
@@ -167,9 +200,25 @@ class Layer implements TransactionLayer, TxContext {
     const branch = via?.branch;
     if (branch !== undefined && cseq !== undefined) {
       const tx = this.clients.get(`${branch}\n${cseq.method}`);
-      if (tx !== undefined) {
+      if (tx instanceof ClientTransaction) {
         tx.response(res);
         return;
+      }
+      if (tx !== undefined) {
+        // at rest: Completed absorbs; Accepted passes every 2xx on (RFC 6026)
+        const s = res.status;
+        if (tx === REST_ABSORB || s < 200 || s >= 300) return;
+        if (tx !== REST_STRAY) {
+          const up = this.opts.onRested2xx;
+          if (up !== undefined) {
+            try {
+              up(res, tx as Target);
+            } catch (e) {
+              this.fail(e);
+            }
+            return;
+          }
+        }
       }
     }
     const stray = this.opts.onStrayResponse;
@@ -187,7 +236,8 @@ class Layer implements TransactionLayer, TxContext {
     if (via === undefined || cseq === undefined) return undefined;
     const branch = via.branch;
     if (isRfc3261Branch(branch)) {
-      return this.servers.get(serverKey(branch, via, 'INVITE'));
+      const tx = this.servers.get(serverKey(branch, via, 'INVITE'));
+      return typeof tx === 'object' ? tx : undefined;
     }
     // §9.2: the §17.2.3 rules as if the CANCEL were the INVITE; its To tag is the INVITE's
     const bucket = this.legacy.get(legacyKey(cancel, 'INVITE', cseq.seq));
@@ -195,6 +245,16 @@ class Layer implements TransactionLayer, TxContext {
     const toTag = cancel.toTag;
     for (let i = bucket.length - 1; i >= 0; i--) if (bucket[i]!.requestToTag === toTag) return bucket[i];
     return undefined;
+  }
+
+  answeredInvite(cancel: SipMessage): boolean {
+    const via = cancel.topVia;
+    const branch = via?.branch;
+    if (via !== undefined && isRfc3261Branch(branch)) {
+      const tx = this.servers.get(serverKey(branch, via, 'INVITE'));
+      return typeof tx === 'object' ? tx.finalStatus >= 200 : tx !== undefined;
+    }
+    return (this.findInviteServerTx(cancel)?.finalStatus ?? 0) >= 200;
   }
 
   // ---- outbound ----------------------------------------------------------------------
@@ -217,8 +277,8 @@ class Layer implements TransactionLayer, TxContext {
     if (this.closed) return;
     // collect first: the callbacks may start new transactions (failover) to other targets
     const hit: Array<ClientTransaction | ServerTransaction> = [];
-    for (const tx of this.clients.values()) if (sameTarget(tx.target, target)) hit.push(tx);
-    for (const tx of this.servers.values()) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
+    for (const tx of this.clients.values()) if (tx instanceof ClientTransaction && sameTarget(tx.target, target)) hit.push(tx);
+    for (const tx of this.servers.values()) if (typeof tx === 'object' && sameTarget(tx.responseTarget, target)) hit.push(tx);
     for (const bucket of this.legacy.values()) for (const tx of bucket) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
     for (const tx of hit) tx.transportError(err);
   }
@@ -226,8 +286,10 @@ class Layer implements TransactionLayer, TxContext {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const tx of this.clients.values()) tx.dispose();
-    for (const tx of this.servers.values()) tx.dispose();
+    for (const tx of this.clients.values()) if (tx instanceof ClientTransaction) tx.dispose();
+    for (const tx of this.servers.values()) if (typeof tx === 'object') tx.dispose();
+    for (const q of this.rests.values()) q.clear();
+    this.rests.clear();
     for (const bucket of this.legacy.values()) for (const tx of bucket) tx.dispose();
     this.clock.close();
     this.clients.clear();
@@ -288,6 +350,28 @@ class Layer implements TransactionLayer, TxContext {
 
   clientTerminated(tx: ClientTransaction): void {
     if (this.clients.get(tx.id) === tx) this.clients.delete(tx.id);
+  }
+
+  serverRest(tx: ServerTransaction, rest: ServerRest, ms: number): void {
+    if (this.closed || this.servers.get(tx.key) !== tx) return;
+    this.servers.set(tx.key, rest);
+    this.restQueue('s', ms, this.servers).add(tx.key, rest, ms);
+  }
+
+  clientRest(tx: ClientTransaction, rest: ClientRest, ms: number, nominal: number): void {
+    if (this.closed || this.clients.get(tx.id) !== tx) return;
+    this.clients.set(tx.id, rest);
+    this.restQueue('c', nominal, this.clients).add(tx.id, rest, ms);
+  }
+
+  private restQueue(side: string, ms: number, map: Map<string, unknown>): RestQueue<ServerRest | ClientRest> {
+    const name = `${side}${ms}`;
+    let q = this.rests.get(name);
+    if (q === undefined) {
+      q = new RestQueue(map, this.base, monotonicOf(this.base));
+      this.rests.set(name, q);
+    }
+    return q;
   }
 
   fail(err: unknown): void {

@@ -5,6 +5,7 @@
 // lives on for 64·T1 keeping only its key, state, timer and, where it must replay, the bytes.
 import type { SipMessage } from '../message/message.js';
 import type { TxContext } from './context.js';
+import { REST_ACCEPTED, REST_CONFIRMED } from './rest.js';
 import { credentialsOf, freshOpt, retainedText } from './retain.js';
 import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
@@ -176,10 +177,11 @@ export class ServerTransaction {
         this.release(res, this.isInvite ? s >= 300 : !this.reliable);
         if (!this.isInvite) {
           this.st = 'completed';
-          this.arm(this.reliable ? 0 : 64 * t.t1); // Timer J
+          if (this.reliable) this.terminate(); // Timer J is 0
+          else this.rest(this.finalBytes!, 64 * t.t1); // Timer J
         } else if (s < 300) {
           this.st = 'accepted';
-          this.arm(64 * t.t1); // Timer L
+          this.rest(REST_ACCEPTED, 64 * t.t1); // Timer L
         } else {
           this.st = 'completed';
           if (!this.reliable) {
@@ -226,7 +228,8 @@ export class ServerTransaction {
       this.finalBytes = undefined; // confirmed absorbs, it sends nothing more
       this.clearRetransmit();
       this.clearEnd();
-      this.arm(this.reliable ? 0 : this.ctx.timers.t4); // Timer I
+      if (this.reliable) this.terminate(); // Timer I is 0
+      else this.rest(REST_CONFIRMED, this.ctx.timers.t4); // Timer I
       const cb = this.onAck;
       if (cb !== undefined) {
         try {
@@ -300,6 +303,21 @@ export class ServerTransaction {
     if (keepBytes) this.finalBytes = retainedText(res);
     this.request = undefined;
     this.lastResponse = undefined;
+  }
+
+  /**
+   * Arms the timer that ends the current state, or, with compactRest, leaves: the layer keeps
+   * `what` under the key for `ms` (the final to replay, or what the state does with requests).
+   * Not with hooks (someone watches this object), credentials (a re-sent request with others is
+   * a new one: compared on the object) or RFC 2543 matching.
+   */
+  private rest(what: string | number, ms: number): void {
+    if (this.ctx.compactRest && this.lg === undefined && this.hooks === undefined && this.creds === '') {
+      this.stop();
+      this.ctx.serverRest(this, what, ms);
+      return;
+    }
+    this.arm(ms);
   }
 
   /** Arms the timer that ends the current state; 0 ends it now (reliable transports). */

@@ -85,6 +85,19 @@ export interface TransactionLayerOptions {
   clock?: TransactionClock;
   /** INVITE server transactions send 100 Trying as soon as they are created (§16.2); default true. */
   autoTrying?: boolean;
+  /**
+   * A server transaction that has sent its final response and has no hooks, no credentials and
+   * RFC 3261 matching leaves the transaction object for the rest of its time: the layer keeps,
+   * under its key, only what absorbing and replaying need (Timers J, I, L run as before; the
+   * object reads 'terminated'). Default false: the object stays, its states observable.
+   */
+  compactRest?: boolean;
+  /**
+   * A 2xx for an INVITE client transaction its TU retired in Accepted with `tx.retire(up)`:
+   * the TU forwards it to `up` (RFC 6026 §8.4: every 2xx goes upstream). Without this hook it
+   * goes to onStrayResponse.
+   */
+  onRested2xx?(res: SipMessage, up: Target): void;
 }
 
 export interface TransactionLayer {
@@ -96,6 +109,8 @@ export interface TransactionLayer {
   reportTransportError(target: Target, err: Error): void;
   /** The INVITE server transaction a CANCEL refers to (§9.2). */
   findInviteServerTx(cancel: SipMessage): ServerTransaction | undefined;
+  /** The INVITE a CANCEL refers to has had its final response (its transaction may be at rest). */
+  answeredInvite(cancel: SipMessage): boolean;
   /** Live transactions, for `sipfront_transactions_active`. */
   readonly size: { server: number; client: number };
   /** Stops every transaction and timer, without callbacks. Later messages are ignored. */

@@ -1,0 +1,276 @@
+// A finished transaction at rest (TransactionLayerOptions.compactRest, ClientTransaction.retire):
+// the layer keeps only its key and what absorbing or replaying needs, for exactly the time its
+// timer had left (RFC 3261 Timers J, I, K; RFC 6026 Timers L, M).
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseMessage } from '../message/parser.js';
+import type { SipMessage } from '../message/message.js';
+import { createTransactionLayer } from './layer.js';
+import type { ServerTransaction } from './server-transaction.js';
+import type { Target, TransactionLayerOptions } from './types.js';
+
+const UDP: Target = { transport: 'udp', address: '192.0.2.10', port: 5060 };
+const UP: Target = { transport: 'udp', address: '198.51.100.7', port: 41000 };
+const T1 = 500;
+
+const request = (method: string, branch = 'z9hG4bK-rest1', extra: string[] = [], cseqMethod = method): SipMessage =>
+  parseMessage(Buffer.from([
+    `${method} sip:bob@example.com SIP/2.0`,
+    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=${branch}`,
+    'Max-Forwards: 70',
+    'From: <sip:alice@example.com>;tag=f1',
+    'To: <sip:bob@example.com>',
+    `Call-ID: rest-${branch}@192.0.2.10`,
+    `CSeq: 1 ${cseqMethod}`,
+    ...extra,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n')));
+
+const response = (req: SipMessage, status: number, toTag = 't1'): SipMessage => {
+  const lines = [`SIP/2.0 ${status} Whatever`];
+  for (const h of req.headers) {
+    if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq') lines.push(`${h.name}: ${h.value}`);
+    if (h.key === 'to') lines.push(status === 100 ? `To: ${h.value}` : `To: ${h.value};tag=${toTag}`);
+  }
+  lines.push('Content-Length: 0', '', '');
+  return parseMessage(Buffer.from(lines.join('\r\n')));
+};
+
+const harness = (extra: Partial<TransactionLayerOptions> = {}) => {
+  const sent: Array<{ msg: SipMessage; target: Target; bytes: string }> = [];
+  const requests: Array<{ req: SipMessage; tx: ServerTransaction | undefined }> = [];
+  const stray: SipMessage[] = [];
+  const rested: Array<{ res: SipMessage; up: Target }> = [];
+  const layer = createTransactionLayer({
+    send: (msg, target) => sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') }),
+    onRequest: (req, _source, tx) => requests.push({ req, tx }),
+    onStrayResponse: (res) => stray.push(res),
+    onRested2xx: (res, up) => rested.push({ res, up }),
+    compactRest: true,
+    ...extra,
+  });
+  return { layer, sent, requests, stray, rested };
+};
+
+const NO_HANDLERS = { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined };
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('a server transaction at rest (compactRest)', () => {
+  it('non-INVITE: leaves its object, replays the same final bytes until Timer J (64·T1), then a copy is a new request', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('BYE'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 200));
+    expect(tx.state).toBe('terminated');
+    expect(layer.size.server).toBe(1);
+    vi.advanceTimersByTime(64 * T1 - 1);
+    layer.receive(request('BYE'), UDP);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.bytes).toBe(sent[0]!.bytes);
+    expect(sent[1]!.target).toEqual(UDP);
+    expect(requests).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(layer.size.server).toBe(0);
+    layer.receive(request('BYE'), UDP);
+    expect(requests).toHaveLength(2);
+    layer.close();
+  });
+
+  it('INVITE 2xx (Accepted): absorbs the INVITE, passes each ACK on, answers for a CANCEL, for 64·T1 (Timer L)', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('INVITE'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 200));
+    expect(tx.state).toBe('terminated');
+    layer.receive(request('INVITE'), UDP);
+    expect(sent.map((s) => s.msg.status)).toEqual([100, 200]);
+    layer.receive(request('ACK', 'z9hG4bK-rest1', [], 'ACK'), UDP);
+    layer.receive(request('ACK', 'z9hG4bK-rest1', [], 'ACK'), UDP);
+    expect(requests.map((r) => [r.req.method, r.tx])).toEqual([['INVITE', tx], ['ACK', undefined], ['ACK', undefined]]);
+    const cancel = request('CANCEL', 'z9hG4bK-rest1');
+    expect(layer.findInviteServerTx(cancel)).toBeUndefined();
+    expect(layer.answeredInvite(cancel)).toBe(true);
+    vi.advanceTimersByTime(64 * T1);
+    expect(layer.answeredInvite(cancel)).toBe(false);
+    expect(layer.size.server).toBe(0);
+    layer.close();
+  });
+
+  it('INVITE non-2xx: Timer G runs on the object; once ACKed it rests absorbing INVITE and ACK for T4 (Timer I)', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('INVITE'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 486));
+    expect(tx.state).toBe('completed');
+    vi.advanceTimersByTime(T1); // Timer G
+    expect(sent.filter((s) => s.msg.status === 486)).toHaveLength(2);
+    layer.receive(request('ACK', 'z9hG4bK-rest1', [], 'ACK'), UDP);
+    expect(tx.state).toBe('terminated');
+    expect(layer.answeredInvite(request('CANCEL'))).toBe(true);
+    layer.receive(request('ACK', 'z9hG4bK-rest1', [], 'ACK'), UDP);
+    layer.receive(request('INVITE'), UDP);
+    vi.advanceTimersByTime(5000 - 1);
+    layer.receive(request('INVITE'), UDP);
+    expect(requests).toHaveLength(1);
+    expect(sent.filter((s) => s.msg.status === 486)).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(layer.size.server).toBe(0);
+    layer.close();
+  });
+
+  it('a copy with credentials takes the key over, and the old entry ending does not end the new transaction', () => {
+    const { layer, requests } = harness();
+    layer.receive(request('BYE', 'z9hG4bK-rest2'), UDP);
+    requests[0]!.tx!.respond(response(requests[0]!.req, 200));
+    vi.advanceTimersByTime(1000);
+    layer.receive(request('BYE', 'z9hG4bK-rest2', ['Authorization: Digest username="a"']), UDP);
+    expect(requests).toHaveLength(2);
+    const second = requests[1]!.tx!;
+    vi.advanceTimersByTime(64 * T1); // the first one's rest is over
+    expect(second.state).toBe('trying');
+    expect(layer.size.server).toBe(1);
+    layer.receive(request('BYE', 'z9hG4bK-rest2', ['Authorization: Digest username="a"']), UDP);
+    expect(requests).toHaveLength(2);
+    layer.close();
+  });
+
+  it('keeps the object where it must: credentials, hooks, RFC 2543 matching, or compactRest off', () => {
+    const withCreds = harness();
+    withCreds.layer.receive(request('REGISTER', 'z9hG4bK-rest3', ['Authorization: Digest username="a"']), UDP);
+    const a = withCreds.requests[0]!.tx!;
+    a.respond(response(withCreds.requests[0]!.req, 401));
+    expect(a.state).toBe('completed');
+
+    const hooked = harness();
+    hooked.layer.receive(request('BYE'), UDP);
+    const b = hooked.requests[0]!.tx!;
+    const ended: string[] = [];
+    b.onTerminated = (t) => ended.push(t.state);
+    b.respond(response(hooked.requests[0]!.req, 200));
+    expect(b.state).toBe('completed');
+    vi.advanceTimersByTime(64 * T1);
+    expect(ended).toEqual(['terminated']);
+
+    const legacy = harness();
+    legacy.layer.receive(request('BYE', 'old-style-1'), UDP);
+    const c = legacy.requests[0]!.tx!;
+    c.respond(response(legacy.requests[0]!.req, 200));
+    expect(c.state).toBe('completed');
+
+    const off = harness({ compactRest: false });
+    off.layer.receive(request('INVITE'), UDP);
+    const d = off.requests[0]!.tx!;
+    d.respond(response(off.requests[0]!.req, 200));
+    expect(d.state).toBe('accepted');
+    for (const h of [withCreds, hooked, legacy, off]) h.layer.close();
+  });
+});
+
+describe('a retired client transaction', () => {
+  it('INVITE in Accepted: each later 2xx goes to onRested2xx with where it goes, other answers are absorbed, until Timer M', () => {
+    const { layer, stray, rested } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out1');
+    const seen: number[] = [];
+    const tx = layer.createClient(inv, UDP, { ...NO_HANDLERS, onResponse: (r) => seen.push(r.status) });
+    layer.receive(response(inv, 200), UDP);
+    tx.retire(UP);
+    expect(tx.state).toBe('terminated');
+    expect(layer.size.client).toBe(1);
+    layer.receive(response(inv, 200), UDP);
+    layer.receive(response(inv, 180), UDP);
+    layer.receive(response(inv, 486), UDP);
+    expect(seen).toEqual([200]);
+    expect(rested.map((r) => [r.res.status, r.up])).toEqual([[200, UP]]);
+    expect(stray).toEqual([]);
+    vi.advanceTimersByTime(64 * T1);
+    expect(layer.size.client).toBe(0);
+    layer.receive(response(inv, 200), UDP);
+    expect(stray.map((r) => r.status)).toEqual([200]);
+    expect(rested).toHaveLength(1);
+    layer.close();
+  });
+
+  it('keeps the time its Timer M had left, in order among others retired earlier', () => {
+    const { layer, stray, rested } = harness();
+    const a = request('INVITE', 'z9hG4bK-outA');
+    const b = request('INVITE', 'z9hG4bK-outB');
+    const ta = layer.createClient(a, UDP, NO_HANDLERS);
+    layer.receive(response(a, 200), UDP); // A's Timer M: 32 s from now
+    vi.advanceTimersByTime(5000);
+    const tb = layer.createClient(b, UDP, NO_HANDLERS);
+    layer.receive(response(b, 200), UDP);
+    tb.retire(UP); // B rests until 37 s
+    vi.advanceTimersByTime(5000);
+    ta.retire(UP); // A rests until 32 s, ahead of B
+    vi.advanceTimersByTime(64 * T1 - 10_000 - 1);
+    layer.receive(response(a, 200), UDP);
+    vi.advanceTimersByTime(1);
+    layer.receive(response(a, 200), UDP);
+    layer.receive(response(b, 200), UDP);
+    expect(rested.map((r) => r.res.topVia?.branch)).toEqual(['z9hG4bK-outA', 'z9hG4bK-outB']);
+    expect(stray.map((r) => r.topVia?.branch)).toEqual(['z9hG4bK-outA']);
+    vi.advanceTimersByTime(5000);
+    layer.receive(response(b, 200), UDP);
+    expect(stray.map((r) => r.topVia?.branch)).toEqual(['z9hG4bK-outA', 'z9hG4bK-outB']);
+    layer.close();
+  });
+
+  it('INVITE in Accepted retired without a target: later 2xx go the stray way', () => {
+    const { layer, stray, rested } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out2');
+    const tx = layer.createClient(inv, UDP, NO_HANDLERS);
+    layer.receive(response(inv, 200), UDP);
+    tx.retire();
+    layer.receive(response(inv, 200), UDP);
+    expect(stray.map((r) => r.status)).toEqual([200]);
+    expect(rested).toEqual([]);
+    layer.close();
+  });
+
+  it('non-INVITE in Completed: absorbs every response until Timer K (T4)', () => {
+    const { layer, stray } = harness();
+    const bye = request('BYE', 'z9hG4bK-out3');
+    const tx = layer.createClient(bye, UDP, NO_HANDLERS);
+    layer.receive(response(bye, 200), UDP);
+    tx.retire();
+    vi.advanceTimersByTime(5000 - 1);
+    layer.receive(response(bye, 200), UDP);
+    expect(stray).toEqual([]);
+    vi.advanceTimersByTime(1);
+    layer.receive(response(bye, 200), UDP);
+    expect(stray).toHaveLength(1);
+    layer.close();
+  });
+
+  it('INVITE in Completed stays an object: it ACKs a retransmitted final again, and tells its old handlers nothing', () => {
+    const { layer, sent } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out4');
+    const seen: number[] = [];
+    const tx = layer.createClient(inv, UDP, { ...NO_HANDLERS, onResponse: (r) => seen.push(r.status) });
+    layer.receive(response(inv, 486), UDP);
+    tx.retire(UP);
+    expect(tx.state).toBe('completed');
+    layer.receive(response(inv, 486), UDP);
+    expect(sent.filter((s) => s.msg.method === 'ACK')).toHaveLength(2);
+    expect(seen).toEqual([486]);
+    layer.close();
+  });
+
+  it('close() ends what rests', () => {
+    const { layer } = harness();
+    const inv = request('INVITE', 'z9hG4bK-out5');
+    const tx = layer.createClient(inv, UDP, NO_HANDLERS);
+    layer.receive(response(inv, 200), UDP);
+    tx.retire(UP);
+    layer.close();
+    expect(layer.size).toEqual({ server: 0, client: 0 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
