@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type Config } from './config/index.js';
 
@@ -43,6 +44,18 @@ function checkConfig(file: string): number {
   }
 }
 
+/**
+ * The heap grows by at most a quarter over what a full GC left live. V8's own rule lets it grow up
+ * to 4× while GC is cheap, and under load most of that is garbage waiting: at 2000 calls/s the
+ * heap held ~140 MB for ~78 MB live (bench, --trace-gc). With this, the GC's share of CPU went
+ * from 5.0 to 5.3 % (--cpu-prof) and PSS ~30 MB down. A --heap-growing-percent of the
+ * operator's own (node's arguments or NODE_OPTIONS) is left alone.
+ */
+function tuneHeap(): void {
+  const own = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((a) => /heap[-_]growing[-_]percent/.test(a));
+  if (!own) v8.setFlagsFromString('--heap-growing-percent=25');
+}
+
 async function run(configFlag: string | undefined): Promise<number> {
   const file = resolveConfigPath(configFlag, process.env);
   let loaded: { config: Config; warnings: readonly string[] };
@@ -71,6 +84,7 @@ async function run(configFlag: string | undefined): Promise<number> {
 
   // Loaded only to run: --version and check-config never load the SIP stack.
   const { startServer } = await import('./server.js');
+  tuneHeap();
   // Signals are handled from here on, so one that arrives while the server starts still closes it.
   // The command runs until a signal, whatever handles the server holds: keepAlive sees to that.
   const keepAlive = setInterval(() => {}, 1 << 30);
