@@ -2,6 +2,8 @@
 // A datagram of nothing but CR/LF is a keep-alive and goes no further.
 
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import { hostPort, normaliseAddress } from './endpoint.js';
 import { TransportError } from './errors.js';
 import type { LayerContext } from './layer-context.js';
@@ -23,8 +25,16 @@ function isKeepAlive(data: Buffer): boolean {
   return true;
 }
 
-// Fire-and-forget sends still need a callback, or dgram turns a failed send into an 'error' event.
-const ignoreSendResult = (): void => {};
+/**
+ * dgram resolves every destination before it sends, even an IP address: dns.lookup answers one on
+ * the next tick. The transport sends only to IP addresses (transport-layer.ts refuses others), so
+ * they are answered at once; anything else still goes to dns.lookup.
+ */
+const lookupIp = (address: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void => {
+  const f = isIP(address);
+  if (f !== 0) cb(null, address, f);
+  else dnsLookup(address, family, cb);
+};
 
 export function openUdpListener(
   ctx: LayerContext,
@@ -37,7 +47,7 @@ export function openUdpListener(
   // workers: a listen socket is shared (node:cluster) and routed by affinity; a worker's own is not
   const shared = ctx.affinity !== undefined && !exclusive;
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: host === '::' });
+    const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: host === '::', lookup: lookupIp as unknown as dgram.SocketOptions['lookup'] });
     const onBindError = (err: Error): void => {
       try {
         socket.close();
@@ -87,7 +97,9 @@ export function openUdpListener(
         info,
         send(address, port, data, onError) {
           if (onError === undefined) {
-            socket.send(data, port, address, ignoreSendResult);
+            // no callback: dgram then reports nothing (a failed lookup would be an 'error'
+            // event, and an IP address needs none), and a sent datagram costs no extra tick
+            socket.send(data, port, address);
             return;
           }
           socket.send(data, port, address, (err) => {
