@@ -133,9 +133,10 @@ const RELEASED_CONTEXT: RequestContext = Object.freeze({
 });
 
 // A response context lives while a request is being answered. Once the final answer is out and
-// no branch waits, it is released: an accepted INVITE client transaction keeps a TwoXxForwarder
-// for the 2xx retransmissions of its 64·T1, the others a handler that ignores what is left, and
-// nothing refers to the context any more (memory per call at load is what this is about).
+// no branch waits, it is released: its client transactions are retired (the layer keeps, for
+// the rest of Timer M, only where a 2xx retransmission goes), or, where the first 2xx needed
+// mending (Vias, From, CSeq), an accepted one keeps a TwoXxForwarder; nothing refers to the
+// context any more (memory per call at load is what this is about).
 
 /** what the proxy does when a branch's client transaction reports (one object per proxy) */
 interface BranchEvents {
@@ -829,7 +830,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (status === 100) return; // hop by hop
     const req = rc.req;
-    // released: every transaction of the context was rebound (TwoXxForwarder, SPENT)
+    // released: every transaction of the context was retired or handed to a TwoXxForwarder
     if (req === undefined) return;
     res.removeFirstItem('via');
     // a UAS that lost the Vias below ours: answer along the request's own path
