@@ -493,6 +493,30 @@ describe('start, operator actions, run-time changes, stop', () => {
     expect(m.get('p1')).toMatchObject({ state: 'unregistered', lastCode: 200 });
   });
 
+  it('close() during a refresh that offered a new Contact: the Expires: 0 names the old and the new one', async () => {
+    const provider = fakeProvider(registrar({ grant: 100 }));
+    let slow = false;
+    const send: TrunkManagerDeps['send'] = (req, destination, timeoutMs) => {
+      const p = provider.send(req, destination, timeoutMs);
+      return slow ? new Promise((resolve) => setTimeout(() => resolve(p), 500)) : p;
+    };
+    let local = '198.51.100.7:5060';
+    const { m } = rig(registrar(), [trunk()], { send, localContact: () => local });
+    m.start();
+    await advance(1);
+    expect(m.get('p1')).toMatchObject({ state: 'registered' });
+    // the address changes; the refresh offers it, and its answer comes only after close()
+    local = '203.0.113.9:5070';
+    slow = true;
+    await advance(85_000);
+    expect(provider.sent.at(-1)!.req.get('contact')).toBe('<sip:200200@203.0.113.9:5070>');
+    const done = m.close();
+    await advance(1200);
+    await done;
+    const bye = provider.sent.filter((x) => x.req.get('expires') === '0').at(-1)!.req;
+    expect(bye.getAll('contact')).toEqual(['<sip:200200@198.51.100.7:5060>', '<sip:200200@203.0.113.9:5070>']);
+  });
+
   it('close() during a refresh the provider never answers: bounded, and nothing is sent after the bound', async () => {
     const { m, provider } = rig(registrar({ grant: 100 }), [trunk()], { unregisterTimeoutMs: 1_500 });
     m.start();

@@ -90,8 +90,13 @@ interface Registration {
   challenge: CachedChallenge | undefined;
   /** the Expires we ask for (raised by a 423's Min-Expires) */
   expires: number;
-  /** the Contact last sent (for the Expires: 0) */
+  /** the Contact last registered (for the Expires: 0) */
   contact: string | undefined;
+  /**
+   * the Contact of the last REGISTER that asked for a binding: the registrar may have bound it
+   * though its answer was never taken (a refresh in flight when the trunk stopped)
+   */
+  offered: string | undefined;
   removed: boolean;
 }
 
@@ -161,6 +166,7 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
     challenge: undefined,
     expires: spec.expires,
     contact: undefined,
+    offered: undefined,
     removed: false,
   });
 
@@ -221,8 +227,13 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
   const registerRounds = async (r: Registration, unregister: boolean, timeoutMs: number, live: () => boolean): Promise<Outcome | undefined> => {
     const spec = r.spec;
     let contact: string;
+    // Expires: 0 for every Contact the registrar may hold for us: the one last registered and
+    // the one last offered, when a refresh brought another (an address change)
+    let others: string[] = [];
     try {
       contact = unregister && r.contact !== undefined ? r.contact : contactUri(spec, deps.localContact(spec));
+      if (unregister && r.offered !== undefined && r.offered !== contact) others = [r.offered];
+      if (!unregister) r.offered = contact;
     } catch (err) {
       return { kind: 'fail', cls: 'temporary', code: null, reason: `no local contact: ${err instanceof Error ? err.message : String(err)}`, retryAfter: undefined };
     }
@@ -231,7 +242,7 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
     let auth = reuseChallenge(r);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       r.cseq += 1;
-      const req = buildRegister(spec, { callId: r.callId, fromTag: r.fromTag, cseq: r.cseq, contact, expires, userAgent, authorization: auth });
+      const req = buildRegister(spec, { callId: r.callId, fromTag: r.fromTag, cseq: r.cseq, contact, others, expires, userAgent, authorization: auth });
       const sentAt = clock.now();
       const sending = sendBounded(req, nextHop(spec), timeoutMs);
       r.sending = sending;

@@ -40,6 +40,8 @@ export interface RegisterParams {
   fromTag: string;
   cseq: number;
   contact: string;
+  /** more Contacts of ours (an Expires: 0 for a binding the registrar may hold besides `contact`) */
+  others?: readonly string[] | undefined;
   expires: number;
   userAgent: string;
   /** `[header, value]` credentials, when answering (or reusing) a challenge */
@@ -55,6 +57,7 @@ export const buildRegister = (t: TrunkSpec, p: RegisterParams): SipMessage => {
   req.append('Call-ID', p.callId);
   req.append('CSeq', `${p.cseq} REGISTER`);
   req.append('Contact', `<${p.contact}>`);
+  for (const c of p.others ?? []) req.append('Contact', `<${c}>`);
   req.append('Expires', String(p.expires));
   if (p.authorization !== undefined) req.append(p.authorization[0], p.authorization[1]);
   req.append('User-Agent', p.userAgent);
