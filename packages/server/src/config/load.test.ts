@@ -211,11 +211,15 @@ describe('problems', () => {
     expect(config.listen[0]).toMatchObject({ port: 5061, cert: join(tmp, 'full.pem'), key: join(tmp, 'key.pem') });
   });
 
-  it('refuses the example API token and warns about an open API without one', () => {
+  it('refuses the example API token, and an API beyond loopback without a token (the server would not open it)', () => {
     expect(problemsOf('api: { token: change-me }')).toEqual([
       expect.stringMatching(/^api\.token: the example token "change-me" must be replaced.*\(line 1\)$/),
     ]);
-    expect(parse('api: { host: 0.0.0.0 }').warnings).toEqual(['api.host: no api.token: the API binds loopback only (line 1)']);
+    expect(problemsOf('api: { host: 0.0.0.0 }')).toEqual([
+      'api.host: 0.0.0.0 is not a loopback address and there is no api.token: set one (or SIPFRONT_API_TOKEN), or bind 127.0.0.1 (line 1)',
+    ]);
+    expect(parse('api: { host: 0.0.0.0, token: a-long-random-secret }').config.api.host).toBe('0.0.0.0');
+    expect(parse('api: { host: 127.0.0.2 }').warnings).toEqual([]);
   });
 
   it('refuses trunks in stateless mode, saying why', () => {

@@ -95,7 +95,8 @@ export function checkSemantics(raw: unknown, ctx: SemanticContext): SemanticResu
   }
   const apiHost = str(api['host']);
   if (apiHost !== undefined && !isLoopback(apiHost) && api['token'] === undefined && !ctx.tokenFromEnv) {
-    warn(['api', 'host'], 'no api.token: the API binds loopback only');
+    // the server refuses to open the API there (api/auth.ts): say so here, before anything starts
+    error(['api', 'host'], `${apiHost} is not a loopback address and there is no api.token: set one (or SIPFRONT_API_TOKEN), or bind 127.0.0.1`);
   }
 
   // dispatcher

@@ -47,7 +47,7 @@ export type StoreConfig =
 export interface ApiConfig {
   readonly host: string;
   readonly port: number;
-  /** Bearer token; null = none (the API then binds loopback only). */
+  /** Bearer token; null = none (then only a loopback api.host is accepted). */
   readonly token: string | null;
   /** CIDRs allowed to read /metrics; empty = anyone who reaches the API. */
   readonly metricsAllow: readonly string[];
