@@ -2,7 +2,7 @@
 // the layer keeps only its key and what absorbing or replaying needs, for exactly the time its
 // timer had left (RFC 3261 Timers J, I, K; RFC 6026 Timers L, M).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseMessage } from '../message/parser.js';
+import { txRequest, txResponse } from '../../test/helpers/tx-messages.js';
 import type { SipMessage } from '../message/message.js';
 import { createTransactionLayer } from './layer.js';
 import type { ServerTransaction } from './server-transaction.js';
@@ -13,29 +13,8 @@ const UP: Target = { transport: 'udp', address: '198.51.100.7', port: 41000 };
 const T1 = 500;
 
 const request = (method: string, branch = 'z9hG4bK-rest1', extra: string[] = [], cseqMethod = method): SipMessage =>
-  parseMessage(Buffer.from([
-    `${method} sip:bob@example.com SIP/2.0`,
-    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=${branch}`,
-    'Max-Forwards: 70',
-    'From: <sip:alice@example.com>;tag=f1',
-    'To: <sip:bob@example.com>',
-    `Call-ID: rest-${branch}@192.0.2.10`,
-    `CSeq: 1 ${cseqMethod}`,
-    ...extra,
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n')));
-
-const response = (req: SipMessage, status: number, toTag = 't1'): SipMessage => {
-  const lines = [`SIP/2.0 ${status} Whatever`];
-  for (const h of req.headers) {
-    if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq') lines.push(`${h.name}: ${h.value}`);
-    if (h.key === 'to') lines.push(status === 100 ? `To: ${h.value}` : `To: ${h.value};tag=${toTag}`);
-  }
-  lines.push('Content-Length: 0', '', '');
-  return parseMessage(Buffer.from(lines.join('\r\n')));
-};
+  txRequest(method, branch, { extra, cseqMethod });
+const response = txResponse;
 
 const harness = (extra: Partial<TransactionLayerOptions> = {}) => {
   const sent: Array<{ msg: SipMessage; target: Target; bytes: string }> = [];

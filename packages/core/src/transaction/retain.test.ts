@@ -1,7 +1,7 @@
 // A finished transaction lives on for up to 64·T1: it must not hold its request or responses
 // (nor strings pinning their text), only key, state, timer and the bytes it may have to replay.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseMessage } from '../message/parser.js';
+import { txRequest, txResponse } from '../../test/helpers/tx-messages.js';
 import { SipMessage } from '../message/message.js';
 import { createTransactionLayer } from './layer.js';
 import { credentialsOf } from './retain.js';
@@ -12,29 +12,8 @@ import type { Target } from './types.js';
 const UDP: Target = { transport: 'udp', address: '192.0.2.10', port: 5060 };
 
 const request = (method: string, branch = 'z9hG4bK-keep1', extra: string[] = []): SipMessage =>
-  parseMessage(Buffer.from([
-    `${method} sip:bob@example.com SIP/2.0`,
-    `Via: SIP/2.0/UDP 192.0.2.10:5060;branch=${branch}`,
-    'Max-Forwards: 70',
-    'From: <sip:alice@example.com>;tag=f1',
-    'To: <sip:bob@example.com>',
-    'Call-ID: keep-1@192.0.2.10',
-    `CSeq: 1 ${method}`,
-    ...extra,
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n')));
-
-const response = (req: SipMessage, status: number, toTag = 't1'): SipMessage => {
-  const lines = [`SIP/2.0 ${status} Whatever`];
-  for (const h of req.headers) {
-    if (h.key === 'via' || h.key === 'from' || h.key === 'call-id' || h.key === 'cseq') lines.push(`${h.name}: ${h.value}`);
-    if (h.key === 'to') lines.push(status === 100 ? `To: ${h.value}` : `To: ${h.value};tag=${toTag}`);
-  }
-  lines.push('Content-Length: 0', '', '');
-  return parseMessage(Buffer.from(lines.join('\r\n')));
-};
+  txRequest(method, branch, { extra, callId: 'keep-1@192.0.2.10' });
+const response = txResponse;
 
 /** the SipMessages a transaction object references directly (its own fields) */
 const messagesHeld = (tx: ServerTransaction | ClientTransaction): string[] =>
