@@ -51,8 +51,14 @@ const CANCEL_HANDLERS: ClientTransactionHandlers = {
   onTransportError: () => undefined,
 };
 
-/** a server transaction at rest: the final response to replay (latin1), or REST_ACCEPTED / REST_CONFIRMED */
+/**
+ * A server transaction at rest: the final response to replay (latin1), or REST_ACCEPTED /
+ * REST_CONFIRMED with a serial (withSerial) that makes each entry's value its own.
+ */
 type ServerRest = string | number;
+/** a small integer (a Smi, no boxed number) holding a mark in its low two bits */
+const withSerial = (mark: number, serial: number): number => serial * 4 + mark;
+const markOf = (v: number): number => v & 3;
 /** a client transaction at rest: where a 2xx goes (Accepted), or REST_ABSORB / REST_STRAY */
 type ClientRest = Target | number;
 
@@ -74,6 +80,8 @@ class Layer implements TransactionLayer, TxContext {
   private readonly rests = new Map<string, RestQueue<ServerRest | ClientRest>>();
   private readonly base: NonNullable<TransactionLayerOptions['clock']>;
   private closed = false;
+  /** makes each server mark at rest a value of its own (withSerial) */
+  private restSerial = 0;
 
   constructor(opts: TransactionLayerOptions) {
     this.opts = opts;
@@ -137,7 +145,7 @@ class Layer implements TransactionLayer, TxContext {
    */
   private atRest(rest: ServerRest, key: string, msg: SipMessage, source: Target, method: string): boolean {
     if (method === 'ACK') {
-      if (rest === REST_ACCEPTED) this.passAck(msg, source);
+      if (typeof rest === 'number' && markOf(rest) === REST_ACCEPTED) this.passAck(msg, source);
       return true; // Confirmed absorbs it
     }
     if (credentialsOf(msg) !== '') {
@@ -354,6 +362,9 @@ class Layer implements TransactionLayer, TxContext {
 
   serverRest(tx: ServerTransaction, rest: ServerRest, ms: number): void {
     if (this.closed || this.servers.get(tx.key) !== tx) return;
+    // a mark of its own: an older entry under this key (before a copy with credentials took it
+    // over) must not take this one for itself when it falls due
+    if (typeof rest === 'number') rest = withSerial(rest, (this.restSerial = (this.restSerial + 1) & 0xfffffff));
     this.servers.set(tx.key, rest);
     this.restQueue('s', ms, this.servers).add(tx.key, rest, ms);
   }

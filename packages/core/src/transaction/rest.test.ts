@@ -82,6 +82,40 @@ describe('a server transaction at rest (compactRest)', () => {
     layer.close();
   });
 
+  it('INVITE 2xx at rest: further 2xx of its TU (other forks, retransmissions) still go out, nothing else', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('INVITE'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 200, 'forkA'));
+    tx.respond(response(requests[0]!.req, 200, 'forkB'));
+    tx.respond(response(requests[0]!.req, 486, 'forkC'));
+    expect(sent.map((x) => [x.msg.status, x.msg.toTag])).toEqual([[100, undefined], [200, 'forkA'], [200, 'forkB']]);
+    expect(sent[2]!.target).toBe(UDP);
+    layer.close();
+  });
+
+  it('an older entry under a key taken over and given back does not end the newest one early', () => {
+    const { layer, requests } = harness();
+    const TCP: Target = { transport: 'tcp', address: '192.0.2.10', port: 5060, connectionId: 'c1' };
+    const b = 'z9hG4bK-reused';
+    layer.receive(request('INVITE', b), UDP);
+    requests[0]!.tx!.respond(response(requests[0]!.req, 200)); // rests until 32 s
+    vi.advanceTimersByTime(1000);
+    // a copy with credentials takes the key over, over TCP: answered and ACKed, it ends at once
+    layer.receive(request('INVITE', b, ['Proxy-Authorization: Digest username="a"']), TCP);
+    requests[1]!.tx!.respond(response(requests[1]!.req, 486));
+    layer.receive(request('ACK', b, [], 'ACK'), TCP);
+    vi.advanceTimersByTime(9000);
+    layer.receive(request('INVITE', b), UDP);
+    requests[2]!.tx!.respond(response(requests[2]!.req, 200)); // rests until 42 s
+    vi.advanceTimersByTime(22_500); // 32.5 s: the first entry fell due
+    layer.receive(request('INVITE', b), UDP);
+    expect(requests).toHaveLength(3); // absorbed, not a new request
+    vi.advanceTimersByTime(64 * T1 - 22_500);
+    expect(layer.size.server).toBe(0);
+    layer.close();
+  });
+
   it('INVITE non-2xx: Timer G runs on the object; once ACKed it rests absorbing INVITE and ACK for T4 (Timer I)', () => {
     const { layer, sent, requests } = harness();
     layer.receive(request('INVITE'), UDP);

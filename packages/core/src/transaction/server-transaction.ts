@@ -31,6 +31,8 @@ interface LegacyPart {
 
 const INVITE = 1;
 const RELIABLE = 2;
+/** left for the layer's map in Accepted (compactRest): the TU may still pass 2xx (forks) */
+const ACCEPTED_AT_REST = 4;
 
 // Thousands of these live for 64·T1 each at load: fields are few, flags share one small integer,
 // and what most transactions never use (hooks, RFC 2543 matching) lives in objects made on demand.
@@ -51,7 +53,7 @@ export class ServerTransaction {
 
   private hooks: Hooks | undefined = undefined;
   private readonly lg: LegacyPart | undefined;
-  private readonly flags: number;
+  private flags: number;
   private st: ServerTransactionState;
   private readonly ctx: TxContext;
   /** status of the final response sent; 0 before */
@@ -196,6 +198,9 @@ export class ServerTransaction {
         this.ctx.transmit(res, this.responseTarget);
         return;
       default:
+        // at rest after a 2xx the object reads 'terminated', but every further 2xx of its TU
+        // (another fork's, a retransmission) still goes upstream (RFC 6026 §7.1, §16.7 step 5)
+        if ((this.flags & ACCEPTED_AT_REST) !== 0 && s >= 200 && s < 300) this.ctx.transmit(res, this.responseTarget);
         return;
     }
   }
@@ -313,6 +318,7 @@ export class ServerTransaction {
    */
   private rest(what: string | number, ms: number): void {
     if (this.ctx.compactRest && this.lg === undefined && this.hooks === undefined && this.creds === '') {
+      if (this.st === 'accepted') this.flags |= ACCEPTED_AT_REST;
       this.stop();
       this.ctx.serverRest(this, what, ms);
       return;

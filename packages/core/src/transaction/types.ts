@@ -89,7 +89,8 @@ export interface TransactionLayerOptions {
    * A server transaction that has sent its final response and has no hooks, no credentials and
    * RFC 3261 matching leaves the transaction object for the rest of its time: the layer keeps,
    * under its key, only what absorbing and replaying need (Timers J, I, L run as before; the
-   * object reads 'terminated'). Default false: the object stays, its states observable.
+   * object reads 'terminated', and after a 2xx its respond() still passes further 2xx).
+   * Default false: the object stays, its states observable.
    */
   compactRest?: boolean;
   /**
