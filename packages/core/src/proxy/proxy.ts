@@ -196,8 +196,9 @@ class Branch implements ClientTransactionHandlers {
 /**
  * What is left of a forwarded INVITE once the caller has its answer and no branch waits: its
  * accepted client transaction (RFC 6026, 64·T1) hands each 2xx retransmission here, and it goes
- * upstream through the server transaction as the first 2xx did, with the caller's own From and
- * numbers. The response context, its request and its branches are gone by then.
+ * where the server transaction sent the first 2xx, mended as that one was (the caller's Vias,
+ * From and numbers). Only a branch whose first 2xx needed mending keeps one (see `release`).
+ * The response context, its request and its branches are gone by then.
  */
 class TwoXxForwarder implements ClientTransactionHandlers {
   /** where the server transaction sent its responses (it may be at rest, without its object) */
@@ -231,7 +232,6 @@ class TwoXxForwarder implements ClientTransactionHandlers {
 
   onTransportError(): void {}
 }
-
 
 /** a dialog whose CSeq towards the next hop differs from the caller's (after a challenge) */
 interface ShiftedDialog {
@@ -303,11 +303,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     });
   };
 
-  // Always present: in stateless mode only requests sipfront originates (probes, trunk
-  // registrations) use it, and responses that match none of them are forwarded statelessly.
   /** what the transaction layer sends, and a 2xx of an INVITE at rest (on its server transaction's way) */
   const txSend = (msg: SipMessage, target: Target): void =>
     sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? socketsById.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err));
+  // Always present: in stateless mode only requests sipfront originates (probes, trunk
+  // registrations) use it, and responses that match none of them are forwarded statelessly.
   const transactions: TransactionLayer = createTransactionLayer({
         send: txSend,
         // a finished transaction keeps only its key and what absorbing or replaying needs

@@ -76,9 +76,11 @@ class Layer implements TransactionLayer, TxContext {
   private legacyCount = 0;
   private legacySeq = 0;
   private readonly clients = new Map<string, ClientTransaction | ClientRest>();
-  /** the rest queues of `servers` and `clients`, one per duration */
-  private readonly rests = new Map<string, RestQueue<ServerRest | ClientRest>>();
+  /** the rest queues of `servers` and of `clients`, one per duration (ms) */
+  private readonly serverRests = new Map<number, RestQueue<ServerRest>>();
+  private readonly clientRests = new Map<number, RestQueue<ClientRest>>();
   private readonly base: NonNullable<TransactionLayerOptions['clock']>;
+  private readonly mono: () => number;
   private closed = false;
   /** makes each server mark at rest a value of its own (withSerial) */
   private restSerial = 0;
@@ -86,7 +88,8 @@ class Layer implements TransactionLayer, TxContext {
   constructor(opts: TransactionLayerOptions) {
     this.opts = opts;
     this.base = opts.clock ?? realClock;
-    this.clock = queuedClock(this.base);
+    this.mono = monotonicOf(this.base);
+    this.clock = queuedClock(this.base, this.mono);
     this.compactRest = opts.compactRest ?? false;
     this.timers = resolveTimers(opts.timers);
     this.autoTrying = opts.autoTrying ?? true;
@@ -296,8 +299,10 @@ class Layer implements TransactionLayer, TxContext {
     this.closed = true;
     for (const tx of this.clients.values()) if (tx instanceof ClientTransaction) tx.dispose();
     for (const tx of this.servers.values()) if (typeof tx === 'object') tx.dispose();
-    for (const q of this.rests.values()) q.clear();
-    this.rests.clear();
+    for (const q of this.serverRests.values()) q.clear();
+    for (const q of this.clientRests.values()) q.clear();
+    this.serverRests.clear();
+    this.clientRests.clear();
     for (const bucket of this.legacy.values()) for (const tx of bucket) tx.dispose();
     this.clock.close();
     this.clients.clear();
@@ -366,21 +371,20 @@ class Layer implements TransactionLayer, TxContext {
     // over) must not take this one for itself when it falls due
     if (typeof rest === 'number') rest = withSerial(rest, (this.restSerial = (this.restSerial + 1) & 0xfffffff));
     this.servers.set(tx.key, rest);
-    this.restQueue('s', ms, this.servers).add(tx.key, rest, ms);
+    this.restQueue(this.serverRests, ms, this.servers).add(tx.key, rest, ms);
   }
 
   clientRest(tx: ClientTransaction, rest: ClientRest, ms: number, nominal: number): void {
     if (this.closed || this.clients.get(tx.id) !== tx) return;
     this.clients.set(tx.id, rest);
-    this.restQueue('c', nominal, this.clients).add(tx.id, rest, ms);
+    this.restQueue(this.clientRests, nominal, this.clients).add(tx.id, rest, ms);
   }
 
-  private restQueue(side: string, ms: number, map: Map<string, unknown>): RestQueue<ServerRest | ClientRest> {
-    const name = `${side}${ms}`;
-    let q = this.rests.get(name);
+  private restQueue<V>(queues: Map<number, RestQueue<V>>, ms: number, map: Map<string, unknown>): RestQueue<V> {
+    let q = queues.get(ms);
     if (q === undefined) {
-      q = new RestQueue(map, this.base, monotonicOf(this.base));
-      this.rests.set(name, q);
+      q = new RestQueue<V>(map, this.base, this.mono);
+      queues.set(ms, q);
     }
     return q;
   }

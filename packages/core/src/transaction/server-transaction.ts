@@ -179,8 +179,7 @@ export class ServerTransaction {
         this.release(res, this.isInvite ? s >= 300 : !this.reliable);
         if (!this.isInvite) {
           this.st = 'completed';
-          if (this.reliable) this.terminate(); // Timer J is 0
-          else this.rest(this.finalBytes!, 64 * t.t1); // Timer J
+          this.rest(this.finalBytes ?? '', this.reliable ? 0 : 64 * t.t1); // Timer J
         } else if (s < 300) {
           this.st = 'accepted';
           this.rest(REST_ACCEPTED, 64 * t.t1); // Timer L
@@ -233,8 +232,7 @@ export class ServerTransaction {
       this.finalBytes = undefined; // confirmed absorbs, it sends nothing more
       this.clearRetransmit();
       this.clearEnd();
-      if (this.reliable) this.terminate(); // Timer I is 0
-      else this.rest(REST_CONFIRMED, this.ctx.timers.t4); // Timer I
+      this.rest(REST_CONFIRMED, this.reliable ? 0 : this.ctx.timers.t4); // Timer I
       const cb = this.onAck;
       if (cb !== undefined) {
         try {
@@ -311,13 +309,14 @@ export class ServerTransaction {
   }
 
   /**
-   * Arms the timer that ends the current state, or, with compactRest, leaves: the layer keeps
-   * `what` under the key for `ms` (the final to replay, or what the state does with requests).
+   * Arms the timer that ends the current state (0 ends it now), or, with compactRest, leaves:
+   * the layer keeps `what` under the key for `ms` (the final to replay, or what the state does
+   * with requests).
    * Not with hooks (someone watches this object), credentials (a re-sent request with others is
    * a new one: compared on the object) or RFC 2543 matching.
    */
   private rest(what: string | number, ms: number): void {
-    if (this.ctx.compactRest && this.lg === undefined && this.hooks === undefined && this.creds === '') {
+    if (ms > 0 && this.ctx.compactRest && this.lg === undefined && this.hooks === undefined && this.creds === '') {
       if (this.st === 'accepted') this.flags |= ACCEPTED_AT_REST;
       this.stop();
       this.ctx.serverRest(this, what, ms);
