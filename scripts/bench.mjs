@@ -43,6 +43,12 @@ const USAGE = `usage: pnpm bench [options]
   --kamailio-children N  Kamailio children= and tcp_children= (default 4)
   --cpu-prof             run sipfront under node --cpu-prof and print its top self-time functions
   --node-arg ARG         an extra node option for sipfront (repeatable), e.g. --node-arg=--trace-gc
+  --ab-node-arg ARG      A/B of node options (repeatable): two sipfronts side by side, one with these
+                         options, one without, three alternating runs each per rate (as --overhead);
+                         reports CPU per 1000 calls and peak PSS of each, e.g.
+                         --ab-node-arg=--max-semi-space-size=8
+  --ab-cli FILE          A/B of two builds, the same way: "on" runs this sipfront CLI (a copy of an
+                         earlier dist, say), "off" the one under test (--sipfront-cli or the default)
   --keep-going           keep stepping a proxy after a step with failures
   --json FILE            also write the results there (bench/results/latest.json is always written)
   --quiet-wait S         wait up to S seconds for other processes to leave the CPUs idle (default 120)
@@ -68,6 +74,8 @@ const { values: opt } = parseArgs({
     'kamailio-children': { type: 'string', default: '4' },
     'cpu-prof': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    'ab-node-arg': { type: 'string', multiple: true, default: [] },
+    'ab-cli': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -96,6 +104,20 @@ const OVERHEAD_OFF = {
 const OVERHEADS = [...new Set(opt.overhead.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''))];
 for (const o of OVERHEADS) if (!Object.hasOwn(OVERHEAD_OFF, o)) fail(`--overhead: trace or security, got ${o}`);
 if (opt.overhead.length > 0 && OVERHEADS.length === 0) fail('--overhead: name trace or security');
+// --ab-node-arg: the same harness; "on" is sipfront with the options, "off" without
+const AB_NODE_ARGS = opt['ab-node-arg'];
+if (AB_NODE_ARGS.length > 0) {
+  if (OVERHEADS.length > 0) fail('--ab-node-arg cannot be combined with --overhead');
+  OVERHEAD_OFF['node-arg'] = {};
+  OVERHEADS.push('node-arg');
+}
+// --ab-cli: "on" is the other build
+const AB_CLI = opt['ab-cli'] !== undefined ? resolve(opt['ab-cli']) : undefined;
+if (AB_CLI !== undefined) {
+  if (OVERHEADS.length > 0) fail('--ab-cli cannot be combined with --overhead or --ab-node-arg');
+  OVERHEAD_OFF.cli = {};
+  OVERHEADS.push('cli');
+}
 if (OVERHEADS.length > 0 && opt.vs !== undefined) fail('--overhead cannot be combined with --vs kamailio');
 if (OVERHEADS.length > 0 && opt['cpu-prof']) fail('--overhead cannot be combined with --cpu-prof');
 if (OVERHEADS.includes('trace') && /^trace:/m.test(opt['sipfront-yaml'] ?? '')) fail('--overhead trace: --sipfront-yaml must not set trace:');
@@ -524,7 +546,7 @@ function dropRedisKeys() {
   }
 }
 
-/** variant (--overhead): { securityEnabled: false } turns the security layer off, yaml is appended. */
+/** variant (--overhead): { securityEnabled: false } turns the security layer off, yaml is appended; nodeArgs (--ab-node-arg) go to node. */
 function sipfrontConfig(port, apiPort, backends, dataDir, variant = {}) {
   const tp = opt.tcp ? ';transport=tcp' : '';
   const lines = [
@@ -601,10 +623,10 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   const configFile = join(dir, 'sipfront.yaml');
   writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir, variant));
   const profDir = join(dir, 'prof');
-  const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg']];
+  const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg'], ...(variant.nodeArgs ?? [])];
   const { child, gone } = spawnLogged(
     process.execPath,
-    [...nodeArgs, SIPFRONT_CLI, '--config', configFile],
+    [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile],
     { cwd: dir, env: { ...process.env, SIPFRONT_LOG_LEVEL: 'warn' } },
     join(dir, 'sipfront.log'),
   );
@@ -919,7 +941,8 @@ const OVERHEAD_MAX_PCT = 5;
  * `overhead: { name, state, round }`.
  */
 async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
-  const on = await startSipfront(runDir, backends, `${name}-on`);
+  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : {};
+  const on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
   proxies.push(on);
   const off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
   proxies.push(off);
@@ -953,6 +976,7 @@ function overheadResult(steps, name, rate) {
   };
   const on = cpuOf('on');
   const off = cpuOf('off');
+  const pssOf = (state) => runs.filter((s) => s.overhead.state === state).map((s) => s.peakPssMB);
   const meanOn = mean(on);
   const meanOff = mean(off);
   const pct = meanOn !== null && meanOff !== null && meanOff > 0 ? (meanOn / meanOff - 1) * 100 : null;
@@ -964,6 +988,8 @@ function overheadResult(steps, name, rate) {
     meanOn: meanOn === null ? null : round(meanOn, 4),
     meanOff: meanOff === null ? null : round(meanOff, 4),
     overheadPct: pct === null ? null : round(pct, 2),
+    meanPssOnMB: mean(pssOf('on')) === null ? null : round(mean(pssOf('on')), 1),
+    meanPssOffMB: mean(pssOf('off')) === null ? null : round(mean(pssOf('off')), 1),
     withinContract: pct === null ? null : pct <= OVERHEAD_MAX_PCT,
     // every run clean and the machine quiet: otherwise the figures are doubtful
     allClean: runs.every((s) => s.clean),
@@ -991,8 +1017,9 @@ function overheadLine(o) {
   if (o.overheadPct === null) return `  ${o.rate}/s: no CPU figures`;
   const verdict = o.withinContract ? `within the contract (≤ ${OVERHEAD_MAX_PCT}%)` : `OVER the contract's ${OVERHEAD_MAX_PCT}%`;
   const doubt = [!o.allClean && 'not every run clean', !o.quiet && 'the machine was busy'].filter(Boolean).join(', ');
+  const pss = o.meanPssOnMB === null || o.meanPssOffMB === null ? '' : `; mean peak PSS on ${o.meanPssOnMB} MB, off ${o.meanPssOffMB} MB`;
   return `  ${o.rate}/s: mean CPU s/1000 on ${o.meanOn.toFixed(4)}, off ${o.meanOff.toFixed(4)}: overhead ` +
-    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%, ${verdict}${doubt ? ` (doubtful: ${doubt})` : ''}`;
+    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%${o.name === 'node-arg' || o.name === 'cli' ? '' : `, ${verdict}`}${pss}${doubt ? ` (doubtful: ${doubt})` : ''}`;
 }
 
 // --- main ---------------------------------------------------------------------------------------------
@@ -1004,6 +1031,7 @@ async function main() {
     if (r.status !== 0) fail('tsc -b failed (use --no-build to bench the existing dist/)');
   }
   if (!existsSync(SIPFRONT_CLI)) fail(`${SIPFRONT_CLI} is missing: build first (npx tsc -b)`);
+  if (AB_CLI !== undefined && !existsSync(AB_CLI)) fail(`--ab-cli: ${AB_CLI} is missing`);
   const vsKamailio = opt.vs === 'kamailio';
   if (vsKamailio) ensureKamailio();
 
@@ -1098,7 +1126,10 @@ async function main() {
   const overheads = OVERHEADS.flatMap((name) => RATES.map((rate) => overheadResult(steps, name, rate)));
   for (const name of OVERHEADS) {
     log('');
-    log(`overhead of ${name} (${name}-on: the generated config; ${name}-off: ${name === 'trace' ? 'trace: { capture: off }' : 'security: { enabled: false }'}),` +
+    const offText = { trace: 'trace: { capture: off }', security: 'security: { enabled: false }', 'node-arg': 'without them', cli: SIPFRONT_CLI }[name];
+    const title = name === 'node-arg' ? `A/B of node ${AB_NODE_ARGS.join(' ')}` : name === 'cli' ? 'A/B of two builds' : `overhead of ${name}`;
+    const onText = name === 'node-arg' ? 'with the options' : name === 'cli' ? AB_CLI : 'the generated config';
+    log(`${title} (${name}-on: ${onText}; ${name}-off: ${offText}),` +
       ` CPU s per 1000 calls of the proxy's processes, runs in the order they ran:`);
     log(table(steps.filter((s) => s.overhead?.name === name), OVERHEAD_COLUMNS));
     for (const o of overheads.filter((x) => x.name === name)) log(overheadLine(o));
@@ -1167,6 +1198,8 @@ async function main() {
       overheads: OVERHEADS,
       cpuProfile: opt['cpu-prof'],
       nodeArgs: opt['node-arg'],
+      abNodeArgs: AB_NODE_ARGS,
+      abCli: AB_CLI ?? null,
       clean: { failed: 0, retransPctBelow: CLEAN_RETRANS_PCT, achievedAtLeast: CLEAN_MIN_ACHIEVED },
     },
     headline: heads,
