@@ -44,11 +44,18 @@ describe('stateful proxy scenarios', () => {
   const invite = (ruri = 'sip:bob@example.com', extra: string[] = []) => request('INVITE', ruri, { port: caller.port, extra });
   const byCall = (text: string) => (m: { callId: string | undefined }) => m.callId === callIdOf(text);
 
-  it('answers 100 Trying at once and passes a 486 back, ACKing it hop by hop', async () => {
+  it('answers 100 Trying once the backend has been silent for T1/2 (§17.2.1), and passes a 486 back, ACKing it hop by hop', async () => {
     const inv = invite();
+    const t0 = performance.now();
     caller.send(inv);
-    expect((await caller.next(2000, byCall(inv))).status).toBe(100);
     const got = await backend.next(2000, (m) => m.method === 'INVITE' && byCall(inv)(m));
+    const trying = await caller.next(2000, byCall(inv));
+    const took = performance.now() - t0;
+    expect(trying.status).toBe(100);
+    // the proxy waits min(200 ms, T1/2) = 25 ms for a response of the callee's side; then the 100
+    // still comes well before the caller's first retransmission (T1)
+    expect(took).toBeGreaterThanOrEqual(T1 / 2 - 2);
+    expect(took).toBeLessThan(T1 / 2 + 500);
     backend.send(responseTo(got, 486, 'Busy Here', { toTag: 'busy' }));
     const ack = await backend.next(2000, (m) => m.method === 'ACK' && byCall(inv)(m));
     expect(ack.topVia?.branch).toBe(got.topVia?.branch); // same transaction (§17.1.1.3)

@@ -32,6 +32,8 @@ export interface ProxyLogger {
  * after 50, 100 and 200 ms (a loaded worker can be late), before its 481.
  */
 const CANCEL_RETRY_MS = 50;
+/** how long an INVITE waits for the callee side's first response before sipfront sends 100 Trying (§17.2.1) */
+export const TRYING_DELAY_MS = 200;
 const CANCEL_RETRIES = 3;
 
 export interface ProxyOptions {
@@ -333,6 +335,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           ...(opts.timers?.timerC !== undefined ? { timerC: opts.timers.timerC } : {}),
         },
         autoTrying: true,
+        // §17.2.1: 100 Trying only when the callee's side has not answered within 200 ms (half of
+        // T1 at most, so that it still comes before the caller's first retransmission); a backend
+        // that rings at once saves a datagram and its building per call
+        tryingDelay: Math.min(TRYING_DELAY_MS, (opts.timers?.t1 ?? 500) / 2),
       });
   // the context of the message being handed to the transaction layer (synchronous call)
   let pendingCtx: RequestContext | undefined;

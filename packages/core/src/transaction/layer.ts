@@ -68,6 +68,7 @@ class Layer implements TransactionLayer, TxContext {
   readonly compactRest: boolean;
   private readonly opts: TransactionLayerOptions;
   private readonly autoTrying: boolean;
+  private readonly tryingDelay: number;
   private readonly responseTargetOf: (req: SipMessage, source: Target) => Target;
   /** server transactions with a magic-cookie branch, and what is left of those at rest */
   private readonly servers = new Map<string, ServerTransaction | ServerRest>();
@@ -93,6 +94,9 @@ class Layer implements TransactionLayer, TxContext {
     this.compactRest = opts.compactRest ?? false;
     this.timers = resolveTimers(opts.timers);
     this.autoTrying = opts.autoTrying ?? true;
+    const td = opts.tryingDelay ?? 0;
+    if (typeof td !== 'number' || !Number.isFinite(td) || td < 0) throw new TransactionError('bad-timer', `tryingDelay: not a duration in ms: ${String(td)}`);
+    this.tryingDelay = td;
     this.responseTargetOf = opts.responseTarget ?? defaultResponseTarget;
   }
 
@@ -197,7 +201,10 @@ class Layer implements TransactionLayer, TxContext {
   }
 
   private started(tx: ServerTransaction, req: SipMessage, source: Target): void {
-    if (tx.isInvite && this.autoTrying) tx.respond(buildTrying(req));
+    if (tx.isInvite && this.autoTrying) {
+      if (this.tryingDelay > 0) tx.deferTrying(this.tryingDelay);
+      else tx.respond(buildTrying(req));
+    }
     try {
       this.opts.onRequest(req, source, tx);
     } catch (e) {

@@ -82,6 +82,70 @@ describe('INVITE server transaction', () => {
     layer.close();
   });
 
+  describe('tryingDelay: the 100 Trying waits for the TU (§17.2.1)', () => {
+    it('goes out when the TU has sent nothing for tryingDelay ms, not a ms before, and once', () => {
+      const { layer, requests, sentStatus } = harness({ tryingDelay: 200 });
+      layer.receive(request('INVITE'), UDP);
+      expect(requests[0]!.tx?.state).toBe('proceeding');
+      vi.advanceTimersByTime(199);
+      expect(sentStatus(100)).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(sentStatus(100)).toEqual([200]);
+      vi.advanceTimersByTime(1000);
+      expect(sentStatus(100)).toEqual([200]);
+      // from then on a retransmission replays it, as without the delay
+      layer.receive(request('INVITE'), UDP);
+      expect(sentStatus(100)).toEqual([200, 1200]);
+      layer.close();
+    });
+
+    it('is never sent when the TU answers first, with a provisional or a final response', () => {
+      for (const status of [180, 486, 200]) {
+        const { layer, requests, sent, sentStatus } = harness({ tryingDelay: 200 });
+        layer.receive(request('INVITE'), UDP);
+        vi.advanceTimersByTime(150);
+        requests[0]!.tx!.respond(response(requests[0]!.req, status));
+        vi.advanceTimersByTime(1000);
+        expect(sentStatus(100)).toEqual([]);
+        expect(sent[0]!.msg.status).toBe(status);
+        layer.close();
+      }
+    });
+
+    it('goes at once to a retransmitted INVITE in the meantime, and its timer sends no second one', () => {
+      const { layer, requests, sentStatus } = harness({ tryingDelay: 200 });
+      layer.receive(request('INVITE'), UDP);
+      vi.advanceTimersByTime(50);
+      layer.receive(request('INVITE'), UDP);
+      expect(sentStatus(100)).toEqual([50]);
+      vi.advanceTimersByTime(1000);
+      expect(sentStatus(100)).toEqual([50]);
+      expect(requests).toHaveLength(1);
+      layer.close();
+    });
+
+    it('leaves non-INVITE requests alone (they never get a 100 from the layer) and refuses a bad value', () => {
+      const { layer, sent } = harness({ tryingDelay: 200 });
+      layer.receive(request('OPTIONS'), UDP);
+      vi.advanceTimersByTime(1000);
+      expect(sent).toHaveLength(0);
+      layer.close();
+      expect(() => harness({ tryingDelay: -1 })).toThrow(/tryingDelay/);
+      expect(() => harness({ tryingDelay: Number.NaN })).toThrow(/tryingDelay/);
+    });
+
+    it('a CANCELled INVITE (487 from the TU) before the delay gets no 100 either', () => {
+      const { layer, requests, sentStatus } = harness({ tryingDelay: 200 });
+      layer.receive(request('INVITE'), UDP);
+      vi.advanceTimersByTime(10);
+      requests[0]!.tx!.respond(response(requests[0]!.req, 487));
+      vi.advanceTimersByTime(500);
+      expect(sentStatus(100)).toEqual([]);
+      expect(sentStatus(487)).toEqual([10, 510]); // Timer G from T1 after the final, as always
+      layer.close();
+    });
+  });
+
   it('replays the last provisional for a retransmitted INVITE in Proceeding', () => {
     const { layer, sent, requests } = harness();
     layer.receive(request('INVITE'), UDP);

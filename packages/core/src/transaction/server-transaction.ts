@@ -4,6 +4,7 @@
 // Once the final response is sent the transaction lets go of the request and the response: it
 // lives on for 64·T1 keeping only its key, state, timer and, where it must replay, the bytes.
 import type { SipMessage } from '../message/message.js';
+import { buildTrying } from './build.js';
 import type { TxContext } from './context.js';
 import { REST_ACCEPTED, REST_CONFIRMED } from './rest.js';
 import { credentialsOf, freshOpt, retainedText } from './retain.js';
@@ -62,7 +63,7 @@ export class ServerTransaction {
   private creds: string | undefined = undefined;
   /** the final response as sent (latin1 text), while the state machine may have to send it again */
   private finalBytes: string | undefined = undefined;
-  /** Timer G */
+  /** Timer G; in an INVITE's proceeding state before any response, the deferred 100 Trying */
   private retransmit: TimerHandle | undefined = undefined;
   private interval = 0;
   /** Timer H, I, J or L: whichever ends the current state */
@@ -167,6 +168,8 @@ export class ServerTransaction {
     switch (this.st) {
       case 'proceeding':
       case 'trying':
+        // the TU answered first: a deferred 100 Trying is not needed any more
+        if (this.retransmit !== undefined) this.clearRetransmit();
         if (s < 200) {
           this.lastResponse = res;
           this.ctx.transmit(res, this.responseTarget);
@@ -220,6 +223,11 @@ export class ServerTransaction {
     // accepted absorb. Non-INVITE: trying absorbs, proceeding and completed replay.
     if (this.st === 'proceeding') {
       if (this.lastResponse !== undefined) this.ctx.transmit(this.lastResponse, this.responseTarget);
+      else if (this.retransmit !== undefined) {
+        // the client retransmits before the deferred 100 Trying: it goes now (§17.2.1: it quenches retransmissions)
+        this.clearRetransmit();
+        this.sendTrying();
+      }
     } else if (this.st === 'completed' && this.finalBytes !== undefined) {
       this.ctx.transmitBytes(this.finalBytes, this.responseTarget);
     }
@@ -268,7 +276,26 @@ export class ServerTransaction {
     this.stop();
   }
 
+  /**
+   * @internal An INVITE's 100 Trying goes out in `ms` unless the TU sends a response first
+   * (layer option tryingDelay).
+   */
+  deferTrying(ms: number): void {
+    if (this.st !== 'proceeding' || !this.isInvite || this.lastResponse !== undefined) return;
+    this.clearRetransmit();
+    this.retransmit = this.ctx.clock.setTimeout(ServerTransaction.fireTrying, ms, this);
+  }
+
+  private sendTrying(): void {
+    if (this.st === 'proceeding' && this.lastResponse === undefined && this.request !== undefined) this.respond(buildTrying(this.request));
+  }
+
   // ---- timers ------------------------------------------------------------------------
+
+  private static fireTrying(tx: ServerTransaction): void {
+    tx.retransmit = undefined;
+    tx.sendTrying();
+  }
 
   private static fireG(tx: ServerTransaction): void {
     tx.retransmit = undefined;

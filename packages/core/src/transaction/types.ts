@@ -86,6 +86,13 @@ export interface TransactionLayerOptions {
   /** INVITE server transactions send 100 Trying as soon as they are created (§16.2); default true. */
   autoTrying?: boolean;
   /**
+   * With autoTrying: ms an INVITE server transaction waits for its TU's first response before it
+   * sends 100 Trying itself (§17.2.1: a 100 is needed unless the TU answers within 200 ms). A
+   * response of the TU in that time (a forwarded 180, a 407, a final) makes the 100 needless and
+   * it is never sent; a retransmitted INVITE in that time gets it at once. Default 0: at once.
+   */
+  tryingDelay?: number;
+  /**
    * A server transaction that has sent its final response and has no hooks, no credentials and
    * RFC 3261 matching leaves the transaction object for the rest of its time: the layer keeps,
    * under its key, only what absorbing and replaying need (Timers J, I, L run as before; the
