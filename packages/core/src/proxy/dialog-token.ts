@@ -6,6 +6,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SipMessage } from '../message/message.js';
 import type { SipUri } from '../message/uri.js';
 import { getParam } from '../message/params.js';
+import { fresh } from '../transaction/retain.js';
+
+/** how many of the tokens made last are remembered (~150 bytes each) */
+const RECENT_TOKENS = 4096;
 
 export interface RelayTarget {
   transport: 'udp' | 'tcp' | 'tls';
@@ -38,6 +42,19 @@ export const createDialogToken = (secret: string | Buffer): DialogToken => {
       ? (callId: string, tag: string): string => oneShot('sha256', `${key}\u0000${callId}\u0000${tag}\u0000${key}`, 'base64url').slice(0, 22)
       : (callId: string, tag: string): string => createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, 22);
   const same = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  // The tokens made last, with the Call-ID and tag each was made of: the ACK and, for a short
+  // call, the BYE come back with one of them, and a look-up here spares a hash. A miss (a long
+  // call, another instance's token) computes as before. Keys and values are copies of their own:
+  // a slice of the INVITE would keep its whole text here.
+  const recent = new Map<string, string>();
+  const remember = (token: string, callId: string, tag: string): void => {
+    if (recent.size >= RECENT_TOKENS) recent.delete(recent.keys().next().value as string);
+    recent.set(fresh(token), fresh(`${callId}\u0000${tag}`));
+  };
+  const known = (token: string, callId: string, fromTag: string, toTag: string): boolean => {
+    const was = recent.get(token);
+    return was !== undefined && (was === `${callId}\u0000${fromTag}` || was === `${callId}\u0000${toTag}`);
+  };
   const relayMac = (v: string): string => createHmac('sha256', secret).update('relay\u0000').update(v).digest('base64url').slice(0, 22);
   return {
     relayParams(t) {
@@ -54,15 +71,22 @@ export const createDialogToken = (secret: string | Buffer): DialogToken => {
       return { transport: m[1] as RelayTarget['transport'], address: m[2]!, port: Number(m[3]) };
     },
     param(req) {
-      return `;sf=${mac(req.callId ?? '', req.fromTag ?? '')}`;
+      const callId = req.callId ?? '';
+      const tag = req.fromTag ?? '';
+      const token = mac(callId, tag);
+      remember(token, callId, tag);
+      return `;sf=${token}`;
     },
     verify(req, ourUri) {
       if (ourUri === undefined) return false;
       const t = getParam(ourUri.params, 'sf');
       if (typeof t !== 'string') return false;
       const callId = req.callId ?? '';
+      const fromTag = req.fromTag ?? '';
+      const toTag = req.toTag ?? '';
+      if (known(t, callId, fromTag, toTag)) return true;
       // a request from the callee carries the caller's tag in To
-      return same(t, mac(callId, req.fromTag ?? '')) || same(t, mac(callId, req.toTag ?? ''));
+      return same(t, mac(callId, fromTag)) || same(t, mac(callId, toTag));
     },
   };
 };
