@@ -274,6 +274,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     timers: { t1: config.sip.t1, t2: config.sip.t2, t4: config.sip.t4, timerC: config.sip.timerC },
     udpMtu: config.sip.udpMtu,
     maxHeaders: config.sip.maxHeaders,
+    maxLoad: config.sip.maxLoad,
     failover: { codes: config.dispatcher.failover.codes, maxTries: config.dispatcher.failover.maxTries, firstAnswerMs: config.dispatcher.failover.firstAnswer },
     dialogSecret: loadDialogSecret(config, log),
     ...screening,

@@ -5,3 +5,4 @@ export * from './response.js';
 export * from './router.js';
 export * from './proxy.js';
 export * from './dialog-token.js';
+export * from './overload.js';

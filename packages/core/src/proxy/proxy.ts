@@ -17,6 +17,7 @@ import { loopHash, loopPartOf, newBranch, statelessBranch, workerBranchTag, BRAN
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
 import { createDialogToken, type RelayTarget } from './dialog-token.js';
+import { createLoadShedder, type LoadShedder } from './overload.js';
 import type { DestinationResolver } from './resolve.js';
 import type { ProxyObserver, RequestContext, RouteDecision, Router, RouteTarget } from './router.js';
 
@@ -78,6 +79,13 @@ export interface ProxyOptions {
   sendSocket?(out: ListenerInfo, to: Endpoint): ListenerInfo | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
+  /**
+   * Load shedding (overload.ts): while the event loop is busier than this share (0 < maxLoad < 1),
+   * a growing share of new requests outside a dialog get 503; in-dialog requests, responses and
+   * OPTIONS to sipfront always pass. 0 or undefined: never. `loadShedder` replaces the built-in one.
+   */
+  maxLoad?: number;
+  loadShedder?: LoadShedder;
 }
 
 export interface Proxy {
@@ -272,6 +280,21 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const firstAnswerMs = opts.failover?.firstAnswerMs ?? 0;
   const udpMtu = opts.udpMtu ?? 0;
   let draining = false;
+  let shedCount = 0;
+  let shedFrom = 0;
+  const shedder =
+    opts.loadShedder ??
+    (opts.maxLoad !== undefined && opts.maxLoad > 0
+      ? createLoadShedder({
+          limit: opts.maxLoad,
+          onChange: (refusing, busy) => {
+            if (refusing) {
+              shedFrom = shedCount;
+              log.warn({ busy: Math.round(busy * 100) / 100, maxLoad: opts.maxLoad }, 'overloaded: refusing a share of new requests with 503');
+            } else log.info({ refused: shedCount - shedFrom }, 'load back under the limit: new requests pass again');
+          },
+        })
+      : undefined);
   const contexts = new WeakMap<ServerTransaction, ResponseContext>();
   /** requests forwarded statefully that have no final answer yet */
   const open = new Set<ResponseContext>();
@@ -587,6 +610,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (req.has('route')) return reply(req, ctx, tx, 403, 'Preloaded Route Denied');
     if (draining) return reply(req, ctx, tx, 503, undefined, [['Retry-After', '30']]);
+    if (shedder !== undefined && shedder.shed()) {
+      shedCount++;
+      observer?.refused?.('limit', ctx.source);
+      // no Retry-After: with one, an upstream proxy sends this server nothing for that long (§21.5.4)
+      return reply(req, ctx, tx, 503);
+    }
 
     const d = router.route(req, ctx);
     if (isPromise(d)) {
@@ -1106,6 +1135,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     },
     close() {
       clearInterval(dialogSweep);
+      shedder?.close();
       transactions.close();
     },
   };

@@ -63,7 +63,7 @@ describe('defaults', () => {
     expect(config.trace).toEqual({ calls: 2000, maxBytes: 64 * 1024 * 1024, capture: 'all' });
     expect(config.sip).toEqual({
       t1: 500, t2: 4000, t4: 5000, timerC: 180_000, udpMtu: 0, maxMessage: 65_536,
-      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [],
+      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [], maxLoad: 0.95,
     });
     expect(config.workers).toBe(1);
     expect(config.log).toEqual({ level: 'info' });
@@ -166,6 +166,13 @@ describe('problems', () => {
       expect.stringMatching(/^sip\.t1: not a duration.*\(line 10\)$/),
       'api.port: not a port (0-65535) (line 11)',
     ]);
+  });
+
+  it('takes sip.max_load as a share below 1 (0 turns load shedding off)', () => {
+    expect(problemsOf('sip: { max_load: 1 }')).toEqual(['sip.max_load: expected a share of the time, 0 ≤ max_load < 1 (0 = never refuse) (line 1)']);
+    expect(problemsOf('sip: { max_load: -0.1 }')).toEqual(['sip.max_load: expected a share of the time, 0 ≤ max_load < 1 (0 = never refuse) (line 1)']);
+    expect(parse('sip: { max_load: 0 }').config.sip.maxLoad).toBe(0);
+    expect(parse('sip: { max_load: 0.8 }').config.sip.maxLoad).toBe(0.8);
   });
 
   it('refuses unknown keys, suggesting the near one', () => {

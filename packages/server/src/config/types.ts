@@ -170,6 +170,8 @@ export interface SipConfig {
   readonly maxConnectionsPerIp: number;
   /** `IP`, `IPv4:port` or `[IPv6]:port`; empty = the system's resolvers. */
   readonly dnsServers: readonly string[];
+  /** load shedding: the event loop's busy share above which new requests start getting 503; 0 = never */
+  readonly maxLoad: number;
 }
 
 export interface Config {

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { createLoadShedder } from './overload.js';
+
+/** a shedder fed from `loads` (one per tick), with a random() that walks 0, 0.01 … 0.99 */
+const harness = (limit: number) => {
+  let next = 0;
+  let r = 0;
+  const changes: Array<[boolean, number]> = [];
+  const s = createLoadShedder({
+    limit,
+    manual: true,
+    sample: () => next,
+    random: () => (r = (r + 0.01) % 1),
+    onChange: (on, busy) => changes.push([on, Math.round(busy * 100) / 100]),
+  });
+  const feed = (load: number, ticks = 1): void => {
+    next = load;
+    for (let i = 0; i < ticks; i++) s.tick();
+  };
+  /** how many of 100 new requests it refuses now */
+  const refusedOf100 = (): number => {
+    let n = 0;
+    for (let i = 0; i < 100; i++) if (s.shed()) n++;
+    return n;
+  };
+  return { s, feed, refusedOf100, changes };
+};
+
+describe('load shedding', () => {
+  it('refuses nothing while the mean load of the last five samples stays under the limit, bursts included', () => {
+    const { s, feed, refusedOf100, changes } = harness(0.9);
+    feed(0.6, 20);
+    expect(s.share).toBe(0);
+    expect(refusedOf100()).toBe(0);
+    // a fully busy second of one sample in five (a GC pause, a burst) is not overload
+    for (let i = 0; i < 10; i++) {
+      feed(1);
+      feed(0.6, 4);
+    }
+    expect(s.share).toBe(0);
+    expect(changes).toEqual([]);
+  });
+
+  it('refuses a share that grows by 5% a sample while the load stays over the limit, up to all', () => {
+    const { s, feed, refusedOf100, changes } = harness(0.9);
+    feed(1, 4); // the window's mean: 0.2, 0.4, 0.6, 0.8
+    expect(s.share).toBe(0);
+    feed(1); // mean 1.0
+    expect(s.share).toBeCloseTo(0.05);
+    expect(changes).toEqual([[true, 1]]);
+    feed(1, 3);
+    expect(s.share).toBeCloseTo(0.2);
+    expect(refusedOf100()).toBe(20);
+    feed(1, 100);
+    expect(s.share).toBe(1);
+    expect(refusedOf100()).toBe(100);
+  });
+
+  it('lowers the share by 2.5% a sample just under the limit, and drops it at once well under it', () => {
+    const { s, feed, changes } = harness(0.9);
+    feed(1, 12); // share 0.4
+    expect(s.share).toBeCloseTo(0.4);
+    feed(0.85, 5); // the window fills with 0.85: under the limit, within 0.15 of it
+    const before = s.share;
+    feed(0.85, 2);
+    expect(s.share).toBeCloseTo(before - 0.05);
+    feed(0.5, 2); // mean (0.85·3 + 0.5·2) / 5 = 0.71 < 0.75: stops
+    expect(s.share).toBe(0);
+    expect(changes.map((c) => c[0])).toEqual([true, false]);
+  });
+
+  it('settles where the load it leaves is at the limit (feedback)', () => {
+    // a toy proxy: offered 1.2× what it can carry; the load is what passes, capped at 1
+    const { s, feed } = harness(0.9);
+    let load = 1;
+    for (let i = 0; i < 400; i++) {
+      feed(load);
+      load = Math.min(1, 1.2 * (1 - s.share));
+    }
+    // around the share that brings 1.2× down to 0.9 (0.25), within the steps
+    expect(s.share).toBeGreaterThan(0.1);
+    expect(s.share).toBeLessThan(0.4);
+  });
+
+  it('refuses a limit outside (0, 1)', () => {
+    for (const limit of [0, 1, -0.5, 1.5, Number.NaN]) expect(() => createLoadShedder({ limit, manual: true })).toThrow(RangeError);
+  });
+
+  it('samples the real event loop: a loop kept busy for over a second makes it refuse, an idle one stops it', async () => {
+    const s = createLoadShedder({ limit: 0.5, interval: 20 });
+    try {
+      // busy: spin in 15 ms slices, letting the sampling timer run in between (bounded: 3 s)
+      const t0 = Date.now();
+      while (s.share === 0 && Date.now() - t0 < 3000) {
+        const until = Date.now() + 15;
+        while (Date.now() < until) {
+          // spin
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(s.share).toBeGreaterThan(0);
+      expect(s.load).toBeGreaterThanOrEqual(0.5);
+      // idle: wait for the samples to say so (bounded: 3 s)
+      const t1 = Date.now();
+      while (s.share > 0 && Date.now() - t1 < 3000) await new Promise((r) => setTimeout(r, 20));
+      expect(s.share).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+});
