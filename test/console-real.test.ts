@@ -144,7 +144,7 @@ describe('console in headless Chromium against a real sipfront and two sipp back
     await shot('3-disabled-calls-avoid-it');
   }, 30_000);
 
-  it("a call's ladder: INVITE, 100, 180, 200, ACK, BYE, 200 across caller, sipfront and backend", async () => {
+  it("a call's ladder: INVITE, (100 from the backend), 180, 200, ACK, BYE, 200 across caller, sipfront and backend", async () => {
     const before = new Set(await a.received());
     const r = await call(1);
     expect(r.successful).toBe(1);
@@ -174,11 +174,14 @@ describe('console in headless Chromium against a real sipfront and two sipp back
 
     const leg = (x: string) => arrows.filter((w) => (w.from === x && w.to === 'sipfront') || (w.from === 'sipfront' && w.to === x)).filter((w) => !w.retransmission);
     const expected = ['INVITE', '100', '180', '200', 'ACK', 'BYE', '200'];
-    // each leg, in order: the caller's and the backend's
-    expect(leg(caller).map((w) => word(w.label))).toEqual(expected);
+    // each leg, in order: the caller's and the backend's. sipfront sends its own 100 only when the
+    // backend has not rung within 200 ms (RFC 3261 §17.2.1), which sipp does at once; a machine
+    // that stalls the process that long may still see one, right after the INVITE
+    const callerLeg = leg(caller).filter((w, i) => !(i === 1 && word(w.label) === '100'));
+    expect(callerLeg.map((w) => word(w.label))).toEqual(expected.filter((w) => w !== '100'));
     expect(leg(backend).map((w) => word(w.label))).toEqual(expected);
     // and who sent what: requests go caller → sipfront → backend, answers come back
-    expect(leg(caller).map((w) => w.from)).toEqual([caller, 'sipfront', 'sipfront', 'sipfront', caller, caller, 'sipfront']);
+    expect(callerLeg.map((w) => w.from)).toEqual([caller, 'sipfront', 'sipfront', caller, caller, 'sipfront']);
     expect(leg(backend).map((w) => w.from)).toEqual(['sipfront', backend, backend, backend, 'sipfront', 'sipfront', backend]);
     // across the whole diagram the steps come in that order too (a greedy subsequence)
     let at = -1;
