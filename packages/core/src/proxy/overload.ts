@@ -1,7 +1,7 @@
 // Load shedding. A proxy past what its CPU can carry must not collapse: over UDP the socket's
 // queue grows, every message waits longer, callers and backends retransmit, and the
-// retransmissions take the time that answering would have needed (measured: 2,500 calls/s offered
-// to a process good for ~2,400 carried 1,170). Refusing a share of the *new* requests instead
+// retransmissions take the time that answering would have needed (measured: 3,500 calls/s offered
+// to a process clean at 3,000 carried 2,054, 46 % retransmitted). Refusing a share of the *new* requests instead
 // keeps the calls under way whole: the share follows how busy the event loop was over the last
 // second (sampled every 200 ms; a GC pause or a burst is not overload), rising while that stays
 // above the limit and falling back once it is under it (a feedback loop like the drop probability

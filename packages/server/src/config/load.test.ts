@@ -63,7 +63,7 @@ describe('defaults', () => {
     expect(config.trace).toEqual({ calls: 2000, maxBytes: 64 * 1024 * 1024, capture: 'all' });
     expect(config.sip).toEqual({
       t1: 500, t2: 4000, t4: 5000, timerC: 180_000, udpMtu: 0, maxMessage: 65_536,
-      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [], maxLoad: 0.95,
+      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [], maxLoad: 0.99,
     });
     expect(config.workers).toBe(1);
     expect(config.log).toEqual({ level: 'info' });

@@ -187,7 +187,7 @@ export function normalize(raw: RawConfig, ctx: NormalizeContext): Config {
       maxHeaders: sip.max_headers ?? 256,
       maxConnectionsPerIp: sip.max_connections_per_ip ?? 64,
       dnsServers: sip.dns_servers ?? [],
-      maxLoad: sip.max_load ?? 0.95,
+      maxLoad: sip.max_load ?? 0.99,
     },
     workers: raw.workers ?? 1,
     log: { level: raw.log?.level ?? 'info' },
