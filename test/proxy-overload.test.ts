@@ -1,7 +1,8 @@
 // Load shedding end to end (sip.max_load): the proxy runs in this process, so keeping this
-// process's event loop busy is overload for it. New calls then get 503 without Retry-After (and
-// never reach the backend), while a call under way goes on (its BYE passes) and OPTIONS to
-// sipfront still get 200; once the loop is idle again, new calls pass.
+// process's event loop busy is overload for it. Kept busy until every new request is refused,
+// new INVITEs, MESSAGEs and REGISTERs get 503 (a REGISTER with Retry-After) and never reach the
+// backend, while a call under way ends (its BYE passes), a ringing one is cancelled, OPTIONS to
+// sipfront get 200 and an INVITE with credentials goes on; once the loop is idle, calls pass.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipMessage } from '@sipfront/core';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
@@ -47,14 +48,37 @@ describe('load shedding (sip.max_load)', () => {
   });
 
   const byCall = (text: string) => (m: { callId: string | undefined }) => m.callId === callIdOf(text);
-  const refusedLimit = async (): Promise<number> => {
+  const refusedOverload = async (): Promise<number> => {
     const text = await (await fetch(`${sf.apiUrl}/metrics`)).text();
-    const m = /^sipfront_requests_refused_total\{reason="limit"\} (\d+)/m.exec(text);
+    const m = /^sipfront_requests_refused_total\{reason="overload"\} (\d+)/m.exec(text);
     return m === null ? 0 : Number(m[1]);
   };
 
-  it('refuses new calls with 503 (no Retry-After) while overloaded, lets a call under way end, and takes calls again after', async () => {
-    // a call under way before the load comes
+  /** keeps the loop busy for n slices (the proxy answers between them) */
+  const busy = async (n = 4): Promise<void> => {
+    for (let i = 0; i < n; i++) await spinSlice();
+  };
+  /** what the caller got for `text`, waiting while the loop stays busy (bounded) */
+  const answerTo = async (text: string, accept: (m: SipMessage) => boolean = () => true): Promise<SipMessage> => {
+    const t0 = Date.now();
+    for (;;) {
+      const m = caller.received.find((x) => byCall(text)(x) && accept(x));
+      if (m !== undefined) return m;
+      if (Date.now() - t0 > 5000) throw new Error(`no answer to ${text.split('\r\n')[0]}`);
+      await busy(1);
+    }
+  };
+  const backendGot = async (text: string, method: string): Promise<boolean> => {
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1000) {
+      if (backend.received.some((m) => m.method === method && byCall(text)(m))) return true;
+      await busy(1);
+    }
+    return false;
+  };
+
+  it('refuses new requests with 503 while overloaded, but not dialogs, CANCEL, answers to challenges or OPTIONS to sipfront; takes calls again after', async () => {
+    // a call under way, and one ringing, before the load comes
     const inv = request('INVITE', 'sip:bob@example.com', { port: caller.port });
     caller.send(inv);
     const got = await backend.next(2000, (m) => m.method === 'INVITE' && byCall(inv)(m));
@@ -65,34 +89,62 @@ describe('load shedding (sip.max_load)', () => {
       request(method, `sip:bob@127.0.0.1:${backend.port}`, { port: caller.port, callId: callIdOf(inv), fromTag: ok.fromTag!, toTag: 'up', cseq, extra: routes });
     caller.send(inDialog('ACK', 1));
     await backend.next(2000, (m) => m.method === 'ACK' && byCall(inv)(m));
-    const refusedBefore = await refusedLimit();
+    const ringing = request('INVITE', 'sip:carol@example.com', { port: caller.port });
+    caller.send(ringing);
+    const gotRinging = await backend.next(2000, (m) => m.method === 'INVITE' && byCall(ringing)(m));
+    backend.send(responseTo(gotRinging, 180, 'Ringing', { toTag: 'ring' }));
+    await caller.next(2000, (m) => m.status === 180 && byCall(ringing)(m));
+    const refusedBefore = await refusedOverload();
 
-    // overload: a new INVITE every slice until one is refused (bounded: 15 s)
-    let refused: SipMessage | undefined;
-    let refusedInvite = '';
+    // overload until ten new INVITEs in a row are refused: the share is all (bounded: 20 s)
+    let inARow = 0;
     const t0 = Date.now();
-    while (refused === undefined && Date.now() - t0 < 15_000) {
+    while (inARow < 10 && Date.now() - t0 < 20_000) {
       const n = request('INVITE', 'sip:bob@example.com', { port: caller.port });
       caller.send(n);
-      for (let i = 0; i < 4; i++) await spinSlice();
-      refused = caller.received.find((m) => m.status === 503 && byCall(n)(m));
-      if (refused !== undefined) refusedInvite = n;
+      const a = await answerTo(n);
+      inARow = a.status === 503 ? inARow + 1 : 0;
+      if (a.status !== 503) {
+        const b = backend.received.find((m) => m.method === 'INVITE' && byCall(n)(m));
+        if (b !== undefined) backend.send(responseTo(b, 486, 'Busy Here', { toTag: 'b' }));
+      }
     }
-    expect(refused?.status).toBe(503);
-    expect(refused?.has('retry-after')).toBe(false);
-    expect(backend.received.some((m) => m.method === 'INVITE' && byCall(refusedInvite)(m))).toBe(false);
+    expect(inARow).toBe(10);
 
-    // still overloaded: the call under way ends, and OPTIONS to sipfront is answered 200
-    const bye = inDialog('BYE', 2);
-    caller.send(bye);
+    // refused: a new INVITE (no Retry-After, never at the backend), a MESSAGE, a REGISTER (Retry-After)
+    const newInvite = request('INVITE', 'sip:bob@example.com', { port: caller.port });
+    caller.send(newInvite);
+    const r1 = await answerTo(newInvite);
+    expect(r1.status).toBe(503);
+    expect(r1.has('retry-after')).toBe(false);
+    expect(await backendGot(newInvite, 'INVITE')).toBe(false);
+    const message = request('MESSAGE', 'sip:bob@example.com', { port: caller.port });
+    caller.send(message);
+    expect((await answerTo(message)).status).toBe(503);
+    const register = request('REGISTER', 'sip:127.0.0.1', { port: caller.port, to: '<sip:alice@127.0.0.1>' });
+    caller.send(register);
+    const r3 = await answerTo(register);
+    expect(r3.status).toBe(503);
+    expect(r3.get('retry-after')).toBe('5');
+
+    // passed: the call under way ends, the ringing one is cancelled, OPTIONS to sipfront gets 200,
+    // and an INVITE that answers a challenge goes on
+    caller.send(inDialog('BYE', 2));
+    expect(await backendGot(inv, 'BYE')).toBe(true);
+    const cancel = ringing.replace(/^INVITE/, 'CANCEL').replace('CSeq: 1 INVITE', 'CSeq: 1 CANCEL');
+    caller.send(cancel);
+    expect((await answerTo(ringing, (m) => m.cseq?.method === 'CANCEL')).status).toBe(200);
+    expect(await backendGot(ringing, 'CANCEL')).toBe(true);
     const opts = request('OPTIONS', `sip:127.0.0.1:${port}`, { port: caller.port });
     caller.send(opts);
-    for (let i = 0; i < 4; i++) await spinSlice();
-    expect((await caller.next(2000, byCall(opts))).status).toBe(200);
-    const gotBye = await backend.next(2000, (m) => m.method === 'BYE' && byCall(inv)(m));
-    backend.send(responseTo(gotBye, 200, 'OK'));
-    expect((await caller.next(2000, (m) => m.cseq?.method === 'BYE' && byCall(inv)(m))).status).toBe(200);
-    expect(await refusedLimit()).toBeGreaterThan(refusedBefore);
+    expect((await answerTo(opts)).status).toBe(200);
+    const withCreds = request('INVITE', 'sip:bob@example.com', {
+      port: caller.port,
+      extra: ['Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n", uri="sip:bob@example.com", response="00000000000000000000000000000000"'],
+    });
+    caller.send(withCreds);
+    expect(await backendGot(withCreds, 'INVITE')).toBe(true);
+    expect(await refusedOverload()).toBeGreaterThanOrEqual(refusedBefore + 13);
 
     // idle again: a new call reaches the backend (bounded: 15 s of tries)
     let passed = false;
@@ -112,5 +164,5 @@ describe('load shedding (sip.max_load)', () => {
       }
     }
     expect(passed).toBe(true);
-  });
+  }, 60_000);
 });

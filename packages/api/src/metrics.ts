@@ -14,8 +14,8 @@ export interface MetricsSources {
 }
 
 export type ProxyAuthResult = 'challenged' | 'ok' | 'failed';
-export type RefusedReason = 'banned' | 'flood' | 'scanner' | 'acl' | 'untrusted' | 'limit' | 'parse';
-export const REFUSED_REASONS: readonly RefusedReason[] = ['banned', 'flood', 'scanner', 'acl', 'untrusted', 'limit', 'parse'];
+export type RefusedReason = 'banned' | 'flood' | 'scanner' | 'acl' | 'untrusted' | 'limit' | 'parse' | 'overload';
+export const REFUSED_REASONS: readonly RefusedReason[] = ['banned', 'flood', 'scanner', 'acl', 'untrusted', 'limit', 'parse', 'overload'];
 
 /** Methods counted under their own name; anything else is `other`. */
 export const KNOWN_METHODS = [

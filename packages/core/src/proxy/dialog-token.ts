@@ -10,6 +10,8 @@ import { fresh } from '../transaction/retain.js';
 
 /** how many of the tokens made last are remembered (~150 bytes each) */
 const RECENT_TOKENS = 4096;
+/** base64url characters of a token (132 bits of the MAC) */
+const TOKEN_LENGTH = 22;
 
 export interface RelayTarget {
   transport: 'udp' | 'tcp' | 'tls';
@@ -39,8 +41,8 @@ export const createDialogToken = (secret: string | Buffer): DialogToken => {
   const key = Buffer.isBuffer(secret) ? secret.toString('latin1') : secret;
   const mac =
     oneShot !== undefined
-      ? (callId: string, tag: string): string => oneShot('sha256', `${key}\u0000${callId}\u0000${tag}\u0000${key}`, 'base64url').slice(0, 22)
-      : (callId: string, tag: string): string => createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, 22);
+      ? (callId: string, tag: string): string => oneShot('sha256', `${key}\u0000${callId}\u0000${tag}\u0000${key}`, 'base64url').slice(0, TOKEN_LENGTH)
+      : (callId: string, tag: string): string => createHmac('sha256', secret).update(callId).update('\u0000').update(tag).digest('base64url').slice(0, TOKEN_LENGTH);
   const same = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   // The tokens made last, with the Call-ID and tag each was made of: the ACK and, for a short
   // call, the BYE come back with one of them, and a look-up here spares a hash. A miss (a long
@@ -48,10 +50,12 @@ export const createDialogToken = (secret: string | Buffer): DialogToken => {
   // a slice of the INVITE would keep its whole text here.
   const recent = new Map<string, string>();
   const remember = (token: string, callId: string, tag: string): void => {
+    if (recent.has(token)) return; // the same dialog again (another branch, a failover)
     if (recent.size >= RECENT_TOKENS) recent.delete(recent.keys().next().value as string);
     recent.set(fresh(token), fresh(`${callId}\u0000${tag}`));
   };
   const known = (token: string, callId: string, fromTag: string, toTag: string): boolean => {
+    if (token.length !== TOKEN_LENGTH) return false;
     const was = recent.get(token);
     return was !== undefined && (was === `${callId}\u0000${fromTag}` || was === `${callId}\u0000${toTag}`);
   };

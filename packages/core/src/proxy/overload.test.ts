@@ -1,16 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createLoadShedder } from './overload.js';
 
-/** a shedder fed from `loads` (one per tick), with a random() that walks 0, 0.01 … 0.99 */
+/** a shedder fed from `loads` (one per tick); request id `k` draws k/100 */
 const harness = (limit: number) => {
   let next = 0;
-  let r = 0;
   const changes: Array<[boolean, number]> = [];
   const s = createLoadShedder({
     limit,
     manual: true,
     sample: () => next,
-    random: () => (r = (r + 0.01) % 1),
+    draw: (id) => Number(id) / 100,
     onChange: (on, busy) => changes.push([on, Math.round(busy * 100) / 100]),
   });
   const feed = (load: number, ticks = 1): void => {
@@ -20,7 +19,7 @@ const harness = (limit: number) => {
   /** how many of 100 new requests it refuses now */
   const refusedOf100 = (): number => {
     let n = 0;
-    for (let i = 0; i < 100; i++) if (s.shed()) n++;
+    for (let i = 0; i < 100; i++) if (s.shed(String(i))) n++;
     return n;
   };
   return { s, feed, refusedOf100, changes };
@@ -80,6 +79,24 @@ describe('load shedding', () => {
     // around the share that brings 1.2× down to 0.9 (0.25), within the steps
     expect(s.share).toBeGreaterThan(0.1);
     expect(s.share).toBeLessThan(0.4);
+  });
+
+  it('gives one id (a Call-ID: a retransmission) the same answer while the share stays, and refuses about the share of ids', () => {
+    let load = 0;
+    const s = createLoadShedder({ limit: 0.9, manual: true, sample: () => load });
+    load = 1;
+    for (let i = 0; i < 10; i++) s.tick(); // share 0.3
+    expect(s.share).toBeCloseTo(0.3);
+    const ids = Array.from({ length: 2000 }, (_, i) => `call-${i}@192.0.2.1`);
+    const first = ids.map((id) => s.shed(id));
+    expect(ids.map((id) => s.shed(id))).toEqual(first);
+    const share = first.filter(Boolean).length / ids.length;
+    expect(share).toBeGreaterThan(0.25);
+    expect(share).toBeLessThan(0.35);
+    // a NaN sample counts as idle instead of stopping the controller
+    load = Number.NaN;
+    s.tick();
+    expect(Number.isNaN(s.load)).toBe(false);
   });
 
   it('refuses a limit outside (0, 1)', () => {

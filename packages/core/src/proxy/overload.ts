@@ -11,10 +11,15 @@
 // to send nothing at all to this server for that long, which turns refusing a few calls into
 // losing all of them.
 import { performance } from 'node:perf_hooks';
+import { fnv1a } from './branch.js';
 
 export interface LoadShedder {
-  /** whether to refuse one new request now */
-  shed(): boolean;
+  /**
+   * Whether to refuse a new request now. `id` (its Call-ID) decides which ones: the same id gets
+   * the same answer while the share stays, so a retransmission (forwarded again in stateless
+   * mode) is not refused after its first copy went on.
+   */
+  shed(id: string): boolean;
   /** the share of new requests refused now, 0 … 1 */
   readonly share: number;
   /** the event loop's busy share over the last window, 0 … 1 */
@@ -29,7 +34,8 @@ export interface LoadShedderOptions {
   interval?: number;
   /** the loop's busy share since the previous call (default: performance.eventLoopUtilization) */
   sample?: () => number;
-  random?: () => number;
+  /** where an id falls in [0, 1): refused when below the share (default: a hash with a seed of this process's) */
+  draw?: (id: string) => number;
   /** tests drive the samples themselves (tick) instead of a timer */
   manual?: boolean;
   /** refusing starts (true) or stops (false); busy is the load that made it */
@@ -65,14 +71,17 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   const limit = opts.limit;
   if (!(limit > 0 && limit < 1)) throw new RangeError(`load limit must be in (0, 1), got ${String(limit)}`);
   const sample = opts.sample ?? loopSampler();
-  const random = opts.random ?? Math.random;
+  const seed = Math.floor(Math.random() * 0x1_0000_0000);
+  const draw = opts.draw ?? ((id: string) => fnv1a(id, seed) / 0x1_0000_0000);
   let share = 0;
   // the last WINDOW samples (a ring); the window starts idle
   const recent = new Array<number>(WINDOW).fill(0);
   let at = 0;
   let sum = 0;
   const tick = (): void => {
-    const s = Math.min(1, Math.max(0, sample()));
+    const raw = sample();
+    // NaN (never expected) counts as idle rather than poisoning the window for good
+    const s = raw >= 1 ? 1 : raw > 0 ? raw : 0;
     sum += s - recent[at]!;
     recent[at] = s;
     at = (at + 1) % WINDOW;
@@ -86,7 +95,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   const timer = opts.manual === true ? undefined : setInterval(tick, opts.interval ?? 200);
   timer?.unref();
   return {
-    shed: () => share > 0 && random() < share,
+    shed: (id) => share > 0 && draw(id) < share,
     get share() {
       return share;
     },

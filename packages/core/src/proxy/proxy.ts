@@ -35,6 +35,8 @@ export interface ProxyLogger {
 const CANCEL_RETRY_MS = 50;
 /** how long an INVITE waits for the callee side's first response before sipfront sends 100 Trying (§17.2.1) */
 export const TRYING_DELAY_MS = 200;
+/** Retry-After (s) of a REGISTER refused by load shedding */
+const REGISTER_RETRY_AFTER_S = 5;
 const CANCEL_RETRIES = 3;
 
 export interface ProxyOptions {
@@ -82,7 +84,9 @@ export interface ProxyOptions {
   /**
    * Load shedding (overload.ts): while the event loop is busier than this share (0 < maxLoad < 1),
    * a growing share of new requests outside a dialog get 503; in-dialog requests, responses and
-   * OPTIONS to sipfront always pass. 0 or undefined: never. `loadShedder` replaces the built-in one.
+   * OPTIONS to sipfront always pass, and so do requests with credentials (answers to a challenge);
+   * a refused REGISTER gets Retry-After. 0 or undefined: never. `loadShedder` replaces the
+   * built-in one (and is not closed with the proxy).
    */
   maxLoad?: number;
   loadShedder?: LoadShedder;
@@ -282,9 +286,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   let draining = false;
   let shedCount = 0;
   let shedFrom = 0;
-  const shedder =
-    opts.loadShedder ??
-    (opts.maxLoad !== undefined && opts.maxLoad > 0
+  const ownShedder =
+    opts.loadShedder === undefined && opts.maxLoad !== undefined && opts.maxLoad > 0
       ? createLoadShedder({
           limit: opts.maxLoad,
           onChange: (refusing, busy) => {
@@ -294,7 +297,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
             } else log.info({ refused: shedCount - shedFrom }, 'load back under the limit: new requests pass again');
           },
         })
-      : undefined);
+      : undefined;
+  const shedder = opts.loadShedder ?? ownShedder;
   const contexts = new WeakMap<ServerTransaction, ResponseContext>();
   /** requests forwarded statefully that have no final answer yet */
   const open = new Set<ResponseContext>();
@@ -610,11 +614,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (req.has('route')) return reply(req, ctx, tx, 403, 'Preloaded Route Denied');
     if (draining) return reply(req, ctx, tx, 503, undefined, [['Retry-After', '30']]);
-    if (shedder !== undefined && shedder.shed()) {
+    // load shedding: not a request that answers a challenge (the work on it is half done)
+    if (shedder !== undefined && !req.has('authorization') && !req.has('proxy-authorization') && shedder.shed(req.callId ?? '')) {
       shedCount++;
-      observer?.refused?.('limit', ctx.source);
-      // no Retry-After: with one, an upstream proxy sends this server nothing for that long (§21.5.4)
-      return reply(req, ctx, tx, 503);
+      observer?.refused?.('overload', ctx.source);
+      // No Retry-After: with one, an upstream proxy sends this server nothing for that long
+      // (§21.5.4). A REGISTER comes from the phone itself: it gets one, so that it tries again
+      // soon but not at once, before its binding runs out.
+      return reply(req, ctx, tx, 503, undefined, method === 'REGISTER' ? [['Retry-After', String(REGISTER_RETRY_AFTER_S)]] : undefined);
     }
 
     const d = router.route(req, ctx);
@@ -1135,7 +1142,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     },
     close() {
       clearInterval(dialogSweep);
-      shedder?.close();
+      ownShedder?.close();
       transactions.close();
     },
   };

@@ -10,12 +10,17 @@ const copy = (from: SipMessage, to: SipMessage, key: string): void => {
 };
 
 /** 100 Trying for a request: its Vias, From, To, Call-ID, CSeq and Timestamp. */
-export const buildTrying = (req: SipMessage): SipMessage => {
+export const buildTrying = (req: SipMessage, delaySeconds = 0): SipMessage => {
   const res = SipMessage.response(100, 'Trying');
   for (const h of req.headers) {
     switch (h.key) {
-      case 'via': case 'from': case 'to': case 'call-id': case 'cseq': case 'timestamp':
+      case 'via': case 'from': case 'to': case 'call-id': case 'cseq':
         res.headers.push(h);
+        break;
+      case 'timestamp':
+        // §8.2.6.1: a response sent after a delay adds the delay (seconds) to the Timestamp
+        if (delaySeconds > 0) res.headers.push({ name: h.name, key: h.key, value: `${h.value.trim().split(/\s+/)[0]} ${delaySeconds.toFixed(3)}`, raw: undefined });
+        else res.headers.push(h);
         break;
       default:
         break;

@@ -20,7 +20,10 @@
 //                                               now() for a clock of your own, which must move with
 //                                               its timers; switching fake/real timers under a live
 //                                               layer is not supported
-//     options.autoTrying?: boolean              INVITE server transactions answer 100 at once (default true)
+//     options.autoTrying?: boolean              INVITE server transactions answer 100 (default true)
+//     options.tryingDelay?: number              ms the 100 waits for a response of the TU, which makes
+//                                               it needless (§17.2.1); a retransmission gets it at once
+//                                               (default 0: at once; the proxy: min(200, T1/2))
 //     options.compactRest?: boolean             a finished server transaction (no hooks, no credentials,
 //                                               RFC 3261 matching) leaves its object: the layer keeps
 //                                               under its key only the final to replay or a mark, for

@@ -99,6 +99,17 @@ describe('INVITE server transaction', () => {
       layer.close();
     });
 
+    it('adds the time it waited to a Timestamp (§8.2.6.1); one sent for a retransmission copies it as it came', () => {
+      const { layer, sent } = harness({ tryingDelay: 200 });
+      layer.receive(request('INVITE', { extra: ['Timestamp: 54'] }), UDP);
+      vi.advanceTimersByTime(200);
+      expect(sent.map((x) => [x.msg.status, x.msg.get('timestamp')])).toEqual([[100, '54 0.200']]);
+      layer.receive(request('INVITE', { branch: 'z9hG4bK-b2', extra: ['Timestamp: 77.5'] }), UDP);
+      layer.receive(request('INVITE', { branch: 'z9hG4bK-b2', extra: ['Timestamp: 77.5'] }), UDP);
+      expect(sent.map((x) => x.msg.get('timestamp'))).toEqual(['54 0.200', '77.5']);
+      layer.close();
+    });
+
     it('is never sent when the TU answers first, with a provisional or a final response', () => {
       for (const status of [180, 486, 200]) {
         const { layer, requests, sent, sentStatus } = harness({ tryingDelay: 200 });

@@ -226,7 +226,7 @@ export class ServerTransaction {
       else if (this.retransmit !== undefined) {
         // the client retransmits before the deferred 100 Trying: it goes now (§17.2.1: it quenches retransmissions)
         this.clearRetransmit();
-        this.sendTrying();
+        this.sendTrying(0);
       }
     } else if (this.st === 'completed' && this.finalBytes !== undefined) {
       this.ctx.transmitBytes(this.finalBytes, this.responseTarget);
@@ -283,18 +283,21 @@ export class ServerTransaction {
   deferTrying(ms: number): void {
     if (this.st !== 'proceeding' || !this.isInvite || this.lastResponse !== undefined) return;
     this.clearRetransmit();
+    // Timer G's interval is free until a final response: it holds the delay for the Timestamp
+    this.interval = ms;
     this.retransmit = this.ctx.clock.setTimeout(ServerTransaction.fireTrying, ms, this);
   }
 
-  private sendTrying(): void {
-    if (this.st === 'proceeding' && this.lastResponse === undefined && this.request !== undefined) this.respond(buildTrying(this.request));
+  /** delayMs: how long the request has waited, for its Timestamp (0: not known or none) */
+  private sendTrying(delayMs: number): void {
+    if (this.st === 'proceeding' && this.lastResponse === undefined && this.request !== undefined) this.respond(buildTrying(this.request, delayMs / 1000));
   }
 
   // ---- timers ------------------------------------------------------------------------
 
   private static fireTrying(tx: ServerTransaction): void {
     tx.retransmit = undefined;
-    tx.sendTrying();
+    tx.sendTrying(tx.interval);
   }
 
   private static fireG(tx: ServerTransaction): void {

@@ -83,7 +83,7 @@ export interface TransactionLayerOptions {
   onError?(err: unknown): void;
   timers?: Partial<TimerConfig>;
   clock?: TransactionClock;
-  /** INVITE server transactions send 100 Trying as soon as they are created (§16.2); default true. */
+  /** INVITE server transactions send 100 Trying (§16.2, §17.2.1): at once, or after tryingDelay; default true. */
   autoTrying?: boolean;
   /**
    * With autoTrying: ms an INVITE server transaction waits for its TU's first response before it
