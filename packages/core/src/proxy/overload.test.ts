@@ -40,25 +40,37 @@ describe('load shedding', () => {
     expect(changes).toEqual([]);
   });
 
-  it('refuses a share that grows by 5% a sample while the load stays over the limit, up to all', () => {
+  it('refuses a share that grows faster the longer the loop stays saturated (5% plus a quarter of itself a sample), up to all', () => {
     const { s, feed, refusedOf100, changes } = harness(0.9);
     feed(1, 4); // the window's mean: 0.2, 0.4, 0.6, 0.8
     expect(s.share).toBe(0);
     feed(1); // mean 1.0
     expect(s.share).toBeCloseTo(0.05);
     expect(changes).toEqual([[true, 1]]);
-    feed(1, 3);
-    expect(s.share).toBeCloseTo(0.2);
-    expect(refusedOf100()).toBe(20);
-    feed(1, 100);
+    feed(1, 3); // 0.1125, 0.190625, 0.28828…
+    expect(s.share).toBeCloseTo(0.2883, 3);
+    expect(refusedOf100()).toBe(29);
+    feed(1, 4); // 0.410, 0.563, 0.754, 0.992
+    expect(s.share).toBeCloseTo(0.9921, 3);
+    feed(1);
     expect(s.share).toBe(1);
     expect(refusedOf100()).toBe(100);
   });
 
+  it('holds the share when the last sample had idle time in it, though the window is still over the limit', () => {
+    const { s, feed } = harness(0.9);
+    feed(1, 7); // 0.05, 0.1125, 0.190625
+    const held = s.share;
+    feed(0.8); // mean (1·4 + 0.8) / 5 = 0.96: over the limit, the last sample not
+    expect(s.share).toBe(held);
+    feed(1); // saturated again: it grows again
+    expect(s.share).toBeGreaterThan(held);
+  });
+
   it('lowers the share by 2.5% a sample just under the limit, and drops it at once well under it', () => {
     const { s, feed, changes } = harness(0.9);
-    feed(1, 12); // share 0.4
-    expect(s.share).toBeCloseTo(0.4);
+    feed(1, 9); // share 0.41
+    expect(s.share).toBeCloseTo(0.41, 2);
     feed(0.85, 5); // the window fills with 0.85: under the limit, within 0.15 of it
     const before = s.share;
     feed(0.85, 2);
@@ -85,8 +97,8 @@ describe('load shedding', () => {
     let load = 0;
     const s = createLoadShedder({ limit: 0.9, manual: true, sample: () => load });
     load = 1;
-    for (let i = 0; i < 10; i++) s.tick(); // share 0.3
-    expect(s.share).toBeCloseTo(0.3);
+    for (let i = 0; i < 8; i++) s.tick(); // share 0.288
+    expect(s.share).toBeCloseTo(0.288, 3);
     const ids = Array.from({ length: 2000 }, (_, i) => `call-${i}@192.0.2.1`);
     const first = ids.map((id) => s.shed(id));
     expect(ids.map((id) => s.shed(id))).toEqual(first);

@@ -4,8 +4,9 @@
 // to a process clean at 3,000 carried 2,054, 46 % retransmitted). Refusing a share of the *new* requests instead
 // keeps the calls under way whole: the share follows how busy the event loop was over the last
 // second (sampled every 200 ms; a GC pause or a burst is not overload), rising while that stays
-// above the limit and falling back once it is under it (a feedback loop like the drop probability
-// of Kamailio's ratelimit FEEDBACK pipe).
+// above the limit (faster the longer the loop stays saturated: a heavy overload needs a large share
+// before the socket's queue overflows) and falling back once it is under it (a feedback loop like
+// the drop probability of Kamailio's ratelimit FEEDBACK pipe).
 //
 // Refused requests get 503 without Retry-After: with it, RFC 3261 §21.5.4 tells an upstream proxy
 // to send nothing at all to this server for that long, which turns refusing a few calls into
@@ -44,7 +45,10 @@ export interface LoadShedderOptions {
 
 /** samples the load is the mean of */
 const WINDOW = 5;
-/** per sample with the load above the limit, the refused share grows by this much; below it, it falls by half of it */
+/**
+ * per saturated sample with the load over the limit, the refused share grows by this much plus a
+ * quarter of itself (all after nine samples); under the limit it falls by STEP_DOWN a sample
+ */
 const STEP_UP = 0.05;
 const STEP_DOWN = 0.025;
 /** under the limit by this much, the refusing stops at once */
@@ -87,8 +91,11 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     at = (at + 1) % WINDOW;
     const busy = sum / WINDOW;
     const was = share > 0;
-    if (busy >= limit) share = Math.min(1, share + STEP_UP);
-    else if (busy < limit - CLEAR_MARGIN) share = 0;
+    if (busy >= limit) {
+      // still saturated in the last sample: the share grows faster the longer that lasts (a
+      // heavy overload needs a large share soon); a sample with idle time in it holds the share
+      if (s >= limit) share = Math.min(1, share + STEP_UP + share / 4);
+    } else if (busy < limit - CLEAR_MARGIN) share = 0;
     else share = Math.max(0, share - STEP_DOWN);
     if (was !== share > 0) opts.onChange?.(share > 0, busy);
   };
