@@ -5,9 +5,10 @@
 // sipfront get 200 and an INVITE with credentials goes on; once the loop is idle, calls pass.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipMessage } from '@sipfront/core';
-import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
-import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
-import { callIdOf, request, responseTo } from './helpers/sip-text.js';
+import type { UdpPeer } from './helpers/sip-client.js';
+import { startProxyToOneBackend, type ProxyToOneBackend, type TestSipfront } from './helpers/sipfront.js';
+import { metricValue } from './helpers/workers-cli.js';
+import { byCall, callIdOf, request, responseTo } from './helpers/sip-text.js';
 
 /** keeps the event loop busy in 25 ms slices, letting I/O and timers run between them */
 const spinSlice = async (): Promise<void> => {
@@ -19,40 +20,22 @@ const spinSlice = async (): Promise<void> => {
 };
 
 describe('load shedding (sip.max_load)', () => {
-  let sf: TestSipfront;
+  let net: ProxyToOneBackend;
   let port: number;
   let backend: UdpPeer;
   let caller: UdpPeer;
+  let sf: TestSipfront;
 
   beforeAll(async () => {
-    backend = await udpPeer({ answerOptions: true });
-    port = await freeSipPort();
-    sf = await startSipfront(
-      [
-        'listen:',
-        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-        'security: { trusted: [127.0.0.1/32] }',
-        'sip: { max_load: 0.5 }',
-        'dispatcher:',
-        '  probe: { interval: 1s, timeout: 500ms }',
-        '  sets:',
-        `    - { id: 1, name: b, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
-      ].join('\n'),
-    );
-    caller = (await udpPeer()).to(port);
-    backend.to(port);
+    net = await startProxyToOneBackend(['sip: { max_load: 0.5 }']);
+    ({ sf, port, backend, caller } = net);
   });
   afterAll(async () => {
-    await sf?.close();
-    for (const p of [caller, backend]) await p?.close();
+    await net?.close();
   });
 
-  const byCall = (text: string) => (m: { callId: string | undefined }) => m.callId === callIdOf(text);
-  const refusedOverload = async (): Promise<number> => {
-    const text = await (await fetch(`${sf.apiUrl}/metrics`)).text();
-    const m = /^sipfront_requests_refused_total\{reason="overload"\} (\d+)/m.exec(text);
-    return m === null ? 0 : Number(m[1]);
-  };
+  const refusedOverload = async (): Promise<number> =>
+    metricValue(await (await fetch(`${sf.apiUrl}/metrics`)).text(), 'sipfront_requests_refused_total', { reason: 'overload' }) ?? 0;
 
   /** keeps the loop busy for n slices (the proxy answers between them) */
   const busy = async (n = 4): Promise<void> => {

@@ -2,41 +2,26 @@
 // callee's side has not answered within 200 ms (T1 at its default 500 ms), at once when the caller
 // retransmits first, never when a 180 or a final response came in time. Real sockets, raw peers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
-import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
-import { callIdOf, request, responseTo } from './helpers/sip-text.js';
+import type { UdpPeer } from './helpers/sip-client.js';
+import { startProxyToOneBackend, type ProxyToOneBackend } from './helpers/sipfront.js';
+import { byCall, request, responseTo } from './helpers/sip-text.js';
 
 const DELAY = 200; // ms: min(200 ms, T1/2) with the default T1 of 500 ms
 
 describe('100 Trying from the stateful proxy', () => {
-  let sf: TestSipfront;
+  let net: ProxyToOneBackend;
   let backend: UdpPeer;
   let caller: UdpPeer;
 
   beforeAll(async () => {
-    backend = await udpPeer({ answerOptions: true });
-    const port = await freeSipPort();
-    sf = await startSipfront(
-      [
-        'listen:',
-        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-        'security: { trusted: [127.0.0.1/32] }',
-        'dispatcher:',
-        '  probe: { interval: 1s, timeout: 500ms }',
-        '  sets:',
-        `    - { id: 1, name: b, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
-      ].join('\n'),
-    );
-    caller = (await udpPeer()).to(port);
-    backend.to(port);
+    net = await startProxyToOneBackend();
+    ({ backend, caller } = net);
   });
   afterAll(async () => {
-    await sf?.close();
-    for (const p of [caller, backend]) await p?.close();
+    await net?.close();
   });
 
   const invite = () => request('INVITE', 'sip:bob@example.com', { port: caller.port });
-  const byCall = (text: string) => (m: { callId: string | undefined }) => m.callId === callIdOf(text);
   const statusesOf = (text: string) => caller.received.filter((m) => byCall(text)(m)).map((m) => m.status);
 
   it('a backend that rings at once: the caller gets the 180 and the final, and no 100 at any time', async () => {

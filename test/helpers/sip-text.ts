@@ -58,4 +58,9 @@ export const request = (method: string, ruri: string, o: RequestOpts): string =>
 };
 
 export const callIdOf = (text: string): string => /^Call-ID: (.*)$/m.exec(text)![1]!;
+/** a predicate: the message belongs to the call of the request text `text` */
+export const byCall = (text: string) => {
+  const id = callIdOf(text);
+  return (m: { callId: string | undefined }): boolean => m.callId === id;
+};
 export const branchOf = (text: string): string => /branch=([^;\r\n]+)/.exec(text)![1]!;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfigText, startServer, type RunningServer } from '@sipfront/server';
+import { udpPeer, type UdpPeer } from './sip-client.js';
 
 export interface TestSipfront {
   server: RunningServer;
@@ -54,4 +55,46 @@ export async function freeSipPort(): Promise<number> {
     if (ok) return port;
   }
   throw new Error('no free port');
+}
+
+/**
+ * A caller → sipfront → one backend triangle of raw UDP peers on 127.0.0.1: the backend answers
+ * OPTIONS probes (so it is up), loopback is trusted, `extra` YAML lines are added to the config.
+ */
+export interface ProxyToOneBackend {
+  sf: TestSipfront;
+  port: number;
+  backend: UdpPeer;
+  caller: UdpPeer;
+  close(): Promise<void>;
+}
+
+export async function startProxyToOneBackend(extra: string[] = []): Promise<ProxyToOneBackend> {
+  const backend = await udpPeer({ answerOptions: true });
+  const port = await freeSipPort();
+  const sf = await startSipfront(
+    [
+      'listen:',
+      `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+      'security: { trusted: [127.0.0.1/32] }',
+      ...extra,
+      'dispatcher:',
+      '  probe: { interval: 1s, timeout: 500ms }',
+      '  sets:',
+      `    - { id: 1, name: b, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
+    ].join('\n'),
+  );
+  const caller = (await udpPeer()).to(port);
+  backend.to(port);
+  return {
+    sf,
+    port,
+    backend,
+    caller,
+    close: async () => {
+      await sf.close();
+      await caller.close();
+      await backend.close();
+    },
+  };
 }

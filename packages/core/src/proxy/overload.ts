@@ -81,15 +81,18 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   // the last WINDOW samples (a ring); the window starts idle
   const recent = new Array<number>(WINDOW).fill(0);
   let at = 0;
-  let sum = 0;
+  const mean = (): number => {
+    let sum = 0;
+    for (const x of recent) sum += x;
+    return sum / WINDOW;
+  };
   const tick = (): void => {
     const raw = sample();
-    // NaN (never expected) counts as idle rather than poisoning the window for good
+    // NaN (never expected) counts as idle rather than poisoning the window
     const s = raw >= 1 ? 1 : raw > 0 ? raw : 0;
-    sum += s - recent[at]!;
     recent[at] = s;
     at = (at + 1) % WINDOW;
-    const busy = sum / WINDOW;
+    const busy = mean();
     const was = share > 0;
     if (busy >= limit) {
       // still saturated in the last sample: the share grows faster the longer that lasts (a
@@ -107,7 +110,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       return share;
     },
     get load() {
-      return sum / WINDOW;
+      return mean();
     },
     tick,
     close() {

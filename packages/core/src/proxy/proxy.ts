@@ -614,8 +614,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (req.has('route')) return reply(req, ctx, tx, 403, 'Preloaded Route Denied');
     if (draining) return reply(req, ctx, tx, 503, undefined, [['Retry-After', '30']]);
-    // load shedding: not a request that answers a challenge (the work on it is half done)
-    if (shedder !== undefined && !req.has('authorization') && !req.has('proxy-authorization') && shedder.shed(req.callId ?? '')) {
+    // load shedding (the draw first: it is a number compare while nothing is refused), not of a
+    // request that answers a challenge (the work on it is half done)
+    if (shedder !== undefined && shedder.shed(req.callId ?? '') && !req.has('authorization') && !req.has('proxy-authorization')) {
       shedCount++;
       observer?.refused?.('overload', ctx.source);
       // No Retry-After: with one, an upstream proxy sends this server nothing for that long
