@@ -46,7 +46,10 @@ for (const mode of ['stateful', 'stateless'] as const) {
         const results = await Promise.all(backends.map((b) => b.stop()));
         const invites = results.map((x) => recvCount(x.counts, 'INVITE'));
         expect(invites[0]! + invites[1]!).toBe(CALLS);
-        expect(invites[0]).toBe(CALLS / 2);
+        // stateful round-robin takes turns; stateless takes its turn from a hash of the Call-ID
+        // (a retransmission must go where its first copy went): even within 6 % (binomial σ ≈ 1.6 %: 3.8 σ)
+        if (mode === 'stateful') expect(invites[0]).toBe(CALLS / 2);
+        else expect(Math.abs(invites[0]! - CALLS / 2)).toBeLessThanOrEqual(CALLS * 0.06);
       }, 120_000);
     });
   }

@@ -2,7 +2,7 @@
 // Each orders the usable destinations of a set for one initial request: the first is chosen,
 // the rest is the failover order. They see only destinations that take new calls.
 import type { Algorithm, SelectKey } from './types.js';
-import { fnv1a, rendezvousScore, uriKey } from './hash.js';
+import { fmix32, fnv1a, rendezvousScore, uriKey } from './hash.js';
 
 /** What an algorithm reads (and, for `weighted`, updates) on a destination. */
 export interface Candidate {
@@ -109,13 +109,42 @@ const random: Order = (usable, _key, state) => {
   return out;
 };
 
+const byCallId = byHash((k) => k.callId);
+
 export const ORDERS: Readonly<Record<Algorithm, Order>> = {
   'round-robin': roundRobin,
   weighted,
-  'hash-callid': byHash((k) => k.callId),
+  'hash-callid': byCallId,
   'hash-from': byHash((k) => uriKey(k.fromUri)),
   'hash-to': byHash((k) => uriKey(k.toUri)),
   priority,
   'least-calls': leastCalls,
   random,
+};
+
+/**
+ * A stateless proxy (§16.11) keeps nothing between requests, yet a retransmitted request, the
+ * CANCEL of an INVITE and the ACK of its non-2xx must reach the destination the INVITE reached.
+ * So with `sticky` every order is a function of the request: the round-robin turn, the turn that
+ * breaks priority and least-calls ties and the random draws all come from the Call-ID, and
+ * weighted is weighted rendezvous hashing on it (the same share of calls per weight, kept per
+ * Call-ID). Over many calls the spread is the algorithm's; per call it does not change while the
+ * usable destinations stay the same.
+ */
+export const STICKY_ORDERS: Readonly<Record<Algorithm, Order>> = { ...ORDERS, weighted: byCallId };
+
+/** The selection state of one request in sticky mode: its turn and draws, from its Call-ID. */
+export const stickySelection = (key: SelectKey): SelectionState => {
+  // mixed: FNV-1a's low bits alone (the turn is taken modulo the count) follow the characters' parity
+  let s = fmix32(fnv1a(key.callId));
+  return {
+    cursor: s,
+    // mulberry32: a small deterministic generator for random's shuffle
+    random: () => {
+      s = (s + 0x6d2b79f5) | 0;
+      let t = Math.imul(s ^ (s >>> 15), 1 | s);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
 };

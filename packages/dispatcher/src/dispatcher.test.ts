@@ -240,3 +240,51 @@ describe('close', () => {
     expect(errors.length).toBeGreaterThan(0);
   });
 });
+
+describe('sticky selection (stateless mode)', () => {
+  const stickyRig = (set: SetConfig): Dispatcher => {
+    const d = createDispatcher({ prober: fakeBackends().sender }, { probe: PROBE, sets: [set], sticky: true });
+    open.push(d);
+    return d;
+  };
+  const key = (callId: string) => ({ ...KEY, callId });
+  const ALGORITHMS: SetConfig['algorithm'][] = ['round-robin', 'weighted', 'random', 'priority', 'least-calls', 'hash-callid', 'hash-from', 'hash-to'];
+
+  it.each(ALGORITHMS)('%s: the same Call-ID gets the same order every time, other Call-IDs spread', (algorithm) => {
+    const d = stickyRig(set1([A, B, C, D], algorithm));
+    const first = new Map<string, string>();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 200; i++) {
+        const order = d.select(1, key(`call-${i}`)).map((x) => x.uri).join(' ');
+        if (round === 0) first.set(`call-${i}`, order);
+        else expect(order).toBe(first.get(`call-${i}`));
+      }
+    }
+    const firstChoices = new Set([...first.values()].map((o) => o.split(' ')[0]));
+    // From and To are the same for every key here: those hashes keep one destination
+    expect(firstChoices.size).toBe(algorithm === 'hash-from' || algorithm === 'hash-to' ? 1 : 4);
+  });
+
+  it('weighted keeps the weights as shares', () => {
+    const d = stickyRig({ id: 1, name: 'w', algorithm: 'weighted', destinations: [{ uri: A, weight: 1, priority: 0 }, { uri: B, weight: 3, priority: 0 }] });
+    let a = 0;
+    const n = 8000;
+    for (let i = 0; i < n; i++) if (d.select(1, key(`w-${i}`))[0]!.uri === A) a++;
+    expect(a / n).toBeGreaterThan(0.22);
+    expect(a / n).toBeLessThan(0.28);
+  });
+
+  it('round-robin spreads evenly', () => {
+    const d = stickyRig(set1([A, B], 'round-robin'));
+    let a = 0;
+    const n = 8000;
+    for (let i = 0; i < n; i++) if (d.select(1, key(`rr-${i}`))[0]!.uri === A) a++;
+    expect(a / n).toBeGreaterThan(0.46);
+    expect(a / n).toBeLessThan(0.54);
+  });
+
+  it('without sticky, round-robin takes turns regardless of the Call-ID', () => {
+    const { d } = rig([set1([A, B])]);
+    expect([0, 1, 2, 3].map(() => d.select(1, key('same'))[0]!.uri)).toEqual([A, B, A, B]);
+  });
+});

@@ -53,6 +53,12 @@ export interface ProbeOptions {
 export interface DispatcherOptions {
   readonly probe: ProbeOptions;
   readonly sets: readonly SetConfig[];
+  /**
+   * A stateless proxy's selection: the order depends on the request alone (its Call-ID), never on
+   * earlier requests, so every copy of a request and its CANCEL and ACK go the same way
+   * (algorithms.ts, STICKY_ORDERS). Default false.
+   */
+  readonly sticky?: boolean;
 }
 
 /** What an initial request offers to the algorithms; From/To are the addr-spec URIs (parameters are ignored). */

@@ -67,6 +67,8 @@ export const wireDispatcher = (config: Config, proxy: () => Pick<Proxy, 'origina
     {
       probe: config.dispatcher.probe,
       sets,
+      // stateless: a retransmission, a CANCEL and a non-2xx ACK must find the INVITE's destination
+      sticky: config.mode === 'stateless',
     },
   );
 

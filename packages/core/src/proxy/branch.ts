@@ -1,6 +1,6 @@
 // Branch parameters of the Vias sipfront adds (RFC 3261 §16.6 step 8, §16.11).
 // Layout: z9hG4bK + "sf" + 8 hex loop-detection hash + "." + transaction part (process tag + counter).
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { SipMessage } from '../message/message.js';
 import { MAGIC_COOKIE } from '../message/via.js';
 
@@ -24,7 +24,11 @@ const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
  */
 export const loopHash = (req: SipMessage, viaBelow: string | undefined): string => {
   const cs = req.cseq;
-  const key = `${req.uri}\u0000${req.toTag ?? ''}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${viaBelow ?? ''}\u0000${req.get('proxy-require') ?? ''}`;
+  // not an ACK's To tag: the ACK of a non-2xx carries the tag its INVITE lacked, yet must get the
+  // INVITE's branch (§17.1.1.3; a stateless proxy computes it again, §16.11). No ACK is answered,
+  // so its loop hash has nothing else to do.
+  const toTag = req.method === 'ACK' ? '' : (req.toTag ?? '');
+  const key = `${req.uri}\u0000${toTag}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${viaBelow ?? ''}\u0000${req.get('proxy-require') ?? ''}`;
   return hex8(fnv1a(key));
 };
 
@@ -64,6 +68,26 @@ export const statelessBranch = (req: SipMessage, loop: string, targetKey: string
 export const loopPartOf = (branch: string | undefined): string | undefined => {
   if (branch === undefined || !branch.startsWith(BRANCH_PREFIX)) return undefined;
   return branch.slice(BRANCH_PREFIX.length, BRANCH_PREFIX.length + 8);
+};
+
+/**
+ * The To tag of a final answer sipfront sends without a server transaction (stateless mode, or a
+ * request refused before one exists): a keyed hash of the request's Call-ID and top Via branch,
+ * so the ACK of that answer (it keeps the INVITE's branch, §17.1.1.3) is known as ours and goes no
+ * further. The key comes from `secret` (workers share it) or is random. Returns undefined for a
+ * request without a Call-ID or branch (a random tag then).
+ */
+export const localReplyTags = (secret: string | Buffer | undefined): ((req: SipMessage) => string | undefined) => {
+  const key = secret === undefined ? randomBytes(8) : createHmac('sha256', secret).update('sipfront local reply tag').digest();
+  const s1 = key.readUInt32BE(0);
+  const s2 = key.readUInt32BE(4);
+  return (req) => {
+    const callId = req.callId;
+    const branch = req.topVia?.branch;
+    if (callId === undefined || branch === undefined) return undefined;
+    const id = `${callId}\u0000${branch}`;
+    return `sf${hex8(fnv1a(id, s1))}${hex8(fnv1a(id, s2))}`;
+  };
 };
 
 /** A random tag for To headers of responses sipfront itself creates. */

@@ -13,7 +13,7 @@ import type { SipUri } from '../message/uri.js';
 import type { Endpoint, Inbound, ListenerInfo, TransportLayer, TransportName } from '../transport/types.js';
 import type { ClientTransaction, ClientTransactionHandlers, ServerTransaction, TransactionLayer, Target } from '../transaction/index.js';
 import { createTransactionLayer, fresh, freshOpt } from '../transaction/index.js';
-import { loopHash, loopPartOf, newBranch, statelessBranch, workerBranchTag, BRANCH_PREFIX } from './branch.js';
+import { localReplyTags, loopHash, loopPartOf, newBranch, statelessBranch, workerBranchTag, BRANCH_PREFIX } from './branch.js';
 import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
 import { createDialogToken, type RelayTarget } from './dialog-token.js';
@@ -276,6 +276,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   const stateful = opts.mode === 'stateful';
   const local = new LocalAddresses(transport.listeners(), opts.advertise);
   const token = opts.dialogSecret !== undefined ? createDialogToken(opts.dialogSecret) : undefined;
+  const localTag = localReplyTags(opts.dialogSecret);
   const branchTag = opts.worker !== undefined ? workerBranchTag(opts.worker) : undefined;
   const checkInDialog = opts.checkInDialog ?? (token !== undefined ? (req: SipMessage, our: SipUri | undefined) => token.verify(req, our) : undefined);
   const recordRouteParams = opts.recordRouteParams ?? (token !== undefined ? (req: SipMessage) => token.param(req) : undefined);
@@ -437,7 +438,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   /** a response of our own to a request (through its server transaction when there is one) */
   const reply = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, status: number, reason?: string, headers: ReadonlyArray<readonly [string, string]> = []): void => {
     if (req.method === 'ACK') return;
-    const res = createResponse(req, status, reason ?? reasonFor(status), headers);
+    // without a transaction to absorb its ACK, the tag tells that ACK apart (routeRequest)
+    const res = createResponse(req, status, reason ?? reasonFor(status), headers, tx === undefined && req.method === 'INVITE' && status >= 300 ? localTag(req) : undefined);
     if (tx !== undefined) tx.respond(res);
     else sendRaw(res, { ...ctx.source, ...(ctx.connectionId !== undefined ? { connectionId: ctx.connectionId } : {}) }, ctx.listener);
   };
@@ -582,6 +584,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
 
     if (inDialog) {
+      // the ACK of a non-2xx sipfront itself sent without a transaction (stateless mode): ends here
+      if (method === 'ACK' && ourRoute === undefined && req.toTag === localTag(req)) return;
       if (method === 'ACK' && ourRoute === undefined && !stateful) {
         // stateless: the ACK of a non-2xx is hop by hop, without Route; it follows its INVITE
         const d = router.route(req, ctx);

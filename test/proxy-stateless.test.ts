@@ -1,0 +1,149 @@
+// Stateless mode over real UDP sockets: with nothing kept between requests, every copy of an
+// INVITE, its CANCEL and the ACK of its non-2xx must still reach the backend the INVITE reached,
+// whatever the set's algorithm (§16.11), and the ACK of a non-2xx sipfront sent itself must go
+// nowhere.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SipMessage } from '@sipfront/core';
+import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
+import { request, responseTo, uniq } from './helpers/sip-text.js';
+import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
+import { waitFor } from './helpers/wait.js';
+
+for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as const) {
+  describe(`stateless mode, ${algorithm} over two backends`, () => {
+    let sf: TestSipfront;
+    let backends: UdpPeer[];
+    let caller: UdpPeer;
+    let port: number;
+
+    beforeAll(async () => {
+      backends = [await udpPeer({ answerOptions: true }), await udpPeer({ answerOptions: true })];
+      port = await freeSipPort();
+      const dest = (b: UdpPeer, w: number) => `{ uri: "sip:127.0.0.1:${b.port}", weight: ${w}, priority: 1 }`;
+      sf = await startSipfront(
+        [
+          'listen:',
+          `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+          'mode: stateless',
+          'security: { trusted: [127.0.0.1/32] }',
+          'dispatcher:',
+          '  sets:',
+          `    - { id: 1, algorithm: ${algorithm}, destinations: [ ${dest(backends[0]!, 1)}, ${dest(backends[1]!, 2)} ] }`,
+        ].join('\n'),
+      );
+      caller = (await udpPeer()).to(port);
+      for (const b of backends) b.to(port);
+    });
+    afterAll(async () => {
+      await sf?.close();
+      await caller?.close();
+      for (const b of backends ?? []) await b.close();
+    });
+
+    /** every copy of `method` for this Call-ID that reached each backend */
+    const copies = (callId: string, method: string): SipMessage[][] => backends.map((b) => b.received.filter((m) => m.callId === callId && m.method === method));
+    const arrived = (callId: string, method: string, n: number) =>
+      waitFor(() => copies(callId, method).flat().length >= n, { timeoutMs: 3000, what: `${n} ${method} at the backends` });
+
+    it('sends a retransmitted INVITE, its CANCEL and the ACK of its 487 to the INVITE\'s backend, and spreads calls over both', async () => {
+      const used = new Set<number>();
+      for (let call = 0; call < 12; call++) {
+        const id = uniq();
+        const callId = `sl-${id}`;
+        const branch = `z9hG4bK-sl-${id}`;
+        const invite = request('INVITE', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}` });
+        caller.send(invite);
+        await arrived(callId, 'INVITE', 1);
+        // the retransmission (same branch): to the same backend, as the same copy
+        caller.send(invite);
+        await arrived(callId, 'INVITE', 2);
+        const inv = copies(callId, 'INVITE');
+        const at = inv.findIndex((c) => c.length > 0);
+        used.add(at);
+        expect(inv[at]).toHaveLength(2);
+        expect(inv[1 - at]).toHaveLength(0);
+        expect(inv[at]![1]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+
+        const cancel = request('CANCEL', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}` });
+        caller.send(cancel);
+        await arrived(callId, 'CANCEL', 1);
+        const cancels = copies(callId, 'CANCEL');
+        expect(cancels[at]).toHaveLength(1);
+        expect(cancels[1 - at]).toHaveLength(0);
+        // the CANCEL's branch is its INVITE's (§9.1): the backend matches it to the INVITE
+        expect(cancels[at]![0]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+
+        // the backend ends the INVITE with 487; the caller's ACK of it follows
+        backends[at]!.send(responseTo(inv[at]![0]!, 487, 'Request Terminated', { toTag: `uas-${id}` }));
+        const r = await caller.next(3000, (m) => m.callId === callId && m.status === 487);
+        const ack = request('ACK', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, toTag: r.toTag! });
+        caller.send(ack);
+        await arrived(callId, 'ACK', 1);
+        const acks = copies(callId, 'ACK');
+        expect(acks[at]).toHaveLength(1);
+        expect(acks[1 - at]).toHaveLength(0);
+        expect(acks[at]![0]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+      }
+      // twelve calls: either backend gets some, whatever the algorithm (priority: equal priorities share)
+      expect(used.size).toBe(2);
+    });
+  });
+}
+
+describe('stateless mode: the ACK of a non-2xx sipfront sent itself', () => {
+  let sf: TestSipfront;
+  let backend: UdpPeer;
+  let caller: UdpPeer;
+  let port: number;
+
+  beforeAll(async () => {
+    backend = await udpPeer({ answerOptions: true });
+    port = await freeSipPort();
+    sf = await startSipfront(
+      [
+        'listen:',
+        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+        'mode: stateless',
+        'security: { trusted: [127.0.0.1/32] }',
+        'dispatcher:',
+        '  sets:',
+        `    - { id: 1, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
+      ].join('\n'),
+    );
+    caller = (await udpPeer()).to(port);
+    backend.to(port);
+  });
+  afterAll(async () => {
+    await sf?.close();
+    await caller?.close();
+    await backend?.close();
+  });
+
+  it('is absorbed, while the ACK of a backend\'s non-2xx passes', async () => {
+    // 483: sipfront answers an INVITE with Max-Forwards 0 itself
+    const id = uniq();
+    const callId = `own-${id}`;
+    const branch = `z9hG4bK-own-${id}`;
+    caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, maxForwards: 0 }));
+    const r = await caller.next(3000, (m) => m.callId === callId && m.status === 483);
+    expect(r.toTag).toMatch(/^sf[0-9a-f]{16}$/);
+    // a retransmission gets the same tag: the ACK of either answer is known
+    caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, maxForwards: 0 }));
+    const again = await caller.next(3000, (m) => m.callId === callId && m.status === 483);
+    expect(again.toTag).toBe(r.toTag);
+    caller.send(request('ACK', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, toTag: r.toTag! }));
+
+    // then a call the backend refuses: its ACK reaches the backend, and the earlier one never did
+    const id2 = uniq();
+    const callId2 = `theirs-${id2}`;
+    const branch2 = `z9hG4bK-theirs-${id2}`;
+    caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId: callId2, branch: branch2, fromTag: `f-${id2}` }));
+    const inv = await backend.next(3000, (m) => m.callId === callId2 && m.method === 'INVITE');
+    backend.send(responseTo(inv, 486, 'Busy Here', { toTag: `busy-${id2}` }));
+    const busy = await caller.next(3000, (m) => m.callId === callId2 && m.status === 486);
+    caller.send(request('ACK', 'sip:bob@example.com', { port: caller.port, callId: callId2, branch: branch2, fromTag: `f-${id2}`, toTag: busy.toTag! }));
+    await backend.next(3000, (m) => m.callId === callId2 && m.method === 'ACK');
+    // UDP between two sockets on loopback keeps its order: the first ACK would be here by now
+    expect(backend.received.filter((m) => m.callId === callId)).toHaveLength(0);
+  });
+});
