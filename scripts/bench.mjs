@@ -23,6 +23,8 @@ const KAMAILIO_CFG = join(ROOT, 'bench', 'kamailio.cfg');
 const UAC_XML = join(ROOT, 'test', 'sipp', 'uac.xml');
 const UAS_XML = join(ROOT, 'test', 'sipp', 'uas.xml');
 const DEFAULT_SIPFRONT_CLI = join(ROOT, 'packages', 'server', 'dist', 'cli.js');
+/** node's options sipfront is run with (bin/sipfront, the image, pnpm start): packages/server/package.json */
+const SERVER_NODE_OPTIONS = JSON.parse(readFileSync(join(ROOT, 'packages', 'server', 'package.json'), 'utf8')).sipfront.nodeOptions;
 
 const USAGE = `usage: pnpm bench [options]
   --rates 500,1000,...   call rates to step through (calls/s); default 500,1000,1500,2000,2500,3000
@@ -46,7 +48,7 @@ const USAGE = `usage: pnpm bench [options]
   --ab-node-arg ARG      A/B of node options (repeatable): two sipfronts side by side, one with these
                          options, one without, three alternating runs each per rate (as --overhead);
                          reports CPU per 1000 calls and peak PSS of each, e.g.
-                         --ab-node-arg=--max-semi-space-size=8
+                         --ab-node-arg=--max-semi-space-size=4
   --ab-cli FILE          A/B of two builds, the same way: "on" runs this sipfront CLI (a copy of an
                          earlier dist, say), "off" the one under test (--sipfront-cli or the default)
   --keep-going           keep stepping a proxy after a step with failures
@@ -623,7 +625,7 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   const configFile = join(dir, 'sipfront.yaml');
   writeFileSync(configFile, sipfrontConfig(port, apiPort, backends, dataDir, variant));
   const profDir = join(dir, 'prof');
-  const nodeArgs = [...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg'], ...(variant.nodeArgs ?? [])];
+  const nodeArgs = [...SERVER_NODE_OPTIONS, ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg'], ...(variant.nodeArgs ?? [])];
   const { child, gone } = spawnLogged(
     process.execPath,
     [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile],
@@ -1197,6 +1199,7 @@ async function main() {
       kamailioChildren: vsKamailio ? KAMAILIO_CHILDREN : null,
       overheads: OVERHEADS,
       cpuProfile: opt['cpu-prof'],
+      serverNodeOptions: SERVER_NODE_OPTIONS,
       nodeArgs: opt['node-arg'],
       abNodeArgs: AB_NODE_ARGS,
       abCli: AB_CLI ?? null,

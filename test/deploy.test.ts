@@ -202,6 +202,8 @@ describe('deploy/ files', () => {
     expect(`pnpm@${/ARG PNPM_VERSION=(\S+)/.exec(df)?.[1]}`).toBe(pkg.packageManager);
     expect(df).toMatch(/^ARG NODE_IMAGE=node:20-/m);
     expect(df).toContain('deploy/docker/bundle.sh /out');
+    // the launcher the bundle writes, with node's options for the server
+    expect(df).toMatch(/^ENTRYPOINT \["\/app\/bin\/sipfront"\]$/m);
     expect(df).toMatch(/^USER sipfront/m);
     expect(df).toMatch(/^VOLUME \["\/app\/data"\]/m);
     const embedded = configOf(deployConfigs()[0]!);
@@ -327,6 +329,14 @@ describe('the production bundle (what the image runs)', () => {
     const version = (JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { version: string }).version;
     expect(run(process.execPath, [join(bundle, 'dist/cli.js'), '--version'], { cwd: tmp })).toEqual({ status: 0, out: `sipfront ${version}\n` });
     expect(run(join(bundle, 'bin/sipfront'), ['--version'], { cwd: tmp })).toEqual({ status: 0, out: `sipfront ${version}\n` });
+    // node's options for the server, from packages/server/package.json, in the launcher and in
+    // the root package.json's scripts (pnpm start, pnpm sipfront)
+    const options = (JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { sipfront: { nodeOptions: string[] } }).sipfront.nodeOptions;
+    expect(options).toContain('--max-semi-space-size=8');
+    expect(readFileSync(join(bundle, 'bin/sipfront'), 'utf8')).toContain(`exec node ${options.join(' ')} "$here/../dist/cli.js" "$@"`);
+    const scripts = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts['start']).toBe(`node ${options.join(' ')} packages/server/dist/cli.js --config config/sipfront.yaml`);
+    expect(scripts['sipfront']).toBe(`node ${options.join(' ')} packages/server/dist/cli.js`);
     expect(readFileSync(join(bundle, 'config/sipfront.yaml'), 'utf8')).toBe(readFileSync(join(REPO, 'config/sipfront.yaml'), 'utf8'));
     // no dev tooling
     for (const dev of ['vitest', 'typescript', 'fast-check']) expect(readdirSync(join(bundle, 'node_modules')), dev).not.toContain(dev);
@@ -341,7 +351,8 @@ describe('the production bundle (what the image runs)', () => {
     doc.setIn(['api', 'port'], apiPort);
     const file = join(bundle, 'config', 'test.yaml');
     writeFileSync(file, doc.toString());
-    const child = spawn(process.execPath, [join(bundle, 'dist/cli.js')], {
+    // as the image runs it (ENTRYPOINT): the launcher, with node's options
+    const child = spawn(join(bundle, 'bin/sipfront'), [], {
       cwd: bundle,
       env: { ...process.env, SIPFRONT_CONFIG: file, NODE_ENV: 'production', SIPFRONT_API_TOKEN: '', REDIS_URL: '', SIPFRONT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -379,6 +390,10 @@ describe('the production bundle (what the image runs)', () => {
       expect(health, output).toBe(200);
       expect((await fetch(`${api}/ready`)).status).toBe(200);
       const metrics = await (await fetch(`${api}/metrics`)).text();
+      // the launcher's --max-semi-space-size=8: two semi-spaces of at most 8 MB (node's default: 16)
+      const young = Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics)?.[1]);
+      expect(young).toBeGreaterThan(0);
+      expect(young).toBeLessThanOrEqual(16 * 1024 * 1024);
       const served = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
       const queried = new Set([...dashboardExprs(), ...alertRules().map((r) => r.expr)].flatMap(metricNames).map(baseName).filter((n) => n !== 'up'));
       for (const n of queried) expect(served, `/metrics has no ${n}`).toContain(n);

@@ -42,11 +42,14 @@ fi
 
 mkdir -p "$out/config" "$out/bin"
 cp config/sipfront.yaml "$out/config/sipfront.yaml"
-cat >"$out/bin/sipfront" <<'SH'
+# node's options for the server (packages/server/package.json "sipfront.nodeOptions": V8 reads the
+# young generation's size only from node's command line)
+node_options="$(node -p "require('./packages/server/package.json').sipfront.nodeOptions.join(' ')")"
+cat >"$out/bin/sipfront" <<SH
 #!/bin/sh
 # sipfront, from the bundle this script sits in (symlinks followed).
-here="$(dirname "$(readlink -f "$0")")"
-exec node "$here/../dist/cli.js" "$@"
+here="\$(dirname "\$(readlink -f "\$0")")"
+exec node $node_options "\$here/../dist/cli.js" "\$@"
 SH
 chmod 755 "$out/bin/sipfront"
 echo "bundle: $out ($(node "$out/dist/cli.js" --version))"
