@@ -4,7 +4,7 @@
 // the config listens on, the metric names they query are the contract's, promtool and
 // systemd-analyze accept them, and the production bundle the image runs starts and answers.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -333,7 +333,18 @@ describe('the production bundle (what the image runs)', () => {
     // the root package.json's scripts (pnpm start, pnpm sipfront)
     const options = (JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { sipfront: { nodeOptions: string[] } }).sipfront.nodeOptions;
     expect(options).toContain('--max-semi-space-size=8');
-    expect(readFileSync(join(bundle, 'bin/sipfront'), 'utf8')).toContain(`exec node ${options.join(' ')} "$here/../dist/cli.js" "$@"`);
+    expect(readFileSync(join(bundle, 'bin/sipfront'), 'utf8')).toContain(`opts="${options.join(' ')}"`);
+    // ...passed to node where they make the young generation smaller: more than 4 GiB to use
+    // (a fake node on PATH prints what it was given)
+    const fake = join(tmp, 'fake-node');
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    const launch = (kb: string | undefined) =>
+      run(join(bundle, 'bin/sipfront'), ['--version'], { cwd: tmp, env: { ...process.env, PATH: `${fake}:${process.env['PATH'] ?? ''}`, ...(kb !== undefined ? { SIPFRONT_MEMORY_KB: kb } : {}) } });
+    const cli = `${bundle}/bin/../dist/cli.js`;
+    expect(launch(String(16 * 1024 * 1024))).toEqual({ status: 0, out: `${options.join(' ')} ${cli} --version\n` });
+    expect(launch(String(4 * 1024 * 1024))).toEqual({ status: 0, out: `${cli} --version\n` });
+    expect(launch(String(512 * 1024))).toEqual({ status: 0, out: `${cli} --version\n` });
     const scripts = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     expect(scripts['start']).toBe(`node ${options.join(' ')} packages/server/dist/cli.js --config config/sipfront.yaml`);
     expect(scripts['sipfront']).toBe(`node ${options.join(' ')} packages/server/dist/cli.js`);
@@ -354,7 +365,7 @@ describe('the production bundle (what the image runs)', () => {
     // as the image runs it (ENTRYPOINT): the launcher, with node's options
     const child = spawn(join(bundle, 'bin/sipfront'), [], {
       cwd: bundle,
-      env: { ...process.env, SIPFRONT_CONFIG: file, NODE_ENV: 'production', SIPFRONT_API_TOKEN: '', REDIS_URL: '', SIPFRONT_LOG_LEVEL: 'warn' },
+      env: { ...process.env, SIPFRONT_MEMORY_KB: String(16 * 1024 * 1024), SIPFRONT_CONFIG: file, NODE_ENV: 'production', SIPFRONT_API_TOKEN: '', REDIS_URL: '', SIPFRONT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -394,6 +405,8 @@ describe('the production bundle (what the image runs)', () => {
       const young = Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(metrics)?.[1]);
       expect(young).toBeGreaterThan(0);
       expect(young).toBeLessThanOrEqual(16 * 1024 * 1024);
+      // the launcher exec'd node with them (no shell left between the signals and node)
+      expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['node', '--max-semi-space-size=8']));
       const served = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
       const queried = new Set([...dashboardExprs(), ...alertRules().map((r) => r.expr)].flatMap(metricNames).map(baseName).filter((n) => n !== 'up'));
       for (const n of queried) expect(served, `/metrics has no ${n}`).toContain(n);

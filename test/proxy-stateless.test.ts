@@ -8,6 +8,7 @@ import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { request, responseTo, uniq } from './helpers/sip-text.js';
 import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
 import { waitFor } from './helpers/wait.js';
+import { metricValue } from './helpers/workers-cli.js';
 
 for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as const) {
   describe(`stateless mode, ${algorithm} over two backends`, () => {
@@ -45,8 +46,7 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
     const arrived = (callId: string, method: string, n: number) =>
       waitFor(() => copies(callId, method).flat().length >= n, { timeoutMs: 3000, what: `${n} ${method} at the backends` });
 
-    it('sends a retransmitted INVITE, its CANCEL and the ACK of its 487 to the INVITE\'s backend, and spreads calls over both', async () => {
-      const used = new Set<number>();
+    it('sends a retransmitted INVITE, its CANCEL and the ACK of its 487 to the INVITE\'s backend', async () => {
       for (let call = 0; call < 12; call++) {
         const id = uniq();
         const callId = `sl-${id}`;
@@ -59,7 +59,6 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
         await arrived(callId, 'INVITE', 2);
         const inv = copies(callId, 'INVITE');
         const at = inv.findIndex((c) => c.length > 0);
-        used.add(at);
         expect(inv[at]).toHaveLength(2);
         expect(inv[1 - at]).toHaveLength(0);
         expect(inv[at]![1]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
@@ -84,8 +83,22 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
         expect(acks[1 - at]).toHaveLength(0);
         expect(acks[at]![0]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
       }
-      // twelve calls: either backend gets some, whatever the algorithm (priority: equal priorities share)
-      expect(used.size).toBe(2);
+    });
+
+    it('spreads calls over both backends', async () => {
+      // 60 calls: all on one backend by chance is (2/3)^60 for weighted 1:2 (priority: equal priorities share)
+      const ids: string[] = [];
+      for (let call = 0; call < 60; call++) {
+        const callId = `spread-${uniq()}`;
+        ids.push(callId);
+        caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId }));
+      }
+      const counts = await waitFor(() => {
+        const c = backends.map((b) => b.received.filter((m) => m.method === 'INVITE' && ids.includes(m.callId!)).length);
+        return c[0]! + c[1]! === 60 ? c : undefined;
+      }, { timeoutMs: 5000, what: '60 INVITEs at the backends' });
+      expect(counts[0]).toBeGreaterThan(0);
+      expect(counts[1]).toBeGreaterThan(0);
     });
   });
 }
@@ -145,5 +158,49 @@ describe('stateless mode: the ACK of a non-2xx sipfront sent itself', () => {
     await backend.next(3000, (m) => m.callId === callId2 && m.method === 'ACK');
     // UDP between two sockets on loopback keeps its order: the first ACK would be here by now
     expect(backend.received.filter((m) => m.callId === callId)).toHaveLength(0);
+  });
+
+  it('is absorbed with a preloaded Route to sipfront too', async () => {
+    const id = uniq();
+    const callId = `pre-${id}`;
+    const branch = `z9hG4bK-pre-${id}`;
+    const route = [`Route: <sip:127.0.0.1:${port};lr>`];
+    caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, maxForwards: 0, extra: route }));
+    const r = await caller.next(3000, (m) => m.callId === callId && m.status === 483);
+    const refused = async () => metricValue(await (await fetch(`${sf.apiUrl}/metrics`)).text(), 'sipfront_requests_refused_total') ?? 0;
+    const before = await refused();
+    caller.send(request('ACK', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, toTag: r.toTag!, extra: route }));
+    // a marker after it: the ACK, had it been passed on, would be at the backend first
+    const marker = request('MESSAGE', 'sip:bob@example.com', { port: caller.port, callId: `marker-${id}` });
+    caller.send(marker);
+    await backend.next(3000, (m) => m.callId === `marker-${id}`);
+    expect(backend.received.filter((m) => m.callId === callId)).toHaveLength(0);
+    // absorbed as ours, not dropped as an in-dialog request from a stranger (refused, counted)
+    expect(await refused()).toBe(before);
+  });
+
+  it('a re-INVITE, and the ACK of its non-2xx, reach the backend with one branch', async () => {
+    const id = uniq();
+    const callId = `re-${id}`;
+    caller.send(request('INVITE', 'sip:bob@example.com', { port: caller.port, callId, fromTag: `f-${id}` }));
+    const inv = await backend.next(3000, (m) => m.callId === callId && m.method === 'INVITE');
+    backend.send(responseTo(inv, 200, 'OK', { toTag: `b-${id}`, contact: `<sip:bob@127.0.0.1:${backend.port}>` }));
+    const ok = await caller.next(3000, (m) => m.callId === callId && m.status === 200);
+    const route = ok.getAll('record-route').map((rr) => `Route: ${rr}`);
+    expect(route).toHaveLength(1);
+    const inDialog = (method: string, branch: string, cseq: number) =>
+      request(method, `sip:bob@127.0.0.1:${backend.port}`, { port: caller.port, callId, branch, fromTag: `f-${id}`, toTag: `b-${id}`, cseq, extra: route });
+    caller.send(inDialog('ACK', `z9hG4bK-ack1-${id}`, 1));
+    await backend.next(3000, (m) => m.callId === callId && m.method === 'ACK');
+    // the re-INVITE: refused with 491 by the backend, ACKed by the caller
+    const reBranch = `z9hG4bK-re-${id}`;
+    caller.send(inDialog('INVITE', reBranch, 2));
+    const reInv = await backend.next(3000, (m) => m.callId === callId && m.method === 'INVITE' && m.cseq?.seq === 2);
+    backend.send(responseTo(reInv, 491, 'Request Pending'));
+    await caller.next(3000, (m) => m.callId === callId && m.status === 491);
+    caller.send(inDialog('ACK', reBranch, 2));
+    const ack = await backend.next(3000, (m) => m.callId === callId && m.method === 'ACK' && m.cseq?.seq === 2);
+    // §17.2.3: the backend's INVITE server transaction matches the ACK by this branch
+    expect(ack.topVia?.branch).toBe(reInv.topVia?.branch);
   });
 });

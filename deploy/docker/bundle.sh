@@ -42,14 +42,9 @@ fi
 
 mkdir -p "$out/config" "$out/bin"
 cp config/sipfront.yaml "$out/config/sipfront.yaml"
-# node's options for the server (packages/server/package.json "sipfront.nodeOptions": V8 reads the
-# young generation's size only from node's command line)
+# the launcher, with node's options for the server (packages/server/package.json
+# "sipfront.nodeOptions": V8 takes the young generation's size only when node starts)
 node_options="$(node -p "require('./packages/server/package.json').sipfront.nodeOptions.join(' ')")"
-cat >"$out/bin/sipfront" <<SH
-#!/bin/sh
-# sipfront, from the bundle this script sits in (symlinks followed).
-here="\$(dirname "\$(readlink -f "\$0")")"
-exec node $node_options "\$here/../dist/cli.js" "\$@"
-SH
+sed "s|@NODE_OPTIONS@|$node_options|" deploy/docker/launcher.sh >"$out/bin/sipfront"
 chmod 755 "$out/bin/sipfront"
 echo "bundle: $out ($(node "$out/dist/cli.js" --version))"

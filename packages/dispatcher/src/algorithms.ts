@@ -125,26 +125,38 @@ export const ORDERS: Readonly<Record<Algorithm, Order>> = {
 /**
  * A stateless proxy (§16.11) keeps nothing between requests, yet a retransmitted request, the
  * CANCEL of an INVITE and the ACK of its non-2xx must reach the destination the INVITE reached.
- * So with `sticky` every order is a function of the request: the round-robin turn, the turn that
- * breaks priority and least-calls ties and the random draws all come from the Call-ID, and
- * weighted is weighted rendezvous hashing on it (the same share of calls per weight, kept per
- * Call-ID). Over many calls the spread is the algorithm's; per call it does not change while the
- * usable destinations stay the same.
+ * So with `sticky` every order is a function of the Call-ID: rendezvous hashing, each destination
+ * scoring the Call-ID on its own, highest first. `weighted` scores by weight (weighted rendezvous,
+ * the same share of calls per weight); round-robin, random and least-calls with equal weights;
+ * priority the same within each priority. A destination that stops taking calls moves only its
+ * own calls to the others (a retransmission of any other call still finds its first copy's).
  */
-export const STICKY_ORDERS: Readonly<Record<Algorithm, Order>> = { ...ORDERS, weighted: byCallId };
+const evenScore = (h: number, c: Candidate): number => fmix32((h ^ c.hashSeed) >>> 0);
 
-/** The selection state of one request in sticky mode: its turn and draws, from its Call-ID. */
-export const stickySelection = (key: SelectKey): SelectionState => {
-  // mixed: FNV-1a's low bits alone (the turn is taken modulo the count) follow the characters' parity
-  let s = fmix32(fnv1a(key.callId));
-  return {
-    cursor: s,
-    // mulberry32: a small deterministic generator for random's shuffle
-    random: () => {
-      s = (s + 0x6d2b79f5) | 0;
-      let t = Math.imul(s ^ (s >>> 15), 1 | s);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
-  };
+const evenHash: Order = (usable, key) => {
+  const h = fnv1a(key.callId);
+  return usable
+    .map((c) => ({ c, s: evenScore(h, c) }))
+    .sort((a, b) => b.s - a.s)
+    .map((x) => x.c);
+};
+
+const priorityThenHash: Order = (usable, key) => {
+  const h = fnv1a(key.callId);
+  return usable
+    .map((c) => ({ c, s: evenScore(h, c) }))
+    .sort((a, b) => a.c.priority - b.c.priority || b.s - a.s)
+    .map((x) => x.c);
+};
+
+/** weight 0 everywhere would leave every score 0 (one destination for all): equal shares then */
+const weightedHash: Order = (usable, key, state) => (usable.some((c) => c.weight > 0) ? byCallId(usable, key, state) : evenHash(usable, key, state));
+
+export const STICKY_ORDERS: Readonly<Record<Algorithm, Order>> = {
+  ...ORDERS,
+  'round-robin': evenHash,
+  random: evenHash,
+  'least-calls': evenHash,
+  priority: priorityThenHash,
+  weighted: weightedHash,
 };

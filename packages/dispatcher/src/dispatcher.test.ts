@@ -283,6 +283,43 @@ describe('sticky selection (stateless mode)', () => {
     expect(a / n).toBeLessThan(0.54);
   });
 
+  it('weighted with every weight 0 still spreads', () => {
+    const d = stickyRig({ id: 1, name: 'w0', algorithm: 'weighted', destinations: [{ uri: A, weight: 0, priority: 0 }, { uri: B, weight: 0, priority: 0 }] });
+    const firsts = new Set<string>();
+    for (let i = 0; i < 100; i++) firsts.add(d.select(1, key(`z-${i}`))[0]!.uri);
+    expect(firsts).toEqual(new Set([A, B]));
+  });
+
+  it('priority: the lowest value first, the Call-ID spreads over its equals', () => {
+    const d = stickyRig({ id: 1, name: 'p', algorithm: 'priority', destinations: [{ uri: A, weight: 1, priority: 1 }, { uri: B, weight: 1, priority: 1 }, { uri: C, weight: 1, priority: 0 }] });
+    const seconds = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const order = d.select(1, key(`p-${i}`)).map((x) => x.uri);
+      expect(order[0]).toBe(C);
+      seconds.add(order[1]!);
+    }
+    expect(seconds).toEqual(new Set([A, B]));
+  });
+
+  it.each(['round-robin', 'weighted', 'random', 'priority'] as const)('%s: a destination that goes down moves only its own calls', async (algorithm) => {
+    const backends = fakeBackends();
+    const d = createDispatcher({ prober: backends.sender }, { probe: PROBE, sets: [set1([A, B, C, D], algorithm)], sticky: true });
+    open.push(d);
+    const before = new Map<string, string>();
+    for (let i = 0; i < 400; i++) before.set(`m-${i}`, d.select(1, key(`m-${i}`))[0]!.uri);
+    d.setState(1, C, 'disabled');
+    let moved = 0;
+    for (const [id, was] of before) {
+      const now = d.select(1, key(id))[0]!.uri;
+      expect(now).not.toBe(C);
+      if (was !== C) expect(now, id).toBe(was);
+      else moved++;
+    }
+    // C had about a quarter of them
+    expect(moved).toBeGreaterThan(50);
+    expect(moved).toBeLessThan(150);
+  });
+
   it('without sticky, round-robin takes turns regardless of the Call-ID', () => {
     const { d } = rig([set1([A, B])]);
     expect([0, 1, 2, 3].map(() => d.select(1, key('same'))[0]!.uri)).toEqual([A, B, A, B]);

@@ -3,7 +3,7 @@
 // one step. No sockets: the server gives it a ProbeSender and reports call starts, ends and
 // failures; the API reads the views and calls the same functions (one core, thin adapters).
 import type { Candidate, Order, SelectionState } from './algorithms.js';
-import { ORDERS, STICKY_ORDERS, stickySelection } from './algorithms.js';
+import { ORDERS, STICKY_ORDERS } from './algorithms.js';
 import { DispatcherError } from './errors.js';
 import { destinationSeed } from './hash.js';
 import type { Health } from './health.js';
@@ -311,7 +311,7 @@ export function createDispatcher(deps: DispatcherDeps, options: DispatcherOption
       if (usable === undefined) usable = set.usable = set.entries.filter((e) => e.state === 'active');
       if (usable.length === 0) return [];
       if (usable.length === 1) return [(usable[0] as Entry).destination];
-      return set.order(usable, key, options.sticky === true ? stickySelection(key) : set.selection).map((e) => e.destination);
+      return set.order(usable, key, set.selection).map((e) => e.destination);
     },
 
     hasSet: (setId) => sets.has(setId),

@@ -24,11 +24,10 @@ const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
  */
 export const loopHash = (req: SipMessage, viaBelow: string | undefined): string => {
   const cs = req.cseq;
-  // not an ACK's To tag: the ACK of a non-2xx carries the tag its INVITE lacked, yet must get the
-  // INVITE's branch (§17.1.1.3; a stateless proxy computes it again, §16.11). No ACK is answered,
-  // so its loop hash has nothing else to do.
-  const toTag = req.method === 'ACK' ? '' : (req.toTag ?? '');
-  const key = `${req.uri}\u0000${toTag}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${viaBelow ?? ''}\u0000${req.get('proxy-require') ?? ''}`;
+  // No To tag: the ACK of an initial INVITE's non-2xx carries the tag its INVITE lacked, yet must
+  // get the INVITE's branch (§17.1.1.3; a stateless proxy computes it again, §16.11), and so must a
+  // re-INVITE's ACK and CANCEL. A request coming back unchanged (a loop) has the same To anyway.
+  const key = `${req.uri}\u0000${req.fromTag ?? ''}\u0000${req.callId ?? ''}\u0000${cs?.seq ?? ''}\u0000${viaBelow ?? ''}\u0000${req.get('proxy-require') ?? ''}`;
   return hex8(fnv1a(key));
 };
 
@@ -72,7 +71,7 @@ export const loopPartOf = (branch: string | undefined): string | undefined => {
 
 /**
  * The To tag of a final answer sipfront sends without a server transaction (stateless mode, or a
- * request refused before one exists): a keyed hash of the request's Call-ID and top Via branch,
+ * request refused before one exists): a hash with secret seeds of the request's Call-ID and top Via branch,
  * so the ACK of that answer (it keeps the INVITE's branch, §17.1.1.3) is known as ours and goes no
  * further. The key comes from `secret` (workers share it) or is random. Returns undefined for a
  * request without a Call-ID or branch (a random tag then).

@@ -585,7 +585,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
     if (inDialog) {
       // the ACK of a non-2xx sipfront itself sent without a transaction (stateless mode): ends here
-      if (method === 'ACK' && ourRoute === undefined && req.toTag === localTag(req)) return;
+      // (a preloaded Route to us stays on that ACK too: the tag alone decides)
+      if (method === 'ACK' && req.toTag!.startsWith('sf') && req.toTag === localTag(req)) return;
       if (method === 'ACK' && ourRoute === undefined && !stateful) {
         // stateless: the ACK of a non-2xx is hop by hop, without Route; it follows its INVITE
         const d = router.route(req, ctx);
