@@ -19,6 +19,9 @@ const spinSlice = async (): Promise<void> => {
   await new Promise((r) => setImmediate(r));
 };
 
+/** short, so that a server transaction's first 503 retransmission (Timer G) would come soon */
+const T1 = 100;
+
 describe('load shedding (sip.max_load)', () => {
   let net: ProxyToOneBackend;
   let port: number;
@@ -27,7 +30,7 @@ describe('load shedding (sip.max_load)', () => {
   let sf: TestSipfront;
 
   beforeAll(async () => {
-    net = await startProxyToOneBackend(['sip: { max_load: 0.5 }']);
+    net = await startProxyToOneBackend([`sip: { max_load: 0.5, t1: ${T1}ms }`]);
     ({ sf, port, backend, caller } = net);
   });
   afterAll(async () => {
@@ -101,6 +104,17 @@ describe('load shedding (sip.max_load)', () => {
     expect(r1.status).toBe(503);
     expect(r1.has('retry-after')).toBe(false);
     expect(await backendGot(newInvite, 'INVITE')).toBe(false);
+    // refused before any transaction was made: no 503 again without an ACK (a server transaction
+    // would repeat it after T1, Timer G), a retransmission gets the same answer, its ACK goes nowhere
+    const refusals = () => caller.received.filter((m) => byCall(newInvite)(m) && m.status === 503);
+    const quietUntil = Date.now() + 4 * T1;
+    while (Date.now() < quietUntil) await busy(1);
+    expect(refusals()).toHaveLength(1);
+    caller.send(newInvite);
+    const again = await answerTo(newInvite, (m) => m.status === 503 && m !== r1);
+    expect(again.toTag).toBe(r1.toTag);
+    caller.send(request('ACK', 'sip:bob@example.com', { port: caller.port, callId: callIdOf(newInvite), fromTag: /tag=([^;\r\n]+)/.exec(newInvite)![1], toTag: r1.toTag!, branch: /branch=([^;\r\n]+)/.exec(newInvite)![1] }));
+    expect(await backendGot(newInvite, 'ACK')).toBe(false);
     const message = request('MESSAGE', 'sip:bob@example.com', { port: caller.port });
     caller.send(message);
     expect((await answerTo(message)).status).toBe(503);

@@ -352,6 +352,17 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           if (ctx === undefined) return;
           processRequest(req, ctx, tx);
         },
+        // load shedding before a transaction is made: the refusal is a stateless 503 (its ACK is
+        // known by our To tag, routeRequest), no transaction, timers or rest entry for a request
+        // that goes nowhere. Only what routeRequest would refuse too: out of dialog, not CANCEL,
+        // not OPTIONS (sipfront answers those to itself); a retransmission is drawn again, alike.
+        admit: (req) => {
+          const ctx = pendingCtx;
+          if (ctx === undefined || shedder === undefined || req.toTag !== undefined) return true;
+          const m = req.method;
+          if (m === 'CANCEL' || m === 'OPTIONS') return true;
+          return !shedRefuse(req, ctx, undefined);
+        },
         onStrayResponse: (res) => forwardResponseStateless(res),
         // symmetric response routing: answers go where the request came from (RFC 3581 spirit, NAT)
         responseTarget: (_req, source) => source,
@@ -436,6 +447,22 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   };
 
   /** a response of our own to a request (through its server transaction when there is one) */
+  /**
+   * Load shedding: answers `req` 503 and returns true when its draw says refuse (the draw first:
+   * a number compare while nothing is refused), not a request that answers a challenge (the work
+   * on it is half done).
+   */
+  const shedRefuse = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined): boolean => {
+    if (shedder === undefined || !shedder.shed(req.callId ?? '') || req.has('authorization') || req.has('proxy-authorization')) return false;
+    shedCount++;
+    observer?.refused?.('overload', ctx.source);
+    // No Retry-After: with one, an upstream proxy sends this server nothing for that long
+    // (§21.5.4). A REGISTER comes from the phone itself: it gets one, so that it tries again
+    // soon but not at once, before its binding runs out.
+    reply(req, ctx, tx, 503, undefined, req.method === 'REGISTER' ? [['Retry-After', String(REGISTER_RETRY_AFTER_S)]] : undefined);
+    return true;
+  };
+
   const reply = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, status: number, reason?: string, headers: ReadonlyArray<readonly [string, string]> = []): void => {
     if (req.method === 'ACK') return;
     // without a transaction to absorb its ACK, the tag tells that ACK apart (routeRequest)
@@ -619,16 +646,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     }
     if (req.has('route')) return reply(req, ctx, tx, 403, 'Preloaded Route Denied');
     if (draining) return reply(req, ctx, tx, 503, undefined, [['Retry-After', '30']]);
-    // load shedding (the draw first: it is a number compare while nothing is refused), not of a
-    // request that answers a challenge (the work on it is half done)
-    if (shedder !== undefined && shedder.shed(req.callId ?? '') && !req.has('authorization') && !req.has('proxy-authorization')) {
-      shedCount++;
-      observer?.refused?.('overload', ctx.source);
-      // No Retry-After: with one, an upstream proxy sends this server nothing for that long
-      // (§21.5.4). A REGISTER comes from the phone itself: it gets one, so that it tries again
-      // soon but not at once, before its binding runs out.
-      return reply(req, ctx, tx, 503, undefined, method === 'REGISTER' ? [['Retry-After', String(REGISTER_RETRY_AFTER_S)]] : undefined);
-    }
+    // load shedding (most refusals happen before the transaction is made: `admit` above)
+    if (shedRefuse(req, ctx, tx)) return;
 
     const d = router.route(req, ctx);
     if (isPromise(d)) {

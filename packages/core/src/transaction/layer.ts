@@ -135,6 +135,7 @@ class Layer implements TransactionLayer, TxContext {
         }
         tx.terminate();
       }
+      if (this.opts.admit !== undefined && !this.opts.admit(msg, source)) return;
       // a fresh key: the map keeps it for as long as the transaction lives, the message text not
       const k = fresh(key);
       const ntx = new ServerTransaction(this, k, k, false, msg, source, this.responseTargetOf(msg, source));
@@ -192,6 +193,7 @@ class Layer implements TransactionLayer, TxContext {
         }
       }
     }
+    if (this.opts.admit !== undefined && !this.opts.admit(msg, source)) return;
     const k = bucket === undefined ? fresh(key) : bucket[0]!.key;
     const tx = new ServerTransaction(this, `${k}\n#${++this.legacySeq}`, k, true, msg, source, this.responseTargetOf(msg, source));
     if (bucket === undefined) this.legacy.set(k, [tx]);

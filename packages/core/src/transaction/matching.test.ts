@@ -289,3 +289,45 @@ describe('lifecycle', () => {
     realClock.clearTimeout(h);
   });
 });
+
+describe('admit: a new request the TU answers statelessly', () => {
+  it('gets no server transaction, is asked again on a retransmission, and an admitted one gets its transaction', () => {
+    let refuse = true;
+    const asked: string[] = [];
+    const seen: Array<ServerTransaction | undefined> = [];
+    const layer = createTransactionLayer({
+      send: () => undefined,
+      clock: realClock,
+      onRequest: (_req, _src, tx) => seen.push(tx),
+      admit: (req) => {
+        asked.push(req.method);
+        return !refuse;
+      },
+    });
+    try {
+      const inv = withCookie('INVITE', 'z9hG4bK-admit-1');
+      layer.receive(inv, UDP);
+      layer.receive(inv, UDP);
+      expect(asked).toEqual(['INVITE', 'INVITE']);
+      expect(seen).toEqual([]);
+      expect(layer.size.server).toBe(0);
+      // an ACK is never asked: it goes to the TU (which knows its own stateless answers)
+      layer.receive(withCookie('ACK', 'z9hG4bK-admit-1', { extra: [] }), UDP);
+      expect(asked).toEqual(['INVITE', 'INVITE']);
+      expect(seen).toEqual([undefined]);
+      // RFC 2543 matching too
+      layer.receive(rfc2543('MESSAGE'), UDP);
+      expect(asked).toEqual(['INVITE', 'INVITE', 'MESSAGE']);
+      expect(layer.size.server).toBe(0);
+      refuse = false;
+      layer.receive(inv, UDP);
+      expect(layer.size.server).toBe(1);
+      expect(seen[1]).toBeDefined();
+      // its retransmission is the transaction's: not asked again
+      layer.receive(inv, UDP);
+      expect(asked).toEqual(['INVITE', 'INVITE', 'MESSAGE', 'INVITE']);
+    } finally {
+      layer.close();
+    }
+  });
+});

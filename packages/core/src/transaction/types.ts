@@ -75,6 +75,13 @@ export interface TransactionLayerOptions {
    * transaction in the completed state (an ACK for a 2xx: the proxy forwards it statelessly).
    */
   onRequest(req: SipMessage, source: Target, tx: ServerTransaction | undefined): void;
+  /**
+   * A new request (not a retransmission, not an ACK), before the layer makes its server
+   * transaction: false when the TU has answered it statelessly (a refusal under load), so no
+   * transaction, timer or rest entry is made for it; a retransmission comes here again. Default:
+   * every request gets its transaction.
+   */
+  admit?(req: SipMessage, source: Target): boolean;
   /** A response that matches no client transaction (§16.7 forwards it statelessly). */
   onStrayResponse?(res: SipMessage, source: Target): void;
   /** Where a server transaction sends its responses; default `defaultResponseTarget` (§18.2.2, RFC 3581). */
