@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipMessage } from '@sipfront/core';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { request, responseTo, uniq } from './helpers/sip-text.js';
-import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
+import { freeSipPort, startProxyToOneBackend, startSipfront, type ProxyToOneBackend, type TestSipfront } from './helpers/sipfront.js';
 import { waitFor } from './helpers/wait.js';
 import { metricValue } from './helpers/workers-cli.js';
 
@@ -104,32 +104,18 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
 }
 
 describe('stateless mode: the ACK of a non-2xx sipfront sent itself', () => {
+  let net: ProxyToOneBackend;
   let sf: TestSipfront;
   let backend: UdpPeer;
   let caller: UdpPeer;
   let port: number;
 
   beforeAll(async () => {
-    backend = await udpPeer({ answerOptions: true });
-    port = await freeSipPort();
-    sf = await startSipfront(
-      [
-        'listen:',
-        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-        'mode: stateless',
-        'security: { trusted: [127.0.0.1/32] }',
-        'dispatcher:',
-        '  sets:',
-        `    - { id: 1, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
-      ].join('\n'),
-    );
-    caller = (await udpPeer()).to(port);
-    backend.to(port);
+    net = await startProxyToOneBackend(['mode: stateless']);
+    ({ sf, port, backend, caller } = net);
   });
   afterAll(async () => {
-    await sf?.close();
-    await caller?.close();
-    await backend?.close();
+    await net?.close();
   });
 
   it('is absorbed, while the ACK of a backend\'s non-2xx passes', async () => {
