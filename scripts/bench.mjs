@@ -44,7 +44,9 @@ const USAGE = `usage: pnpm bench [options]
   --sipfront-yaml TEXT   YAML appended to sipfront's generated config (experiments: 'trace: { capture: off }')
   --kamailio-children N  Kamailio children= and tcp_children= (default 4)
   --cpu-prof             run sipfront under node --cpu-prof and print its top self-time functions
-  --node-arg ARG         an extra node option for sipfront (repeatable), e.g. --node-arg=--trace-gc
+  --node-arg ARG         an extra node option for sipfront (repeatable), e.g. --node-arg=--trace-gc;
+                         every sipfront runs with packages/server/package.json sipfront.nodeOptions
+                         first (as bin/sipfront does), so a later option of the same name wins
   --ab-node-arg ARG      A/B of node options (repeatable): two sipfronts side by side, one with these
                          options, one without, three alternating runs each per rate (as --overhead);
                          reports CPU per 1000 calls and peak PSS of each, e.g.
