@@ -2,7 +2,7 @@
 // Each orders the usable destinations of a set for one initial request: the first is chosen,
 // the rest is the failover order. They see only destinations that take new calls.
 import type { Algorithm, SelectKey } from './types.js';
-import { fmix32, fnv1a, rendezvousScore, uriKey } from './hash.js';
+import { fnv1a, rendezvousScore, uriKey } from './hash.js';
 
 /** What an algorithm reads (and, for `weighted`, updates) on a destination. */
 export interface Candidate {
@@ -131,23 +131,17 @@ export const ORDERS: Readonly<Record<Algorithm, Order>> = {
  * priority the same within each priority. A destination that stops taking calls moves only its
  * own calls to the others (a retransmission of any other call still finds its first copy's).
  */
-const evenScore = (h: number, c: Candidate): number => fmix32((h ^ c.hashSeed) >>> 0);
-
-const evenHash: Order = (usable, key) => {
+/** rendezvous on the Call-ID, equal weights; `first` ranks before the score (priority) */
+const rendezvous = (first: (c: Candidate) => number): Order => (usable, key) => {
   const h = fnv1a(key.callId);
   return usable
-    .map((c) => ({ c, s: evenScore(h, c) }))
-    .sort((a, b) => b.s - a.s)
+    .map((c) => ({ c, s: rendezvousScore(h, c.hashSeed, 1) }))
+    .sort((a, b) => first(a.c) - first(b.c) || b.s - a.s)
     .map((x) => x.c);
 };
 
-const priorityThenHash: Order = (usable, key) => {
-  const h = fnv1a(key.callId);
-  return usable
-    .map((c) => ({ c, s: evenScore(h, c) }))
-    .sort((a, b) => a.c.priority - b.c.priority || b.s - a.s)
-    .map((x) => x.c);
-};
+const evenHash = rendezvous(() => 0);
+const priorityThenHash = rendezvous((c) => c.priority);
 
 /** weight 0 everywhere would leave every score 0 (one destination for all): equal shares then */
 const weightedHash: Order = (usable, key, state) => (usable.some((c) => c.weight > 0) ? byCallId(usable, key, state) : evenHash(usable, key, state));
