@@ -286,6 +286,33 @@ function processTree(rootPid) {
   return out;
 }
 
+/**
+ * Times the tree's threads went to sleep (voluntary context switches, every thread of every
+ * process): each one is a wake later, and on a VM a wake costs far more than the work it brings
+ * (~17–28 µs of CPU here), so wakes per call tell a layout of processes that sleeps and wakes
+ * often from one that keeps busy.
+ */
+function treeSleeps(pids) {
+  let n = 0;
+  for (const pid of pids) {
+    let tasks;
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'));
+        if (m) n += Number(m[1]);
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return n;
+}
+
 /** CPU seconds (user and system, children reaped included) of the tree. */
 function treeCpu(pids) {
   let user = 0;
@@ -718,6 +745,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const before = backends.map((b) => b.counts());
   const pids = processTree(proxy.pid);
   const cpu0 = treeCpu(pids);
+  const sleeps0 = treeSleeps(pids);
   const machine0 = machineBusySeconds();
   const ours0 = treeCpuSeconds(processTree(process.pid));
   const drops0 = udpRcvbufErrors();
@@ -741,6 +769,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   })();
   const caller = await runCaller(runDir, label, proxy.port, rate, seconds);
   const cpu1 = treeCpu(processTree(proxy.pid));
+  const sleeps1 = treeSleeps(processTree(proxy.pid));
   // Other work on the machine during the step (other tests, builds): it skews every figure.
   const otherCores = (machineBusySeconds() - machine0 - (treeCpuSeconds(processTree(process.pid)) - ours0)) / caller.wall;
   const udpDrops = udpRcvbufErrors() - drops0;
@@ -781,6 +810,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
     cpuCores: round(cpuSeconds / Math.max(caller.wall, seconds), 2),
     cpuUserSeconds: round(cpu1.user - cpu0.user, 2),
     cpuSystemSeconds: round(cpu1.system - cpu0.system, 2),
+    sleepsPerCall: attempted > 0 ? round((sleeps1 - sleeps0) / attempted, 2) : null,
     otherCores: round(Math.max(0, otherCores), 2),
     udpRcvbufDrops: udpDrops,
     proxyUdpDrops: proxyDrops,
@@ -823,6 +853,7 @@ const STEP_COLUMNS = [
   { title: 'CPU s/1000', get: (s) => s.cpuPer1000?.toFixed(3) },
   { title: 'cores', get: (s) => s.cpuCores },
   { title: 'sys%', get: (s) => (s.cpuSeconds > 0 ? Math.round((100 * s.cpuSystemSeconds) / s.cpuSeconds) : '-') },
+  { title: 'sleeps/call', get: (s) => s.sleepsPerCall ?? '-' },
   { title: 'UDP drops', get: (s) => (s.transport === 'udp' ? `${s.proxyUdpDrops}/${s.udpRcvbufDrops}` : '-') },
   { title: 'rxq KB', get: (s) => (s.transport === 'udp' ? s.proxyPeakRxQueueKB : '-') },
   { title: 'RSS MB', get: (s) => s.peakRssMB },

@@ -3,6 +3,7 @@
 // new INVITEs, MESSAGEs and REGISTERs get 503 (a REGISTER with Retry-After) and never reach the
 // backend, while a call under way ends (its BYE passes), a ringing one is cancelled, OPTIONS to
 // sipfront get 200 and an INVITE with credentials goes on; once the loop is idle, calls pass.
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SipMessage } from '@sipfront/core';
 import type { UdpPeer } from './helpers/sip-client.js';
@@ -163,3 +164,90 @@ describe('load shedding (sip.max_load)', () => {
     expect(passed).toBe(true);
   }, 60_000);
 });
+
+/**
+ * A caller on a thread of its own (its loop runs while this one is kept busy): sends new INVITEs
+ * to `port` at `rate` a second until told to stop, and posts the time of the first 503 it gets.
+ */
+const FLOOD_CALLER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const { port, rate, pad } = workerData;
+const s = dgram.createSocket('udp4');
+let n = 0;
+let stop = false;
+let first503 = 0;
+s.on('message', (m) => {
+  if (first503 === 0 && m.toString('latin1', 0, 12) === 'SIP/2.0 503 ') {
+    first503 = Date.now();
+    parentPort.postMessage({ first503 });
+  }
+});
+parentPort.on('message', (m) => {
+  if (m === 'stop') {
+    stop = true;
+    s.close();
+    parentPort.postMessage({ sent: n, first503 });
+  }
+});
+s.bind(0, '127.0.0.1', () => {
+  const me = s.address().port;
+  parentPort.postMessage({ ready: true });
+  const t0 = Date.now();
+  const tick = () => {
+    if (stop) return;
+    const due = Math.floor(((Date.now() - t0) * rate) / 1000);
+    while (n < due) {
+      n++;
+      const id = 'flood-' + process.pid + '-' + n;
+      const text = 'INVITE sip:bob@example.com SIP/2.0\\r\\n' +
+        'Via: SIP/2.0/UDP 127.0.0.1:' + me + ';branch=z9hG4bK-' + id + ';rport\\r\\n' +
+        'Max-Forwards: 70\\r\\nFrom: <sip:alice@example.com>;tag=' + id + '\\r\\nTo: <sip:bob@example.com>\\r\\n' +
+        'Call-ID: ' + id + '\\r\\nCSeq: 1 INVITE\\r\\nContact: <sip:alice@127.0.0.1:' + me + '>\\r\\n' +
+        'X-Pad: ' + 'x'.repeat(pad) + '\\r\\nContent-Length: 0\\r\\n\\r\\n';
+      s.send(text, port, '127.0.0.1');
+    }
+    setTimeout(tick, 2);
+  };
+  tick();
+});
+`;
+
+describe('load shedding: the socket queue is the signal', () => {
+  let net: ProxyToOneBackend;
+
+  beforeAll(async () => {
+    // the limit is low so that this process (test and proxy in one) is over it while it spins
+    net = await startProxyToOneBackend(['sip: { max_load: 0.5 }']);
+  });
+  afterAll(async () => {
+    await net?.close();
+  });
+
+  it('refuses within a sample or two when INVITEs pile up in the kernel while the loop is saturated, not after a whole window (1 s)', async () => {
+    const worker = new Worker(FLOOD_CALLER, { eval: true, workerData: { port: net.port, rate: 6000, pad: 600 } });
+    const posted: Array<{ ready?: boolean; first503?: number; sent?: number }> = [];
+    worker.on('message', (m: { ready?: boolean; first503?: number; sent?: number }) => posted.push(m));
+    try {
+      const t0Ready = Date.now();
+      while (!posted.some((m) => m.ready === true)) {
+        if (Date.now() - t0Ready > 5000) throw new Error('the flood caller did not start');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // saturated from now: 25 ms slices, the proxy's I/O and timers between them, while the
+      // INVITEs come faster than the slices' gaps can take them (bounded: 2 s)
+      const start = Date.now();
+      while (!posted.some((m) => (m.first503 ?? 0) > 0) && Date.now() - start < 2000) await spinSlice();
+      const first = posted.find((m) => (m.first503 ?? 0) > 0)?.first503;
+      expect(first, 'no 503 within 2 s of saturation').toBeDefined();
+      // five saturated 200 ms samples (a whole window) would be 1,000 ms; the queue says so at the
+      // first or second sample
+      expect(first! - start).toBeLessThan(800);
+    } finally {
+      worker.postMessage('stop');
+      await new Promise((r) => setTimeout(r, 50));
+      await worker.terminate();
+    }
+  }, 30_000);
+});
+

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLoadShedder } from './overload.js';
+import { BACKLOG_HIGH, createLoadShedder } from './overload.js';
 
 /** a shedder fed from `loads` (one per tick); request id `k` draws k/100 */
 const harness = (limit: number) => {
@@ -111,6 +111,21 @@ describe('load shedding', () => {
     expect(Number.isNaN(s.load)).toBe(false);
   });
 
+  it('spreads its refusals over Call-IDs that differ only in a trailing counter (no runs of passes or refusals)', () => {
+    let load = 0;
+    const s = createLoadShedder({ limit: 0.9, manual: true, sample: () => load });
+    load = 1;
+    for (let i = 0; i < 5; i++) s.tick();
+    expect(s.share).toBeCloseTo(0.05);
+    const refused = Array.from({ length: 4000 }, (_, i) => s.shed(`flood-4242-${i}`));
+    // every 200 consecutive ids: about 10 refused (binomial, 200 × 5 %): never none, never a run
+    for (let w = 0; w + 200 <= refused.length; w += 200) {
+      const n = refused.slice(w, w + 200).filter(Boolean).length;
+      expect(n, `refused among ids ${w}…${w + 199}`).toBeGreaterThanOrEqual(1);
+      expect(n, `refused among ids ${w}…${w + 199}`).toBeLessThanOrEqual(25);
+    }
+  });
+
   it('refuses a limit outside (0, 1)', () => {
     for (const limit of [0, 1, -0.5, 1.5, Number.NaN]) expect(() => createLoadShedder({ limit, manual: true })).toThrow(RangeError);
   });
@@ -136,5 +151,99 @@ describe('load shedding', () => {
     } finally {
       s.close();
     }
+  });
+
+  describe('with the socket queue known (backlog)', () => {
+    /** a shedder fed a load and a queue length per tick */
+    const queued = (limit: number) => {
+      let load = 0;
+      let q = 0;
+      const s = createLoadShedder({ limit, manual: true, sample: () => load, backlog: () => q, draw: (id) => Number(id) / 100 });
+      const feed = (l: number, queue: number, ticks = 1): void => {
+        load = l;
+        q = queue;
+        for (let i = 0; i < ticks; i++) s.tick();
+      };
+      return { s, feed };
+    };
+
+    it('starts refusing in the first saturated sample whose queue is long and growing (no second of waiting)', () => {
+      const { s, feed } = queued(0.9);
+      feed(0.5, 0, 10);
+      feed(1, BACKLOG_HIGH + 1000);
+      expect(s.share).toBeCloseTo(0.05);
+      feed(1, BACKLOG_HIGH * 2);
+      expect(s.share).toBeCloseTo(0.1125);
+    });
+
+    it('counts a nearly saturated loop as behind when its queue grows (polling a queue it cannot empty reads under 1)', () => {
+      const { s, feed } = queued(0.99);
+      feed(0.9, BACKLOG_HIGH * 2);
+      expect(s.share).toBeCloseTo(0.05);
+      // but not a loop with room in it (a GC pause leaves a queue too)
+      const other = queued(0.99);
+      other.feed(0.8, BACKLOG_HIGH * 2);
+      expect(other.s.share).toBe(0);
+    });
+
+    it('holds the share while saturated but draining its queue, however long (the overshoot it avoids)', () => {
+      const { s, feed } = queued(0.9);
+      feed(1, BACKLOG_HIGH * 4, 3); // growing: 0.05, 0.1125, 0.1906 (the queue stays put: not draining)
+      const held = s.share;
+      expect(held).toBeCloseTo(0.1906, 3);
+      for (let i = 0; i < 10; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 80_000); // saturated, shrinking
+      expect(s.share).toBe(held);
+    });
+
+    it('a short queue: a saturated sample alone is not overload; a whole saturated window that does not drain is', () => {
+      const { s, feed } = queued(0.9);
+      feed(1, 10_000, 4);
+      expect(s.share).toBe(0);
+      feed(1, 10_000);
+      expect(s.share).toBeCloseTo(0.05);
+    });
+
+    it('comes down as soon as the last sample had idle time, and stops well under the limit', () => {
+      const { s, feed } = queued(0.9);
+      feed(1, BACKLOG_HIGH * 2, 9);
+      const high = s.share;
+      feed(0.85, 0); // the window's mean is still over 0.9
+      expect(s.share).toBeCloseTo(high - 0.025);
+      feed(0.2, 0, 3);
+      expect(s.share).toBe(0);
+    });
+
+    it('settles nearer the share the overload needs than the loop alone does (a queue model, 7 % over)', () => {
+      // a toy proxy that can do 1 unit of work a sample, offered 1.07; a refusal costs a tenth of a
+      // call; what it cannot do waits in the queue (4 MB a unit of work: a 200 ms sample at
+      // 3,000 calls/s, seven datagrams a call, ~1 KB of buffer each)
+      const run = (withQueue: boolean): { share: number; maxQueue: number } => {
+        let load = 0;
+        let queue = 0;
+        const s = createLoadShedder({ limit: 0.99, manual: true, sample: () => load, ...(withQueue ? { backlog: () => queue * 4_000_000 } : {}) });
+        let sum = 0;
+        let maxQueue = 0;
+        for (let i = 0; i < 600; i++) {
+          const work = 1.07 * (1 - s.share) + 1.07 * s.share * 0.1;
+          const done = Math.min(1, queue + work);
+          queue = queue + work - done;
+          load = done;
+          s.tick();
+          if (i >= 100) {
+            sum += s.share;
+            maxQueue = Math.max(maxQueue, queue);
+          }
+        }
+        return { share: sum / 500, maxQueue };
+      };
+      const loopOnly = run(false);
+      const withQueue = run(true);
+      // 7 % over needs ~6.9 % refused: the loop alone refuses far more on average
+      expect(withQueue.share).toBeLessThan(loopOnly.share);
+      expect(withQueue.share).toBeGreaterThan(0.05);
+      expect(withQueue.share).toBeLessThan(0.12);
+      // and the queue stays bounded (under a few samples' work)
+      expect(withQueue.maxQueue).toBeLessThan(3);
+    });
   });
 });

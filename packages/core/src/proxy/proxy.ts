@@ -18,6 +18,7 @@ import { createResponse, reasonFor } from './response.js';
 import { LocalAddresses } from './local.js';
 import { createDialogToken, type RelayTarget } from './dialog-token.js';
 import { createLoadShedder, type LoadShedder } from './overload.js';
+import { createUdpBacklog } from '../transport/backlog.js';
 import type { DestinationResolver } from './resolve.js';
 import type { ProxyObserver, RequestContext, RouteDecision, Router, RouteTarget } from './router.js';
 
@@ -291,6 +292,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     opts.loadShedder === undefined && opts.maxLoad !== undefined && opts.maxLoad > 0
       ? createLoadShedder({
           limit: opts.maxLoad,
+          backlog: createUdpBacklog(() => transport.listeners()),
           onChange: (refusing, busy) => {
             if (refusing) {
               shedFrom = shedCount;

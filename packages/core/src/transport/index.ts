@@ -41,6 +41,7 @@ export { TransportError, type TransportErrorCode } from './errors.js';
 export { findContentLength, StreamFramer, type FramerFailure, type FramerLimits, type FramerSink } from './stream-framer.js';
 export { createTransportLayer } from './transport-layer.js';
 export { callIdOwner, datagramOwner, viaBranchOwner, type UdpAffinity } from './affinity.js';
+export { createUdpBacklog, procSocketKey, sumRxQueue } from './backlog.js';
 export type {
   DropReason,
   Endpoint,

@@ -1,0 +1,103 @@
+// How much is waiting in our UDP sockets' receive queues, read from the kernel (Linux
+// /proc/net/udp and /proc/net/udp6: the rx_queue column, in bytes of buffer memory). The load
+// shedder uses it as its direct signal of falling behind: a loop that is fully busy may be keeping
+// up (the queue stays short) or draining what a burst left (it shrinks), and only a queue that
+// keeps growing means the offered load is more than the process can take. Elsewhere than Linux
+// the reader answers undefined and the shedder goes by the loop alone.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ListenerInfo } from './types.js';
+
+/**
+ * The kernel's spelling of a local address in /proc/net/udp{,6}: each 32-bit word of the address
+ * as the host (little-endian) reads it, in upper-case hex, then `:` and the port in hex.
+ */
+export const procSocketKey = (address: string, port: number): string | undefined => {
+  const family = isIP(address);
+  let bytes: number[];
+  if (family === 4) bytes = address.split('.').map(Number);
+  else if (family === 6) {
+    const v6 = expandV6(address);
+    if (v6 === undefined) return undefined;
+    bytes = v6;
+  } else return undefined;
+  let hex = '';
+  for (let w = 0; w < bytes.length; w += 4) {
+    for (let i = 3; i >= 0; i--) hex += bytes[w + i]!.toString(16).padStart(2, '0');
+  }
+  return `${hex.toUpperCase()}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+};
+
+/** The 16 bytes of an IPv6 address (an embedded IPv4 tail included); undefined if it is none. */
+const expandV6 = (address: string): number[] | undefined => {
+  let a = address.replace(/^\[|\]$/g, '');
+  const zone = a.indexOf('%');
+  if (zone >= 0) a = a.slice(0, zone);
+  let tail: number[] = [];
+  const lastColon = a.lastIndexOf(':');
+  if (a.includes('.', lastColon)) {
+    tail = a.slice(lastColon + 1).split('.').map(Number);
+    a = `${a.slice(0, lastColon + 1)}0:0`;
+  }
+  const [head, rest] = a.split('::') as [string, string | undefined];
+  const groups = (s: string): string[] => (s === '' ? [] : s.split(':'));
+  const h = groups(head);
+  const r = rest === undefined ? [] : groups(rest);
+  const fill = 8 - h.length - r.length;
+  if (fill < 0 || (rest === undefined && fill !== 0)) return undefined;
+  const all = [...h, ...Array<string>(fill).fill('0'), ...r];
+  const out: number[] = [];
+  for (const g of all) {
+    const v = parseInt(g, 16);
+    out.push((v >> 8) & 0xff, v & 0xff);
+  }
+  if (tail.length === 4) out.splice(12, 4, ...tail);
+  return out.length === 16 ? out : undefined;
+};
+
+/** Sums the rx_queue of the lines of one /proc/net/udp{,6} text whose local address is in `keys`. */
+export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number => {
+  let sum = 0;
+  let p = text.indexOf('\n') + 1; // the heading
+  while (p > 0 && p < text.length) {
+    const e = text.indexOf('\n', p);
+    const line = text.slice(p, e < 0 ? text.length : e);
+    p = e < 0 ? text.length : e + 1;
+    // "  sl: local rem st tx_queue:rx_queue ..."
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || !keys.has(f[1]!.toUpperCase())) continue;
+    const q = f[4]!.split(':')[1];
+    const n = q === undefined ? Number.NaN : parseInt(q, 16);
+    if (Number.isFinite(n)) sum += n;
+  }
+  return sum;
+};
+
+/**
+ * A reader of the bytes waiting in the UDP listeners' receive queues (`listeners()` is asked at
+ * every read, so sockets opened later count). Undefined from the reader where /proc/net/udp cannot
+ * be read (not Linux): then it never tries again.
+ */
+export const createUdpBacklog = (listeners: () => readonly ListenerInfo[], files = { v4: '/proc/net/udp', v6: '/proc/net/udp6' }): (() => number | undefined) => {
+  let unavailable = false;
+  return () => {
+    if (unavailable) return undefined;
+    const keys4 = new Set<string>();
+    const keys6 = new Set<string>();
+    for (const l of listeners()) {
+      if (l.transport !== 'udp') continue;
+      const k = procSocketKey(l.host, l.port);
+      if (k !== undefined) (l.family === 6 ? keys6 : keys4).add(k);
+    }
+    if (keys4.size === 0 && keys6.size === 0) return undefined;
+    try {
+      let sum = 0;
+      if (keys4.size > 0) sum += sumRxQueue(readFileSync(files.v4, 'latin1'), keys4);
+      if (keys6.size > 0) sum += sumRxQueue(readFileSync(files.v6, 'latin1'), keys6);
+      return sum;
+    } catch {
+      unavailable = true;
+      return undefined;
+    }
+  };
+};
