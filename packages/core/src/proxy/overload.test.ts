@@ -203,6 +203,16 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(0.05);
     });
 
+    it('holds while a long queue is still being read, even with idle moments in the samples', () => {
+      const { s, feed } = queued(0.99);
+      feed(1, BACKLOG_HIGH * 8, 6); // growing the whole time: 0.05 … 0.41
+      const held = s.share;
+      for (let i = 0; i < 10; i++) feed(0.6, BACKLOG_HIGH * 8 - (i + 1) * 150_000); // draining, the loop under the limit
+      expect(s.share).toBe(held);
+      feed(0.6, 0); // the queue is short again: now the idle time counts
+      expect(s.share).toBe(0);
+    });
+
     it('comes down as soon as the last sample had idle time, and stops well under the limit', () => {
       const { s, feed } = queued(0.9);
       feed(1, BACKLOG_HIGH * 2, 9);

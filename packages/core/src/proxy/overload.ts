@@ -144,6 +144,9 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       } else if (s >= limit) {
         // saturated the whole window and not draining: grows; draining: holds
         if (!draining && busy >= limit) share = Math.min(1, share + STEP_UP + share / 4);
+      } else if (q >= BACKLOG_HIGH) {
+        // still reading what waits (the loop reads a little under 1 then): holds, whatever the
+        // window says, until the queue is short
       } else if (busy < limit - CLEAR_MARGIN) share = 0;
       else share = Math.max(0, share - STEP_DOWN);
     } else if (busy >= limit) {
