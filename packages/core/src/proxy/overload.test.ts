@@ -167,28 +167,39 @@ describe('load shedding', () => {
       return { s, feed };
     };
 
-    it('starts refusing in the first saturated sample whose queue is long and growing (no second of waiting)', () => {
+    it('starts refusing at the second sample that finds the queue long and not shrinking (no second of waiting)', () => {
       const { s, feed } = queued(0.9);
       feed(0.5, 0, 10);
       feed(1, BACKLOG_HIGH + 1000);
+      expect(s.share).toBe(0);
+      feed(1, BACKLOG_HIGH * 2);
       expect(s.share).toBeCloseTo(0.05);
       feed(1, BACKLOG_HIGH * 2);
       expect(s.share).toBeCloseTo(0.1125);
     });
 
-    it('counts a nearly saturated loop as behind when its queue grows (polling a queue it cannot empty reads under 1)', () => {
+    it('counts a nearly saturated loop as behind when its queue stays long (polling a queue it cannot empty reads under 1)', () => {
       const { s, feed } = queued(0.99);
-      feed(0.9, BACKLOG_HIGH * 2);
+      feed(0.9, BACKLOG_HIGH * 2, 2);
       expect(s.share).toBeCloseTo(0.05);
-      // but not a loop with room in it (a GC pause leaves a queue too)
+      // but not a loop with room in it
       const other = queued(0.99);
-      other.feed(0.8, BACKLOG_HIGH * 2);
+      other.feed(0.8, BACKLOG_HIGH * 2, 2);
       expect(other.s.share).toBe(0);
+    });
+
+    it('a GC pause or a burst (a long queue at one sample, read by the next) refuses nothing', () => {
+      const { s, feed } = queued(0.99);
+      for (let i = 0; i < 20; i++) {
+        feed(0.92, BACKLOG_HIGH * 3);
+        feed(0.92, 20_000, 3);
+      }
+      expect(s.share).toBe(0);
     });
 
     it('holds the share while saturated but draining its queue, however long (the overshoot it avoids)', () => {
       const { s, feed } = queued(0.9);
-      feed(1, BACKLOG_HIGH * 4, 3); // growing: 0.05, 0.1125, 0.1906 (the queue stays put: not draining)
+      feed(1, BACKLOG_HIGH * 4, 4); // long from the second on: 0.05, 0.1125, 0.1906 (not draining)
       const held = s.share;
       expect(held).toBeCloseTo(0.1906, 3);
       for (let i = 0; i < 10; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 80_000); // saturated, shrinking

@@ -32,6 +32,8 @@ export interface LoadShedder {
   readonly share: number;
   /** the event loop's busy share over the last window, 0 … 1 */
   readonly load: number;
+  /** bytes waiting in the UDP sockets now, as the shedder reads them (undefined: not known) */
+  backlog(): number | undefined;
   close(): void;
 }
 
@@ -136,17 +138,20 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     const q = opts.backlog?.();
     if (q !== undefined) {
       const draining = q < lastQ - DRAIN_MARGIN;
+      // long at this sample and the one before: not what one GC pause or burst leaves (the next
+      // sample finds that read)
+      const backlogged = q >= BACKLOG_HIGH && lastQ >= BACKLOG_HIGH;
       lastQ = q;
-      if (!draining && q >= BACKLOG_HIGH && s >= limit - CLEAR_MARGIN) {
-        // behind now: a long queue that grows while the loop is (nearly) saturated (the loop's
-        // own reading stays a little under 1 while it polls a queue it cannot empty)
+      if (backlogged && !draining && s >= limit - CLEAR_MARGIN) {
+        // behind now: the queue stays long and does not shrink while the loop is (nearly)
+        // saturated (its own reading stays a little under 1 while it polls a queue it cannot
+        // empty: each poll is time in epoll_wait)
         share = Math.min(1, share + STEP_UP + share / 4);
       } else if (s >= limit) {
         // saturated the whole window and not draining: grows; draining: holds
         if (!draining && busy >= limit) share = Math.min(1, share + STEP_UP + share / 4);
-      } else if (q >= BACKLOG_HIGH) {
-        // still reading what waits (the loop reads a little under 1 then): holds, whatever the
-        // window says, until the queue is short
+      } else if (backlogged) {
+        // still reading what waits: holds, whatever the window says, until the queue is short
       } else if (busy < limit - CLEAR_MARGIN) share = 0;
       else share = Math.max(0, share - STEP_DOWN);
     } else if (busy >= limit) {
@@ -167,6 +172,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     get load() {
       return mean();
     },
+    backlog: () => opts.backlog?.(),
     tick,
     close() {
       if (timer !== undefined) clearInterval(timer);

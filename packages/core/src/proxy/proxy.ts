@@ -112,6 +112,12 @@ export interface Proxy {
   /** refresh our addresses after listeners change */
   updateListeners(): void;
   activeTransactions(): number;
+  /**
+   * The load shedder's view now (`maxLoad`): the share of new requests refused, the loop's load
+   * over the last window, and the bytes waiting in our UDP sockets' receive queues (undefined where
+   * not known). Undefined when shedding is off.
+   */
+  overload(): { share: number; load: number; backlog: number | undefined } | undefined;
   /** forwarded requests still waiting for a final answer */
   pendingRequests(): number;
   /**
@@ -288,11 +294,20 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   let draining = false;
   let shedCount = 0;
   let shedFrom = 0;
+  // SIPFRONT_UDP_BACKLOG_MAX_READ_MS: what one read of /proc/net/udp may cost before the shedder
+  // stops reading it (tests on a host crowded with sockets set it high)
+  const maxReadEnv = Number(process.env['SIPFRONT_UDP_BACKLOG_MAX_READ_MS']);
+  const backlog = createUdpBacklog(
+    () => transport.listeners(),
+    undefined,
+    (why) => log.info({ why }, 'load shedding goes by the event loop alone (the UDP queues cannot be read cheaply)'),
+    maxReadEnv > 0 ? maxReadEnv : undefined,
+  );
   const ownShedder =
     opts.loadShedder === undefined && opts.maxLoad !== undefined && opts.maxLoad > 0
       ? createLoadShedder({
           limit: opts.maxLoad,
-          backlog: createUdpBacklog(() => transport.listeners()),
+          backlog,
           onChange: (refusing, busy) => {
             if (refusing) {
               shedFrom = shedCount;
@@ -1166,6 +1181,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     activeTransactions() {
       const s = transactions.size;
       return s.server + s.client;
+    },
+    overload() {
+      return shedder === undefined ? undefined : { share: shedder.share, load: shedder.load, backlog: shedder.backlog() };
     },
     close() {
       clearInterval(dialogSweep);

@@ -57,13 +57,39 @@ describe('UDP backlog from /proc/net/udp', () => {
     }
   });
 
+  it('gives up, and says why, when reading the file costs too much three times in a row', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sf-backlog-'));
+    try {
+      const v4 = join(dir, 'udp');
+      writeFileSync(v4, PROC_UDP);
+      const why: string[] = [];
+      // every read "too slow" (a limit under any real read's time)
+      const read = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { v4, v6: v4 }, (w) => why.push(w), -1);
+      expect(read()).toBe(0x12300);
+      expect(read()).toBe(0x12300);
+      expect(read()).toBeUndefined();
+      expect(why).toHaveLength(1);
+      expect(why[0]).toMatch(/took .* ms/);
+      expect(read()).toBeUndefined();
+      expect(why).toHaveLength(1);
+      // a missing file: at once
+      const gone: string[] = [];
+      const missing = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { v4: join(dir, 'none'), v6: join(dir, 'none6') }, (w) => gone.push(w));
+      expect(missing()).toBeUndefined();
+      expect(gone[0]).toMatch(/cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("sees a real socket's queue grow while nobody reads it, and empty once read (Linux)", async () => {
     const rx = dgram.createSocket('udp4');
     const tx = dgram.createSocket('udp4');
     try {
       await new Promise<void>((r) => rx.bind(0, '127.0.0.1', r));
       const port = rx.address().port;
-      const read = createUdpBacklog(() => [udp('127.0.0.1', port)]);
+      // what a read costs is not the point here (the host may hold many sockets)
+      const read = createUdpBacklog(() => [udp('127.0.0.1', port)], undefined, undefined, 60_000);
       // take the socket out of the loop: datagrams wait in the kernel
       const sym = Object.getOwnPropertySymbols(rx).find((s) => s.description === 'state symbol')!;
       const handle = (rx as unknown as Record<symbol, { handle: { recvStop(): number; recvStart(): number } }>)[sym].handle;

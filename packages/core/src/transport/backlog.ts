@@ -6,6 +6,7 @@
 // the reader answers undefined and the shedder goes by the loop alone.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ListenerInfo } from './types.js';
 
 /**
@@ -74,12 +75,32 @@ export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number => {
 };
 
 /**
+ * A read that takes longer than this gives the reader up: /proc/net/udp lists every UDP socket of
+ * the network namespace, and on a host that shares it with many (an Asterisk's RTP ports, a
+ * resolver) one read costs milliseconds (measured: 224 ms with 20,000 sockets), five times a
+ * second. In a container of its own, sipfront's are the only ones (~10 µs a read).
+ */
+export const MAX_READ_MS = 2;
+
+/**
  * A reader of the bytes waiting in the UDP listeners' receive queues (`listeners()` is asked at
  * every read, so sockets opened later count). Undefined from the reader where /proc/net/udp cannot
- * be read (not Linux): then it never tries again.
+ * be read (not Linux) or reading it costs too much (MAX_READ_MS, three times in a row): then it never tries again, and
+ * `onGiveUp` says why.
  */
-export const createUdpBacklog = (listeners: () => readonly ListenerInfo[], files = { v4: '/proc/net/udp', v6: '/proc/net/udp6' }): (() => number | undefined) => {
+export const createUdpBacklog = (
+  listeners: () => readonly ListenerInfo[],
+  files = { v4: '/proc/net/udp', v6: '/proc/net/udp6' },
+  onGiveUp?: (why: string) => void,
+  maxReadMs = MAX_READ_MS,
+): (() => number | undefined) => {
   let unavailable = false;
+  let slow = 0;
+  const giveUp = (why: string): undefined => {
+    unavailable = true;
+    onGiveUp?.(why);
+    return undefined;
+  };
   return () => {
     if (unavailable) return undefined;
     const keys4 = new Set<string>();
@@ -90,14 +111,18 @@ export const createUdpBacklog = (listeners: () => readonly ListenerInfo[], files
       if (k !== undefined) (l.family === 6 ? keys6 : keys4).add(k);
     }
     if (keys4.size === 0 && keys6.size === 0) return undefined;
+    const t0 = performance.now();
+    let sum = 0;
     try {
-      let sum = 0;
       if (keys4.size > 0) sum += sumRxQueue(readFileSync(files.v4, 'latin1'), keys4);
       if (keys6.size > 0) sum += sumRxQueue(readFileSync(files.v6, 'latin1'), keys6);
-      return sum;
-    } catch {
-      unavailable = true;
-      return undefined;
+    } catch (err) {
+      return giveUp(`cannot read ${files.v4}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    const ms = performance.now() - t0;
+    // three slow reads in a row: not a moment's stall (a GC, a busy CPU) but the file's size
+    slow = ms > maxReadMs ? slow + 1 : 0;
+    if (slow >= 3) return giveUp(`reading ${files.v4} took ${ms.toFixed(1)} ms (over ${maxReadMs} ms three times in a row: the host has many UDP sockets)`);
+    return sum;
   };
 };
