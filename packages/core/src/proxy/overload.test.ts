@@ -220,7 +220,9 @@ describe('load shedding', () => {
       const held = s.share;
       for (let i = 0; i < 10; i++) feed(0.6, BACKLOG_HIGH * 8 - (i + 1) * 150_000); // draining, the loop under the limit
       expect(s.share).toBe(held);
-      feed(0.6, 0); // the queue is short again: now the idle time counts
+      feed(0.6, 0); // the queue is short again: now the idle time counts, a quarter a sample
+      expect(s.share).toBeCloseTo(held * 0.75);
+      feed(0.6, 0, 12);
       expect(s.share).toBe(0);
     });
 
@@ -230,7 +232,11 @@ describe('load shedding', () => {
       const high = s.share;
       feed(0.85, 0); // the window's mean is still over 0.9
       expect(s.share).toBeCloseTo(high - 0.025);
+      // well under: a quarter a sample (not at once to 0 from a large share), then 0
       feed(0.2, 0, 3);
+      expect(s.share).toBeGreaterThan(0);
+      expect(s.share).toBeLessThan(high * 0.8);
+      feed(0.2, 0, 10);
       expect(s.share).toBe(0);
     });
 

@@ -135,7 +135,10 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     at = (at + 1) % WINDOW;
     const busy = mean();
     const was = share > 0;
-    const q = opts.backlog?.();
+    // the queue is read where it can matter: near the limit, or while refusing or backlogged
+    // (a read of /proc/net/udp is not free: transport/backlog.ts)
+    const q = opts.backlog !== undefined && (s >= limit - CLEAR_MARGIN || share > 0 || lastQ >= BACKLOG_HIGH) ? opts.backlog() : undefined;
+    if (q === undefined && opts.backlog !== undefined) lastQ = 0;
     if (q !== undefined) {
       const draining = q < lastQ - DRAIN_MARGIN;
       // long at this sample and the one before: not what one GC pause or burst leaves (the next
@@ -152,8 +155,11 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
         if (!draining && busy >= limit) share = Math.min(1, share + STEP_UP + share / 4);
       } else if (backlogged) {
         // still reading what waits: holds, whatever the window says, until the queue is short
-      } else if (busy < limit - CLEAR_MARGIN) share = 0;
-      else share = Math.max(0, share - STEP_DOWN);
+      } else if (busy < limit - CLEAR_MARGIN) {
+        // well under the limit: falls fast, but not at once to 0 from a large share (a heavy
+        // overload that needed it would fill the queue again before the share came back)
+        share = share <= STEP_UP ? 0 : share - Math.max(STEP_DOWN, share / 4);
+      } else share = Math.max(0, share - STEP_DOWN);
     } else if (busy >= limit) {
       // still saturated in the last sample: the share grows faster the longer that lasts (a
       // heavy overload needs a large share soon); a sample with idle time in it holds the share

@@ -56,9 +56,14 @@ const expandV6 = (address: string): number[] | undefined => {
   return out.length === 16 ? out : undefined;
 };
 
-/** Sums the rx_queue of the lines of one /proc/net/udp{,6} text whose local address is in `keys`. */
-export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number => {
+/**
+ * Sums the rx_queue of the lines of one /proc/net/udp{,6} text whose local address is in `keys`;
+ * undefined when none of them is there (a key spelt otherwise than the kernel does is unknown, not
+ * an empty queue).
+ */
+export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number | undefined => {
   let sum = 0;
+  let found = 0;
   let p = text.indexOf('\n') + 1; // the heading
   while (p > 0 && p < text.length) {
     const e = text.indexOf('\n', p);
@@ -69,9 +74,12 @@ export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number => {
     if (f.length < 5 || !keys.has(f[1]!.toUpperCase())) continue;
     const q = f[4]!.split(':')[1];
     const n = q === undefined ? Number.NaN : parseInt(q, 16);
-    if (Number.isFinite(n)) sum += n;
+    if (Number.isFinite(n)) {
+      sum += n;
+      found++;
+    }
   }
-  return sum;
+  return found > 0 ? sum : undefined;
 };
 
 /**
@@ -112,12 +120,19 @@ export const createUdpBacklog = (
     }
     if (keys4.size === 0 && keys6.size === 0) return undefined;
     const t0 = performance.now();
-    let sum = 0;
+    let sum: number | undefined;
     try {
-      if (keys4.size > 0) sum += sumRxQueue(readFileSync(files.v4, 'latin1'), keys4);
-      if (keys6.size > 0) sum += sumRxQueue(readFileSync(files.v6, 'latin1'), keys6);
+      const add = (n: number | undefined): void => {
+        if (n !== undefined) sum = (sum ?? 0) + n;
+      };
+      if (keys4.size > 0) add(sumRxQueue(readFileSync(files.v4, 'latin1'), keys4));
+      if (keys6.size > 0) add(sumRxQueue(readFileSync(files.v6, 'latin1'), keys6));
     } catch (err) {
-      return giveUp(`cannot read ${files.v4}: ${err instanceof Error ? err.message : String(err)}`);
+      // no such file (not Linux, no IPv6) or not ours to read: for good; anything else (EMFILE
+      // under load) for this read only
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' || code === 'EPERM') return giveUp(`cannot read ${files.v4}: ${(err as Error).message}`);
+      return undefined;
     }
     const ms = performance.now() - t0;
     // three slow reads in a row: not a moment's stall (a GC, a busy CPU) but the file's size
