@@ -46,6 +46,8 @@ export interface LoadShedderOptions {
   sample?: () => number;
   /** where an id falls in [0, 1): refused when below the share (default: a hash with a seed of this process's) */
   draw?: (id: string) => number;
+  /** the default draw's seed (default: random per process) */
+  seed?: number;
   /** tests drive the samples themselves (tick) instead of a timer */
   manual?: boolean;
   /**
@@ -114,7 +116,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   const limit = opts.limit;
   if (!(limit > 0 && limit < 1)) throw new RangeError(`load limit must be in (0, 1), got ${String(limit)}`);
   const sample = opts.sample ?? loopSampler();
-  const seed = Math.floor(Math.random() * 0x1_0000_0000);
+  const seed = opts.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
   const draw = opts.draw ?? ((id: string) => mix32(fnv1a(id, seed)) / 0x1_0000_0000);
   let share = 0;
   /** the backlog at the previous sample */
