@@ -281,6 +281,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     // towards the dispatcher's backends only: a phone behind NAT or a provider must see requests
     // come from the listen port it knows
     ...(worker !== undefined ? { worker: worker.index, sendSocket: (out: ListenerInfo, to: Endpoint) => (dispatchRef.selector.isDestination(to) ? ownSockets.get(out.id) : undefined) } : {}),
+    // workers: what the others hand this one waits in its relay socket
+    ...(worker !== undefined ? { backlogSockets: () => [worker.relay.socket] } : {}),
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;

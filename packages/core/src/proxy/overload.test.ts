@@ -204,7 +204,7 @@ describe('load shedding', () => {
       feed(1, BACKLOG_HIGH * 4, 4); // long from the second on: 0.05, 0.1125, 0.1906 (not draining)
       const held = s.share;
       expect(held).toBeCloseTo(0.1906, 3);
-      for (let i = 0; i < 10; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 80_000); // saturated, shrinking
+      for (let i = 0; i < 10; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 160_000); // saturated, shrinking
       expect(s.share).toBe(held);
     });
 
@@ -220,7 +220,7 @@ describe('load shedding', () => {
       const { s, feed } = queued(0.99);
       feed(1, BACKLOG_HIGH * 8, 6); // growing the whole time: 0.05 … 0.41
       const held = s.share;
-      for (let i = 0; i < 10; i++) feed(0.6, BACKLOG_HIGH * 8 - (i + 1) * 150_000); // draining, the loop under the limit
+      for (let i = 0; i < 10; i++) feed(0.6, BACKLOG_HIGH * 8 - (i + 1) * 300_000); // draining, the loop under the limit
       expect(s.share).toBe(held);
       feed(0.6, 0); // the queue is short again: now the idle time counts, a quarter a sample
       expect(s.share).toBeCloseTo(held * 0.75);

@@ -80,6 +80,11 @@ export interface ProxyOptions {
    * phone's NAT pinhole or a provider latching onto our source port needs).
    */
   sendSocket?(out: ListenerInfo, to: Endpoint): ListenerInfo | undefined;
+  /**
+   * Sockets besides the transport's listeners whose receive queues count as this proxy's backlog
+   * for load shedding (`workers: N`: the relay socket the other workers hand this one its share on).
+   */
+  backlogSockets?(): readonly ListenerInfo[];
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
   /**
@@ -297,8 +302,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // SIPFRONT_UDP_BACKLOG_MAX_READ_MS: what one read of /proc/net/udp may cost before the shedder
   // stops reading it (tests on a host crowded with sockets set it high)
   const maxReadEnv = Number(process.env['SIPFRONT_UDP_BACKLOG_MAX_READ_MS']);
+  const backlogSockets = opts.backlogSockets;
   const backlog = createUdpBacklog(
-    () => transport.listeners(),
+    backlogSockets === undefined ? () => transport.listeners() : () => [...transport.listeners(), ...backlogSockets()],
     undefined,
     (why) => log.info({ why }, 'load shedding goes by the event loop alone (the UDP queues cannot be read cheaply)'),
     maxReadEnv > 0 ? maxReadEnv : undefined,

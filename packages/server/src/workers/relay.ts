@@ -2,7 +2,7 @@
 // there over a loopback socket; those relayed to it are delivered as if read from the shared socket.
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import type { Endpoint, TransportLayer, UdpAffinity } from '@sipfront/core';
+import type { Endpoint, ListenerInfo, TransportLayer, UdpAffinity } from '@sipfront/core';
 import { datagramOwner } from '@sipfront/core';
 import { isSf, sendToPrimary } from './messages.js';
 
@@ -16,6 +16,8 @@ export interface WorkerRelay extends UdpAffinity {
   setScreen(screen: (source: { address: string; port: number }) => boolean): void;
   /** datagrams sent on to other workers, and received from them */
   readonly stats: { relayedOut: number; relayedIn: number };
+  /** the relay socket (127.0.0.1, its own port): its queue is part of this worker's backlog */
+  readonly socket: ListenerInfo;
   close(): Promise<void>;
 }
 
@@ -78,8 +80,10 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     transport.receive(listenerId, source, data.subarray(c + 1));
   });
   sendToPrimary({ sf: 'relay', port: socket.address().port });
+  const relayPort = socket.address().port;
   return {
     stats,
+    socket: Object.freeze({ id: `relay:127.0.0.1:${relayPort}`, transport: 'udp' as const, host: '127.0.0.1', port: relayPort, family: 4 as const }),
     attach(t) {
       transport = t;
     },
