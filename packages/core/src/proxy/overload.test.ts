@@ -190,6 +190,30 @@ describe('load shedding', () => {
       expect(other.s.share).toBe(0);
     });
 
+    it('a queue is long only if it would take a quarter of T1 to read at the rate datagrams are read', () => {
+      // 2 MB waiting, the loop saturated; the clock and the reads are the test's
+      let t = 0;
+      const load = 1;
+      const q = BACKLOG_HIGH * 4;
+      const mk = () => createLoadShedder({ limit: 0.99, manual: true, sample: () => load, backlog: () => q, now: () => t, maxDelayMs: 125 });
+      // read fast: 20 MB/s (200 ms samples of 4 MB): 2 MB is ~100 ms of reading: not behind
+      const fast = mk();
+      for (let i = 0; i < 4; i++) {
+        t += 200;
+        for (let k = 0; k < 4000; k++) fast.noteRead?.(232); // 232 + 768 bytes of queue each
+        fast.tick();
+      }
+      expect(fast.share).toBe(0);
+      // read slowly: 5 MB/s: 2 MB is ~400 ms: behind from the second sample
+      const slow = mk();
+      for (let i = 0; i < 2; i++) {
+        t += 200;
+        for (let k = 0; k < 1000; k++) slow.noteRead?.(232);
+        slow.tick();
+      }
+      expect(slow.share).toBeCloseTo(0.05);
+    });
+
     it('a GC pause or a burst (a long queue at one sample, read by the next) refuses nothing', () => {
       const { s, feed } = queued(0.99);
       for (let i = 0; i < 20; i++) {
@@ -204,7 +228,7 @@ describe('load shedding', () => {
       feed(1, BACKLOG_HIGH * 4, 4); // long from the second on: 0.05, 0.1125, 0.1906 (not draining)
       const held = s.share;
       expect(held).toBeCloseTo(0.1906, 3);
-      for (let i = 0; i < 10; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 160_000); // saturated, shrinking
+      for (let i = 0; i < 6; i++) feed(1, BACKLOG_HIGH * 4 - (i + 1) * 300_000); // saturated, shrinking by more than an eighth
       expect(s.share).toBe(held);
     });
 

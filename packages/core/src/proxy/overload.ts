@@ -34,6 +34,8 @@ export interface LoadShedder {
   readonly load: number;
   /** bytes waiting in the UDP sockets now, as the shedder reads them (undefined: not known) */
   backlog(): number | undefined;
+  /** a datagram of this many bytes was read (how fast the queue is read tells its delay) */
+  noteRead?(bytes: number): void;
   close(): void;
 }
 
@@ -48,6 +50,13 @@ export interface LoadShedderOptions {
   draw?: (id: string) => number;
   /** the default draw's seed (default: random per process) */
   seed?: number;
+  /**
+   * a queue that would take this long to read at the rate datagrams were read over the last
+   * sample is behind (default 125 ms: a quarter of T1, well before a caller retransmits)
+   */
+  maxDelayMs?: number;
+  /** ms clock (default performance.now) */
+  now?: () => number;
   /** tests drive the samples themselves (tick) instead of a timer */
   manual?: boolean;
   /**
@@ -70,16 +79,21 @@ const STEP_DOWN = 0.025;
 /** under the limit by this much, the refusing stops at once */
 const CLEAR_MARGIN = 0.15;
 /**
- * A receive queue this long (bytes of buffer memory, ~400 datagrams of a call's size: ~25 ms of
- * traffic at 3,000 calls/s, a tenth of T1 at a fifth of that) at two samples in a row, not
- * draining, with the loop saturated, is falling behind; a shorter one is what a GC pause, a burst
- * or a few ms without the CPU (sipp and the proxy sharing two cores) leaves: at 256 KB such moments
- * refused 67 of 60,000 calls with the proxy at 0.69 of a core (stateless, measured).
+ * A receive queue is long when it holds at least this much (bytes of buffer memory, ~400 datagrams
+ * of a call's size) *and* would take maxDelayMs or more to read at the rate the last sample read
+ * datagrams. Long at two samples in a row, not draining, with the loop saturated, it is falling
+ * behind; anything shorter is what a GC pause, a burst or a few ms without the CPU leaves, and a
+ * backlog of less than a quarter of T1 costs no retransmission. (Measured: with a fixed 256 KB,
+ * such moments refused 67 of 60,000 calls with the stateless proxy at 0.69 of a core; with a fixed
+ * 512 KB, 3.8 % of the calls at 2,500/s for a 2.3 MB queue, ~110 ms of reading.)
  */
 export const BACKLOG_HIGH = 512 * 1024;
+const DEFAULT_MAX_DELAY_MS = 125;
+/** what a datagram takes in a socket's queue beyond its bytes (an sk_buff's truesize on loopback) */
+const DATAGRAM_OVERHEAD = 768;
 /**
- * Draining is a queue shorter than at the last sample by more than this: each reading is one
- * instant, and a flat queue reads a little shorter or longer by chance.
+ * Draining is a queue shorter than at the last sample by more than this (or an eighth of it):
+ * each reading is one instant, and a flat queue reads a little shorter or longer by chance.
  */
 const DRAIN_MARGIN = BACKLOG_HIGH / 4;
 
@@ -121,8 +135,14 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   const seed = opts.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
   const draw = opts.draw ?? ((id: string) => mix32(fnv1a(id, seed)) / 0x1_0000_0000);
   let share = 0;
-  /** the backlog at the previous sample */
+  /** the backlog at the previous sample, and whether it was long */
   let lastQ = 0;
+  let lastLong = false;
+  const maxDelayMs = opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  const clock = opts.now ?? (() => performance.now());
+  /** bytes of queue read since the last sample (datagrams with their overhead), and when that was */
+  let readBytes = 0;
+  let lastTickAt = clock();
   // the last WINDOW samples (a ring); the window starts idle
   const recent = new Array<number>(WINDOW).fill(0);
   let at = 0;
@@ -139,16 +159,26 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     at = (at + 1) % WINDOW;
     const busy = mean();
     const was = share > 0;
+    const t = clock();
+    // bytes of queue read per ms over the sample
+    const readRate = readBytes / Math.max(1, t - lastTickAt);
+    readBytes = 0;
+    lastTickAt = t;
     // the queue is read where it can matter: near the limit, or while refusing or backlogged
     // (a read of /proc/net/udp is not free: transport/backlog.ts)
-    const q = opts.backlog !== undefined && (s >= limit - CLEAR_MARGIN || share > 0 || lastQ >= BACKLOG_HIGH) ? opts.backlog() : undefined;
-    if (q === undefined && opts.backlog !== undefined) lastQ = 0;
+    const q = opts.backlog !== undefined && (s >= limit - CLEAR_MARGIN || share > 0 || lastLong) ? opts.backlog() : undefined;
+    if (q === undefined) {
+      lastQ = 0;
+      lastLong = false;
+    }
     if (q !== undefined) {
-      const draining = q < lastQ - DRAIN_MARGIN;
+      const draining = q < lastQ - Math.max(DRAIN_MARGIN, lastQ / 8);
+      const long = q >= BACKLOG_HIGH && q >= readRate * maxDelayMs;
       // long at this sample and the one before: not what one GC pause or burst leaves (the next
       // sample finds that read)
-      const backlogged = q >= BACKLOG_HIGH && lastQ >= BACKLOG_HIGH;
+      const backlogged = long && lastLong;
       lastQ = q;
+      lastLong = long;
       if (backlogged && !draining && s >= limit - CLEAR_MARGIN) {
         // behind now: the queue stays long and does not shrink while the loop is (nearly)
         // saturated (its own reading stays a little under 1 while it polls a queue it cannot
@@ -183,6 +213,9 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       return mean();
     },
     backlog: () => opts.backlog?.(),
+    noteRead(bytes) {
+      readBytes += bytes + DATAGRAM_OVERHEAD;
+    },
     tick,
     close() {
       if (timer !== undefined) clearInterval(timer);

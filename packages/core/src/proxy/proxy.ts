@@ -314,6 +314,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       ? createLoadShedder({
           limit: opts.maxLoad,
           backlog,
+          // a backlog of a quarter of T1 is behind: well before a caller retransmits
+          maxDelayMs: (opts.timers?.t1 ?? 500) / 4,
           onChange: (refusing, busy) => {
             if (refusing) {
               shedFrom = shedCount;
@@ -496,7 +498,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
 
   // ---- inbound -----------------------------------------------------------------------
 
+  const noteRead = ownShedder?.noteRead;
   const handleInbound = (inb: Inbound): void => {
+    if (noteRead !== undefined && inb.listener.transport === 'udp') noteRead(inb.data.length);
     if (opts.screenSource !== undefined) {
       const d = opts.screenSource(inb.source);
       // a 403 needs a parsed request: screenRequest answers it below
