@@ -52,7 +52,7 @@ export interface LoadShedderOptions {
   seed?: number;
   /**
    * a queue that would take this long to read at the rate datagrams were read over the last
-   * sample is behind (default 125 ms: a quarter of T1, well before a caller retransmits)
+   * sample is behind (default 62.5 ms: an eighth of T1; the proxy passes T1/8)
    */
   maxDelayMs?: number;
   /** ms clock (default performance.now) */
@@ -83,12 +83,13 @@ const CLEAR_MARGIN = 0.15;
  * of a call's size) *and* would take maxDelayMs or more to read at the rate the last sample read
  * datagrams. Long at two samples in a row, not draining, with the loop saturated, it is falling
  * behind; anything shorter is what a GC pause, a burst or a few ms without the CPU leaves, and a
- * backlog of less than a quarter of T1 costs no retransmission. (Measured: with a fixed 256 KB,
+ * backlog of less than an eighth of T1 costs no retransmission. (Measured: with a fixed 256 KB,
  * such moments refused 67 of 60,000 calls with the stateless proxy at 0.69 of a core; with a fixed
- * 512 KB, 3.8 % of the calls at 2,500/s for a 2.3 MB queue, ~110 ms of reading.)
+ * 512 KB, 3.8 % of the calls at 2,500/s for a 2.3 MB queue, ~110 ms of reading; with T1/4,
+ * 3,000/s offered let the queue reach 5.9 MB of the socket's 8 MB, with 1.7 % retransmissions.)
  */
 export const BACKLOG_HIGH = 512 * 1024;
-const DEFAULT_MAX_DELAY_MS = 125;
+const DEFAULT_MAX_DELAY_MS = 62.5;
 /** what a datagram takes in a socket's queue beyond its bytes (an sk_buff's truesize on loopback) */
 const DATAGRAM_OVERHEAD = 768;
 /**

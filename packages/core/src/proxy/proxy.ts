@@ -314,8 +314,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       ? createLoadShedder({
           limit: opts.maxLoad,
           backlog,
-          // a backlog of a quarter of T1 is behind: well before a caller retransmits
-          maxDelayMs: (opts.timers?.t1 ?? 500) / 4,
+          // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at
+          // 3,000 calls/s, and the share takes a few samples to bite
+          maxDelayMs: (opts.timers?.t1 ?? 500) / 8,
           onChange: (refusing, busy) => {
             if (refusing) {
               shedFrom = shedCount;
