@@ -2,26 +2,10 @@
 // destination scores every key on its own, so when one leaves only the keys it won move, and
 // they spread over all the others by their scores instead of landing on one neighbour.
 
-/** FNV-1a over UTF-16 code units. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+// FNV-1a over UTF-16 code units, and MurmurHash3's finaliser: the core's
+import { fmix32, fnv1a } from '@sipfront/core';
 
-/** MurmurHash3's finaliser: a bijection on 32 bits with full avalanche. */
-export function fmix32(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+export { fmix32, fnv1a };
 
 /** Per-destination seed, computed once when the destination is built. */
 export const destinationSeed = (uri: string): number => fmix32(fnv1a(uri));

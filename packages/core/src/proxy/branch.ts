@@ -16,6 +16,20 @@ export const fnv1a = (s: string, seed = 0x811c9dc5): number => {
   return h >>> 0;
 };
 
+/**
+ * MurmurHash3's finaliser: a bijection on 32 bits with full avalanche. FNV-1a's last bytes barely
+ * reach its top bits; where a hash is read as a number in [0, 1) or ranked, mix it with this first.
+ */
+export const fmix32 = (x: number): number => {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+};
+
 const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
 
 /**

@@ -19,7 +19,7 @@
 // to send nothing at all to this server for that long, which turns refusing a few calls into
 // losing all of them.
 import { performance } from 'node:perf_hooks';
-import { fnv1a } from './branch.js';
+import { fmix32, fnv1a } from './branch.js';
 
 export interface LoadShedder {
   /**
@@ -98,20 +98,6 @@ const DATAGRAM_OVERHEAD = 768;
  */
 const DRAIN_MARGIN = BACKLOG_HIGH / 4;
 
-/**
- * FNV-1a's last bytes barely reach its top bits: Call-IDs that differ only at the end (a counter:
- * `flood-1`, `flood-2`, …) would draw nearly the same number and be refused in runs rather than
- * at the share. A final avalanche (MurmurHash3's 32-bit finalizer) spreads every bit over all.
- */
-const mix32 = (h: number): number => {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-};
-
 const loopSampler = (): (() => number) => {
   let last = performance.eventLoopUtilization();
   return () => {
@@ -134,7 +120,9 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   if (!(limit > 0 && limit < 1)) throw new RangeError(`load limit must be in (0, 1), got ${String(limit)}`);
   const sample = opts.sample ?? loopSampler();
   const seed = opts.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
-  const draw = opts.draw ?? ((id: string) => mix32(fnv1a(id, seed)) / 0x1_0000_0000);
+  // mixed: Call-IDs that differ only at the end (a counter) would otherwise draw nearly the same
+  // number and be refused in runs rather than at the share
+  const draw = opts.draw ?? ((id: string) => fmix32(fnv1a(id, seed)) / 0x1_0000_0000);
   let share = 0;
   /** the backlog at the previous sample, and whether it was long */
   let lastQ = 0;
