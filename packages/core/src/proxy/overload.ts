@@ -9,11 +9,12 @@
 // the drop probability of Kamailio's ratelimit FEEDBACK pipe).
 //
 // Where the kernel tells how much waits in the UDP sockets (`backlog`, transport/backlog.ts), that
-// queue decides, not the loop alone: a (nearly) saturated loop whose queue keeps growing (past
-// BACKLOG_HIGH) is falling behind now, and the share grows from that sample on, without waiting a
-// second for the window; a saturated loop whose queue shrinks is draining what came before and
-// the share holds (growing it then overshoots: measured, 15 % refused at 3,000 calls/s offered
-// where 7 % was enough); a loop with idle time in its last sample lets the share come down.
+// queue decides, not the loop alone: a (nearly) saturated loop whose queue stays long at two
+// samples (BACKLOG_HIGH, and maxDelayMs of reading) without shrinking is falling behind now, and
+// the share grows from that sample on, without waiting a second for the window; a saturated loop
+// whose queue shrinks is draining what came before and the share holds (growing it then
+// overshoots: measured, 15 % refused at 3,000 calls/s offered where 7 % was enough); once the
+// queue is short, a loop with idle time in its last sample lets the share come down.
 //
 // Refused requests get 503 without Retry-After: with it, RFC 3261 §21.5.4 tells an upstream proxy
 // to send nothing at all to this server for that long, which turns refusing a few calls into
