@@ -303,12 +303,10 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // stops reading it (tests on a host crowded with sockets set it high)
   const maxReadEnv = Number(process.env['SIPFRONT_UDP_BACKLOG_MAX_READ_MS']);
   const backlogSockets = opts.backlogSockets;
-  const backlog = createUdpBacklog(
-    backlogSockets === undefined ? () => transport.listeners() : () => [...transport.listeners(), ...backlogSockets()],
-    undefined,
-    (why) => log.info({ why }, 'load shedding goes by the event loop alone (the UDP queues cannot be read cheaply)'),
-    maxReadEnv > 0 ? maxReadEnv : undefined,
-  );
+  const backlog = createUdpBacklog(backlogSockets === undefined ? () => transport.listeners() : () => [...transport.listeners(), ...backlogSockets()], {
+    onGiveUp: (why) => log.info({ why }, 'load shedding goes by the event loop alone (the UDP queues cannot be read, or not cheaply)'),
+    ...(maxReadEnv > 0 ? { maxReadMs: maxReadEnv } : {}),
+  });
   const ownShedder =
     opts.loadShedder === undefined && opts.maxLoad !== undefined && opts.maxLoad > 0
       ? createLoadShedder({

@@ -41,7 +41,7 @@ describe('UDP backlog from /proc/net/udp', () => {
       const v4 = join(dir, 'udp');
       writeFileSync(v4, PROC_UDP);
       let listeners: ListenerInfo[] = [udp('127.0.0.1', 5060)];
-      const read = createUdpBacklog(() => listeners, { v4, v6: join(dir, 'udp6') });
+      const read = createUdpBacklog(() => listeners, { files: { v4, v6: join(dir, 'udp6') } });
       expect(read()).toBe(0x12300);
       listeners = [udp('127.0.0.1', 5060), udp('127.0.0.1', 5061), { ...udp('127.0.0.1', 5060), transport: 'tcp' }];
       expect(read()).toBe(0x12300 + 0x400);
@@ -58,26 +58,35 @@ describe('UDP backlog from /proc/net/udp', () => {
     }
   });
 
-  it('gives up, and says why, when reading the file costs too much three times in a row', () => {
+  it('rests, and says why, when reading the file costs too much three times in a row; gives up for good where there is no file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sf-backlog-'));
     try {
       const v4 = join(dir, 'udp');
       writeFileSync(v4, PROC_UDP);
       const why: string[] = [];
-      // every read "too slow" (a limit under any real read's time)
-      const read = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { v4, v6: v4 }, (w) => why.push(w), -1);
+      // the test's clock: every read takes 2.5 ms, over a 2 ms limit
+      let t = 0;
+      const now = (): number => (t += 2.5);
+      const read = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { files: { v4, v6: v4 }, onGiveUp: (w) => why.push(w), maxReadMs: 2, retryAfterMs: 60_000, now });
       expect(read()).toBe(0x12300);
       expect(read()).toBe(0x12300);
       expect(read()).toBeUndefined();
       expect(why).toHaveLength(1);
-      expect(why[0]).toMatch(/took .* ms/);
+      expect(why[0]).toMatch(/took 2\.5 ms .* trying again in 60 s/);
+      // resting: not read (no new message)
+      t += 30_000;
       expect(read()).toBeUndefined();
       expect(why).toHaveLength(1);
-      // a missing file: at once
+      // a minute on: read again
+      t += 30_000;
+      expect(read()).toBe(0x12300);
+      // a missing file: at once, for good
       const gone: string[] = [];
-      const missing = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { v4: join(dir, 'none'), v6: join(dir, 'none6') }, (w) => gone.push(w));
+      const missing = createUdpBacklog(() => [udp('127.0.0.1', 5060)], { files: { v4: join(dir, 'none'), v6: join(dir, 'none6') }, onGiveUp: (w) => gone.push(w) });
       expect(missing()).toBeUndefined();
       expect(gone[0]).toMatch(/cannot read/);
+      expect(missing()).toBeUndefined();
+      expect(gone).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -90,7 +99,7 @@ describe('UDP backlog from /proc/net/udp', () => {
       await new Promise<void>((r) => rx.bind(0, '127.0.0.1', r));
       const port = rx.address().port;
       // what a read costs is not the point here (the host may hold many sockets)
-      const read = createUdpBacklog(() => [udp('127.0.0.1', port)], undefined, undefined, 60_000);
+      const read = createUdpBacklog(() => [udp('127.0.0.1', port)], { maxReadMs: 60_000 });
       // take the socket out of the loop: datagrams wait in the kernel
       const sym = Object.getOwnPropertySymbols(rx).find((s) => s.description === 'state symbol')!;
       const handle = (rx as unknown as Record<symbol, { handle: { recvStop(): number; recvStart(): number } }>)[sym].handle;

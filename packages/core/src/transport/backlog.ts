@@ -90,27 +90,47 @@ export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number | un
  */
 export const MAX_READ_MS = 2;
 
+/** After giving up because reading cost too much, the reader tries again this much later. */
+export const RETRY_AFTER_MS = 300_000;
+
+export interface UdpBacklogOptions {
+  /** the files to read (tests) */
+  files?: { v4: string; v6: string };
+  /** the reader gives up (why: for the log) */
+  onGiveUp?: (why: string) => void;
+  /** a read slower than this, three times in a row, gives the reader up for retryAfterMs */
+  maxReadMs?: number;
+  retryAfterMs?: number;
+  /** ms clock (default performance.now) */
+  now?: () => number;
+}
+
 /**
  * A reader of the bytes waiting in the UDP listeners' receive queues (`listeners()` is asked at
  * every read, so sockets opened later count). Undefined from the reader where /proc/net/udp cannot
- * be read (not Linux) or reading it costs too much (MAX_READ_MS, three times in a row): then it never tries again, and
- * `onGiveUp` says why.
+ * be read (not Linux: for good), or for RETRY_AFTER_MS where reading it cost over MAX_READ_MS three
+ * times in a row (a host crowded with sockets, or a moment without the CPU); `onGiveUp` says why.
  */
-export const createUdpBacklog = (
-  listeners: () => readonly ListenerInfo[],
-  files = { v4: '/proc/net/udp', v6: '/proc/net/udp6' },
-  onGiveUp?: (why: string) => void,
-  maxReadMs = MAX_READ_MS,
-): (() => number | undefined) => {
+export const createUdpBacklog = (listeners: () => readonly ListenerInfo[], o: UdpBacklogOptions = {}): (() => number | undefined) => {
+  const files = o.files ?? { v4: '/proc/net/udp', v6: '/proc/net/udp6' };
+  const maxReadMs = o.maxReadMs ?? MAX_READ_MS;
+  const retryAfterMs = o.retryAfterMs ?? RETRY_AFTER_MS;
+  const clock = o.now ?? (() => performance.now());
   let unavailable = false;
+  /** while set, the reader rests until then (it cost too much) */
+  let restUntil = 0;
   let slow = 0;
   const giveUp = (why: string): undefined => {
     unavailable = true;
-    onGiveUp?.(why);
+    o.onGiveUp?.(why);
     return undefined;
   };
   return () => {
     if (unavailable) return undefined;
+    if (restUntil > 0) {
+      if (clock() < restUntil) return undefined;
+      restUntil = 0;
+    }
     const keys4 = new Set<string>();
     const keys6 = new Set<string>();
     for (const l of listeners()) {
@@ -119,7 +139,7 @@ export const createUdpBacklog = (
       if (k !== undefined) (l.family === 6 ? keys6 : keys4).add(k);
     }
     if (keys4.size === 0 && keys6.size === 0) return undefined;
-    const t0 = performance.now();
+    const t0 = clock();
     let sum: number | undefined;
     try {
       const add = (n: number | undefined): void => {
@@ -134,10 +154,16 @@ export const createUdpBacklog = (
       if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' || code === 'EPERM') return giveUp(`cannot read ${files.v4}: ${(err as Error).message}`);
       return undefined;
     }
-    const ms = performance.now() - t0;
-    // three slow reads in a row: not a moment's stall (a GC, a busy CPU) but the file's size
+    const ms = clock() - t0;
+    // three slow reads in a row: not a moment's stall (a GC) but the file's size, or a CPU too
+    // busy to spare it: rest, and try again later
     slow = ms > maxReadMs ? slow + 1 : 0;
-    if (slow >= 3) return giveUp(`reading ${files.v4} took ${ms.toFixed(1)} ms (over ${maxReadMs} ms three times in a row: the host has many UDP sockets)`);
+    if (slow >= 3) {
+      slow = 0;
+      restUntil = clock() + retryAfterMs;
+      o.onGiveUp?.(`reading ${files.v4} took ${ms.toFixed(1)} ms (over ${maxReadMs} ms three times in a row: many UDP sockets on the host, or no CPU to spare); trying again in ${Math.round(retryAfterMs / 1000)} s`);
+      return undefined;
+    }
     return sum;
   };
 };

@@ -13,7 +13,7 @@ describe("a worker's relay socket", () => {
     try {
       expect(relay.socket).toMatchObject({ transport: 'udp', host: '127.0.0.1', family: 4 });
       // what the shedder reads (how long a read takes is not the point here)
-      const read = createUdpBacklog(() => [relay.socket], undefined, undefined, 60_000);
+      const read = createUdpBacklog(() => [relay.socket], { maxReadMs: 60_000 });
       expect(read()).toBe(0);
       // sent within this turn of the loop, so nothing has read them yet: they wait in the relay
       // socket's queue
