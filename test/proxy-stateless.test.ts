@@ -45,6 +45,14 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
     const copies = (callId: string, method: string): SipMessage[][] => backends.map((b) => b.received.filter((m) => m.callId === callId && m.method === method));
     const arrived = (callId: string, method: string, n: number) =>
       waitFor(() => copies(callId, method).flat().length >= n, { timeoutMs: 3000, what: `${n} ${method} at the backends` });
+    /** the `n` copies of `method` that backend `at` got, none having reached the other; each with `branch` */
+    const onlyAt = (callId: string, method: string, at: number, n: number, branch: string | undefined): SipMessage[] => {
+      const c = copies(callId, method);
+      expect(c[at], `${method} at the INVITE's backend`).toHaveLength(n);
+      expect(c[1 - at], `${method} at the other backend`).toHaveLength(0);
+      for (const m of c[at]!) expect(m.topVia?.branch, `${method}'s branch`).toBe(branch);
+      return c[at]!;
+    };
 
     it('sends a retransmitted INVITE, its CANCEL and the ACK of its 487 to the INVITE\'s backend', async () => {
       for (let call = 0; call < 12; call++) {
@@ -57,31 +65,24 @@ for (const algorithm of ['round-robin', 'weighted', 'random', 'priority'] as con
         // the retransmission (same branch): to the same backend, as the same copy
         caller.send(invite);
         await arrived(callId, 'INVITE', 2);
-        const inv = copies(callId, 'INVITE');
-        const at = inv.findIndex((c) => c.length > 0);
-        expect(inv[at]).toHaveLength(2);
-        expect(inv[1 - at]).toHaveLength(0);
-        expect(inv[at]![1]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+        const at = copies(callId, 'INVITE').findIndex((c) => c.length > 0);
+        const first = copies(callId, 'INVITE')[at]![0]!;
+        const forwardedBranch = first.topVia?.branch;
+        onlyAt(callId, 'INVITE', at, 2, forwardedBranch);
 
         const cancel = request('CANCEL', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}` });
         caller.send(cancel);
         await arrived(callId, 'CANCEL', 1);
-        const cancels = copies(callId, 'CANCEL');
-        expect(cancels[at]).toHaveLength(1);
-        expect(cancels[1 - at]).toHaveLength(0);
         // the CANCEL's branch is its INVITE's (§9.1): the backend matches it to the INVITE
-        expect(cancels[at]![0]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+        onlyAt(callId, 'CANCEL', at, 1, forwardedBranch);
 
         // the backend ends the INVITE with 487; the caller's ACK of it follows
-        backends[at]!.send(responseTo(inv[at]![0]!, 487, 'Request Terminated', { toTag: `uas-${id}` }));
+        backends[at]!.send(responseTo(first, 487, 'Request Terminated', { toTag: `uas-${id}` }));
         const r = await caller.next(3000, (m) => m.callId === callId && m.status === 487);
         const ack = request('ACK', 'sip:bob@example.com', { port: caller.port, callId, branch, fromTag: `f-${id}`, toTag: r.toTag! });
         caller.send(ack);
         await arrived(callId, 'ACK', 1);
-        const acks = copies(callId, 'ACK');
-        expect(acks[at]).toHaveLength(1);
-        expect(acks[1 - at]).toHaveLength(0);
-        expect(acks[at]![0]!.topVia?.branch).toBe(inv[at]![0]!.topVia?.branch);
+        onlyAt(callId, 'ACK', at, 1, forwardedBranch);
       }
     });
 

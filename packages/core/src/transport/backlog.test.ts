@@ -24,6 +24,7 @@ describe('UDP backlog from /proc/net/udp', () => {
     expect(procSocketKey('::1', 5060)).toBe('00000000000000000000000001000000:13C4');
     expect(procSocketKey('2001:db8::5', 5062)).toBe('B80D0120000000000000000005000000:13C6');
     expect(procSocketKey('::ffff:192.0.2.10', 5060)).toBe('0000000000000000FFFF00000A0200C0:13C4');
+    expect(procSocketKey('[fe80::1%eth0]', 5060)).toBe('000080FE000000000000000001000000:13C4');
     expect(procSocketKey('example.com', 5060)).toBeUndefined();
   });
 

@@ -2,11 +2,12 @@
 // /proc/net/udp and /proc/net/udp6: the rx_queue column, in bytes of buffer memory). The load
 // shedder uses it as its direct signal of falling behind: a loop that is fully busy may be keeping
 // up (the queue stays short) or draining what a burst left (it shrinks), and only a queue that
-// keeps growing means the offered load is more than the process can take. Elsewhere than Linux
-// the reader answers undefined and the shedder goes by the loop alone.
+// stays long means the offered load is more than the process can take. Elsewhere than Linux the
+// reader answers undefined and the shedder goes by the loop alone.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { parseIp } from './cidr.js';
 import type { ListenerInfo } from './types.js';
 
 /**
@@ -14,46 +15,18 @@ import type { ListenerInfo } from './types.js';
  * as the host (little-endian) reads it, in upper-case hex, then `:` and the port in hex.
  */
 export const procSocketKey = (address: string, port: number): string | undefined => {
-  const family = isIP(address);
-  let bytes: number[];
-  if (family === 4) bytes = address.split('.').map(Number);
-  else if (family === 6) {
-    const v6 = expandV6(address);
-    if (v6 === undefined) return undefined;
-    bytes = v6;
-  } else return undefined;
+  // brackets and a zone (`%eth0`) are not part of the address the kernel writes
+  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const family = isIP(bare);
+  const parsed = family === 0 ? null : parseIp(bare);
+  if (parsed === null) return undefined;
+  // parseIp gives an IPv4-mapped IPv6 address as its 4 bytes: a udp6 socket has all 16
+  const bytes = family === 6 && parsed.length === 4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...parsed] : [...parsed];
   let hex = '';
   for (let w = 0; w < bytes.length; w += 4) {
     for (let i = 3; i >= 0; i--) hex += bytes[w + i]!.toString(16).padStart(2, '0');
   }
   return `${hex.toUpperCase()}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-};
-
-/** The 16 bytes of an IPv6 address (an embedded IPv4 tail included); undefined if it is none. */
-const expandV6 = (address: string): number[] | undefined => {
-  let a = address.replace(/^\[|\]$/g, '');
-  const zone = a.indexOf('%');
-  if (zone >= 0) a = a.slice(0, zone);
-  let tail: number[] = [];
-  const lastColon = a.lastIndexOf(':');
-  if (a.includes('.', lastColon)) {
-    tail = a.slice(lastColon + 1).split('.').map(Number);
-    a = `${a.slice(0, lastColon + 1)}0:0`;
-  }
-  const [head, rest] = a.split('::') as [string, string | undefined];
-  const groups = (s: string): string[] => (s === '' ? [] : s.split(':'));
-  const h = groups(head);
-  const r = rest === undefined ? [] : groups(rest);
-  const fill = 8 - h.length - r.length;
-  if (fill < 0 || (rest === undefined && fill !== 0)) return undefined;
-  const all = [...h, ...Array<string>(fill).fill('0'), ...r];
-  const out: number[] = [];
-  for (const g of all) {
-    const v = parseInt(g, 16);
-    out.push((v >> 8) & 0xff, v & 0xff);
-  }
-  if (tail.length === 4) out.splice(12, 4, ...tail);
-  return out.length === 16 ? out : undefined;
 };
 
 /**
@@ -69,10 +42,15 @@ export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number | un
     const e = text.indexOf('\n', p);
     const line = text.slice(p, e < 0 ? text.length : e);
     p = e < 0 ? text.length : e + 1;
-    // "  sl: local rem st tx_queue:rx_queue ..."
-    const f = line.trim().split(/\s+/);
-    if (f.length < 5 || !keys.has(f[1]!.toUpperCase())) continue;
-    const q = f[4]!.split(':')[1];
+    // "  sl: local rem st tx_queue:rx_queue ...": the local address (upper-case hex, as the keys)
+    // is looked at first, and only our lines are split
+    let a = line.indexOf(':') + 1;
+    while (line.charCodeAt(a) === 0x20) a++;
+    const b = line.indexOf(' ', a);
+    if (a <= 0 || b < 0 || !keys.has(line.slice(a, b))) continue;
+    const f = line.slice(b).trim().split(/\s+/);
+    // rem st tx_queue:rx_queue
+    const q = f[2]?.split(':')[1];
     const n = q === undefined ? Number.NaN : parseInt(q, 16);
     if (Number.isFinite(n)) {
       sum += n;
@@ -83,7 +61,7 @@ export const sumRxQueue = (text: string, keys: ReadonlySet<string>): number | un
 };
 
 /**
- * A read that takes longer than this gives the reader up: /proc/net/udp lists every UDP socket of
+ * Reads that take longer than this (three in a row) rest the reader: /proc/net/udp lists every UDP socket of
  * the network namespace, and on a host that shares it with many (an Asterisk's RTP ports, a
  * resolver) one read costs milliseconds (measured: 224 ms with 20,000 sockets), five times a
  * second. In a container of its own, sipfront's are the only ones (~10 µs a read).
