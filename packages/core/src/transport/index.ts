@@ -13,7 +13,8 @@
 //   link-local left out); a port 0 becomes one assigned port shared by the expanded sockets.
 //   Each listener may carry allow/deny CIDR lists (deny wins; empty allow = everyone);
 //   refused sources are dropped per datagram / at accept with onDrop('acl').
-// - UDP: one datagram = one message; bigger than maxMessageSize → onDrop('too-large');
+// - UDP: read with recvmmsg and sent with sendmmsg in batches where the native module is built
+//   (udp-batch.ts; udpBatch: false or SIPFRONT_UDP_BATCH=0 keep dgram's path); one datagram = one message; bigger than maxMessageSize → onDrop('too-large');
 //   CR/LF-only datagrams are keep-alives and are not delivered.
 // - TCP/TLS: leading CRLFs between messages are skipped; CRLFCRLF there is a ping answered with
 //   a CRLF pong. A message is its header section plus Content-Length (`Content-Length` or `l`,
@@ -37,6 +38,7 @@
 
 export { cidrContains, createAcl, createCidrMatcher, parseCidr, parseIp, type Cidr } from './cidr.js';
 export { normaliseAddress } from './endpoint.js';
+export { batchUnavailableReason } from './udp-batch.js';
 export { TransportError, type TransportErrorCode } from './errors.js';
 export { findContentLength, StreamFramer, type FramerFailure, type FramerLimits, type FramerSink } from './stream-framer.js';
 export { createTransportLayer } from './transport-layer.js';

@@ -3,6 +3,7 @@
 
 import { TransportError } from './errors.js';
 import type { UdpAffinity } from './affinity.js';
+import type { UdpBatchLimits } from './udp-batch.js';
 import type { DropReason, Endpoint, Inbound, ListenerInfo, TransportOptions } from './types.js';
 
 export interface ResolvedLimits {
@@ -28,6 +29,8 @@ export interface LayerContext {
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   /** `workers: N` (see TransportOptions.affinity) */
   readonly affinity: UdpAffinity | undefined;
+  /** TransportOptions.udpBatch: undefined = off */
+  readonly udpBatch: UdpBatchLimits | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -76,6 +79,7 @@ export function createLayerContext(
     tlsCa: opts.tlsClient?.ca,
     listenerFor,
     affinity: opts.affinity,
+    udpBatch: opts.udpBatch === false ? undefined : opts.udpBatch === true || opts.udpBatch === undefined ? {} : opts.udpBatch,
     deliver(msg) {
       try {
         onMessage(msg);

@@ -166,6 +166,10 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return all.slice();
     },
 
+    udpBatched(listenerId) {
+      return udpById.get(listenerId)?.batched === true;
+    },
+
     listenerFor,
 
     send(target: Endpoint, data: Buffer, opts?: SendOptions): void {

@@ -1,4 +1,5 @@
 import type { UdpAffinity } from './affinity.js';
+import type { UdpBatchLimits } from './udp-batch.js';
 // The transport layer's public types: what it is given (listen specs, options) and what it hands
 // upward (raw message bytes with their source). No SIP parsing happens at this level.
 
@@ -96,6 +97,12 @@ export interface TransportOptions {
    * the primary's one socket) and hand each datagram to `affinity` first (transport/affinity.ts).
    */
   affinity?: UdpAffinity;
+  /**
+   * UDP reads and sends in batches (recvmmsg/sendmmsg, transport/udp-batch.ts) where the native
+   * module is built. Default true; false, or SIPFRONT_UDP_BATCH=0, keeps node:dgram's own path.
+   * Limits size the send queue (tests make it small).
+   */
+  udpBatch?: boolean | UdpBatchLimits;
 }
 
 export interface SendOptions {
@@ -112,6 +119,8 @@ export interface SendOptions {
 export interface TransportLayer {
   listen(specs: readonly ListenSpec[]): Promise<ListenerInfo[]>;
   listeners(): ListenerInfo[];
+  /** Whether a UDP listener reads and sends in batches (udpBatch), not through node:dgram per datagram. */
+  udpBatched(listenerId: string): boolean;
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   send(target: Endpoint, data: Buffer, opts?: SendOptions): void;
   /** A datagram another worker received on listener `listenerId` and relayed here: delivered as if it arrived here. */

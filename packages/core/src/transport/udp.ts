@@ -8,11 +8,14 @@ import { hostPort, normaliseAddress } from './endpoint.js';
 import { TransportError } from './errors.js';
 import type { LayerContext } from './layer-context.js';
 import type { ListenerInfo } from './types.js';
+import { startUdpBatch } from './udp-batch.js';
 
 const SOCKET_BUFFER_SIZE = 4 * 1024 * 1024;
 
 export interface UdpListener {
   readonly info: ListenerInfo;
+  /** Reads and sends go through udp-batch.ts (recvmmsg/sendmmsg), not dgram's per-datagram calls. */
+  readonly batched: boolean;
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
   close(): Promise<void>;
 }
@@ -79,23 +82,46 @@ export function openUdpListener(
       }
       const maxMessageSize = ctx.limits.maxMessageSize;
       const affinity = shared ? ctx.affinity : undefined;
-      socket.on('message', (data, rinfo) => {
-        const address = family === 6 ? normaliseAddress(rinfo.address) : rinfo.address;
+      const onDatagram = (data: Buffer, address: string, port: number): void => {
         if (acl !== null && !acl(address)) {
-          ctx.drop('acl', { transport: 'udp', address, port: rinfo.port });
+          ctx.drop('acl', { transport: 'udp', address, port });
           return;
         }
         if (data.length > maxMessageSize) {
-          ctx.drop('too-large', { transport: 'udp', address, port: rinfo.port });
+          ctx.drop('too-large', { transport: 'udp', address, port });
           return;
         }
         if (isKeepAlive(data)) return;
-        if (affinity !== undefined && affinity.route(data, { address, port: rinfo.port }, info.id)) return;
-        ctx.deliver({ data, source: { transport: 'udp', address, port: rinfo.port }, listener: info, receivedAt: Date.now() });
-      });
+        if (affinity !== undefined && affinity.route(data, { address, port }, info.id)) return;
+        ctx.deliver({ data, source: { transport: 'udp', address, port }, listener: info, receivedAt: Date.now() });
+      };
+      const sendFailed = (onError: (err: Error) => void, address: string, port: number, err: Error): void =>
+        ctx.failSend(onError, new TransportError('TRANSPORT_SEND_FAILED', `udp to ${hostPort(address, port)}: ${err.message}`, { cause: err }));
+      // batched reads and sends where the native module is built (udp-batch.ts), else dgram's own
+      const batch = ctx.udpBatch !== undefined
+        ? startUdpBatch(socket, maxMessageSize, {
+            onDatagram(data, address, port) {
+              if (acl !== null && !acl(address)) ctx.drop('acl', { transport: 'udp', address, port });
+              else if (data === null) ctx.drop('too-large', { transport: 'udp', address, port });
+              else onDatagram(data, address, port);
+            },
+            onSendError: (onError, err, address, port) => sendFailed(onError, address, port, err),
+            onReadError: (err) => ctx.report(new TransportError('TRANSPORT_SOCKET_ERROR', `${info.id}: ${err.message}`, { cause: err })),
+          }, ctx.udpBatch)
+        : undefined;
+      if (batch === undefined) {
+        socket.on('message', (data, rinfo) => {
+          onDatagram(data, family === 6 ? normaliseAddress(rinfo.address) : rinfo.address, rinfo.port);
+        });
+      }
       resolve({
         info,
+        batched: batch !== undefined,
         send(address, port, data, onError) {
+          if (batch !== undefined) {
+            batch.send(address, port, data, onError);
+            return;
+          }
           if (onError === undefined) {
             // no callback: dgram then reports nothing (a failed lookup would be an 'error'
             // event, and an IP address needs none), and a sent datagram costs no extra tick
@@ -103,13 +129,12 @@ export function openUdpListener(
             return;
           }
           socket.send(data, port, address, (err) => {
-            if (err) {
-              ctx.failSend(onError, new TransportError('TRANSPORT_SEND_FAILED', `udp to ${hostPort(address, port)}: ${err.message}`, { cause: err }));
-            }
+            if (err) sendFailed(onError, address, port, err);
           });
         },
         close: () =>
           new Promise<void>((done) => {
+            batch?.close();
             try {
               socket.close(() => done());
             } catch {

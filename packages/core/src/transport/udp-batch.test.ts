@@ -1,0 +1,224 @@
+// Batched UDP (udp-batch.ts and native/udp_batch.c) over real loopback sockets, against the
+// same behaviour through node:dgram: what goes in comes out whole, in order, with its source.
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type TransportLayer } from './index.js';
+
+const WAIT_MS = 5000;
+const layers: TransportLayer[] = [];
+const sockets: dgram.Socket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) {
+    try {
+      s.close();
+    } catch {
+      // already closed
+    }
+  }
+  await Promise.all(layers.splice(0).map((l) => l.close()));
+});
+
+/** Waits, bounded, until `pred` holds after one of the events `wake` is given. */
+function waitable() {
+  let wake: (() => void) | undefined;
+  return {
+    poke(): void {
+      wake?.();
+    },
+    async until(pred: () => boolean, what: string): Promise<void> {
+      const deadline = Date.now() + WAIT_MS;
+      while (!pred()) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    },
+  };
+}
+
+function makeLayer(udpBatch: boolean | { outBytes: number; outEntries: number }, maxMessageSize?: number, onMessage?: (m: Inbound) => void) {
+  const inbox: Inbound[] = [];
+  const drops: Array<{ reason: DropReason; source: Endpoint }> = [];
+  const w = waitable();
+  const layer = createTransportLayer({
+    onMessage: (m) => {
+      onMessage?.(m);
+      inbox.push(m);
+      w.poke();
+    },
+    onDrop: (reason, source) => {
+      drops.push({ reason, source });
+      w.poke();
+    },
+    udpBatch,
+    ...(maxMessageSize !== undefined ? { maxMessageSize } : {}),
+  });
+  layers.push(layer);
+  return { layer, inbox, drops, w };
+}
+
+async function client(host: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  sockets.push(s);
+  s.bind(0, host);
+  await once(s, 'listening', { signal: AbortSignal.timeout(WAIT_MS) });
+  // a burst is read only after it was all sent: room for it (the kernel caps this at rmem_max)
+  s.setRecvBufferSize(4 * 1024 * 1024);
+  return s;
+}
+
+function datagram(i: number, size = 0): Buffer {
+  const head = `MESSAGE sip:${i}@example.com SIP/2.0\r\nCall-ID: n${i}\r\nContent-Length: 0\r\n\r\n`;
+  return size <= head.length ? Buffer.from(head) : Buffer.concat([Buffer.from(head), Buffer.alloc(size - head.length, 0x61 + (i % 26))]);
+}
+
+describe('UDP batching', () => {
+  it('is built and used on Linux (pnpm build compiles native/udp_batch.c)', async () => {
+    expect(process.platform).toBe('linux');
+    expect(batchUnavailableReason()).toBe('');
+    const { layer } = makeLayer(true);
+    const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+    expect(layer.udpBatched(l!.id)).toBe(true);
+    const { layer: plain } = makeLayer(false);
+    const [p] = await plain.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+    expect(plain.udpBatched(p!.id)).toBe(false);
+  });
+
+  for (const udpBatch of [true, false]) {
+    const mode = udpBatch ? 'batched' : 'dgram';
+    for (const host of ['127.0.0.1', '::1']) {
+      it(`${mode}, ${host}: a burst of 120 arrives whole, in order, with its source; the answers go back`, async () => {
+        const { layer, inbox, w } = makeLayer(udpBatch);
+        const [l] = await layer.listen([{ transport: 'udp', host, port: 0 }]);
+        const c = await client(host);
+        const got: Buffer[] = [];
+        const gotWait = waitable();
+        c.on('message', (d, rinfo) => {
+          expect(rinfo.port).toBe(l!.port);
+          got.push(d);
+          gotWait.poke();
+        });
+        // more than the 64 datagrams of one read; the burst fits a default-sized socket buffer
+        const n = 120;
+        const size = (i: number): number => (i * 37) % 1400;
+        for (let i = 0; i < n; i++) c.send(datagram(i, size(i)), l!.port, host);
+        await w.until(() => inbox.length === n, `${n} datagrams`);
+        for (let i = 0; i < n; i++) {
+          expect(inbox[i]!.data.equals(datagram(i, size(i)))).toBe(true);
+          expect(inbox[i]!.source).toEqual({ transport: 'udp', address: host, port: c.address().port });
+          expect(inbox[i]!.listener.id).toBe(l!.id);
+        }
+        // each answer sent while handling its request, as the proxy does
+        for (const m of inbox) layer.send(m.source, Buffer.concat([Buffer.from('re:'), m.data]));
+        await gotWait.until(() => got.length === n, `${n} answers`);
+        for (let i = 0; i < n; i++) expect(got[i]!.equals(Buffer.concat([Buffer.from('re:'), datagram(i, size(i))]))).toBe(true);
+      });
+    }
+
+    it(`${mode}: microtasks and nextTicks one datagram starts have run when the next one, read at the same wake-up, arrives`, async () => {
+      // the proxy relies on it: a probe's answer settles a promise that marks a backend up, and
+      // the INVITE read right behind it must see the backend up (as with dgram, one callback each)
+      const seen: string[] = [];
+      let settled = 0;
+      let ticked = 0;
+      const { layer, inbox, w } = makeLayer(udpBatch, undefined, (m) => {
+        seen.push(`${m.data.toString()} after ${settled} settled, ${ticked} ticked`);
+        void Promise.resolve().then(() => settled++);
+        process.nextTick(() => ticked++);
+      });
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const c = await client('127.0.0.1');
+      // all sent before the layer's next read: one recvmmsg gets them together
+      for (const text of ['a', 'b', 'c']) c.send(Buffer.from(text), l!.port, '127.0.0.1');
+      await w.until(() => inbox.length === 3, 'three datagrams');
+      expect(seen).toEqual(['a after 0 settled, 0 ticked', 'b after 1 settled, 1 ticked', 'c after 2 settled, 2 ticked']);
+    });
+
+    it(`${mode}: a datagram of maxMessageSize passes, one byte more is dropped as too large, keep-alives are not delivered`, async () => {
+      const { layer, inbox, drops, w } = makeLayer(udpBatch, 3000);
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const c = await client('127.0.0.1');
+      c.send(Buffer.from('\r\n\r\n'), l!.port, '127.0.0.1');
+      c.send(datagram(1, 3001), l!.port, '127.0.0.1');
+      c.send(datagram(2, 60000), l!.port, '127.0.0.1');
+      c.send(datagram(3, 3000), l!.port, '127.0.0.1');
+      await w.until(() => inbox.length === 1 && drops.length === 2, 'one delivery and two drops');
+      expect(inbox[0]!.data.equals(datagram(3, 3000))).toBe(true);
+      expect(drops).toEqual([
+        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.address().port } },
+        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.address().port } },
+      ]);
+    });
+
+    it(`${mode}: sends outside a read (a timer's) leave on the next tick, more than the send queue holds`, async () => {
+      // a queue of 16 datagrams or 8 KB: 60 datagrams of 1 KB fill it several times over
+      const { layer } = makeLayer(udpBatch ? { outEntries: 16, outBytes: 8192 } : false);
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const c = await client('127.0.0.1');
+      const got: Buffer[] = [];
+      const gotWait = waitable();
+      c.on('message', (d) => {
+        got.push(d);
+        gotWait.poke();
+      });
+      const n = 60;
+      await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      for (let i = 0; i < n; i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.address().port }, datagram(i, 1000), { listener: l });
+      await gotWait.until(() => got.length === n, `${n} datagrams`);
+      for (let i = 0; i < n; i++) expect(got[i]!.equals(datagram(i, 1000))).toBe(true);
+    });
+
+    it(`${mode}: a refused send reaches onError later, never inside send(), and the next ones still go`, async () => {
+      const { layer } = makeLayer(udpBatch);
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const c = await client('127.0.0.1');
+      const got = waitable();
+      let received: Buffer | undefined;
+      c.on('message', (d) => {
+        received = d;
+        got.poke();
+      });
+      let insideSend = true;
+      let failure: Error | undefined;
+      const failed = waitable();
+      // port 0 is not a destination: the kernel refuses it (EINVAL)
+      layer.send({ transport: 'udp', address: '127.0.0.1', port: 0 }, datagram(1), {
+        listener: l,
+        onError: (err) => {
+          expect(insideSend).toBe(false);
+          failure = err;
+          failed.poke();
+        },
+      });
+      layer.send({ transport: 'udp', address: '127.0.0.1', port: c.address().port }, datagram(2), { listener: l });
+      insideSend = false;
+      await failed.until(() => failure !== undefined, 'the send error');
+      expect(failure!.message).toMatch(/127\.0\.0\.1:0/);
+      await got.until(() => received !== undefined, 'the second datagram');
+      expect(received!.equals(datagram(2))).toBe(true);
+    });
+
+    it(`${mode}: closing frees the port and reads nothing more`, async () => {
+      const { layer, inbox, w } = makeLayer(udpBatch);
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const c = await client('127.0.0.1');
+      c.send(datagram(1), l!.port, '127.0.0.1');
+      await w.until(() => inbox.length === 1, 'a datagram');
+      await layer.close();
+      const again = makeLayer(udpBatch);
+      const [l2] = await again.layer.listen([{ transport: 'udp', host: '127.0.0.1', port: l!.port }]);
+      expect(l2!.port).toBe(l!.port);
+      c.send(datagram(2), l!.port, '127.0.0.1');
+      await again.w.until(() => again.inbox.length === 1, 'a datagram on the new listener');
+      expect(inbox.length).toBe(1);
+    });
+  }
+});

@@ -1,0 +1,286 @@
+// Batched UDP I/O below node:dgram (Linux): a native module (packages/core/native/udp_batch.c)
+// reads up to SLOTS datagrams a wake-up with recvmmsg and sends what a batch produced with one
+// sendmmsg. dgram stays the socket's owner (bind, sharing between workers, close); this file
+// takes its descriptor, stops dgram's reading, and queues sends until the batch ends.
+//
+// Why: dgram costs a system call, a request object, an address lookup and a JS↔C++ round trip per
+// datagram in each direction, about a third of the proxy's CPU per call (bench/README.md).
+// Without the module (not built, not Linux, SIPFRONT_UDP_BATCH=0), udp.ts uses dgram alone.
+
+import type dgram from 'node:dgram';
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+
+interface NativeReader {
+  handle: unknown;
+  buffer: ArrayBuffer;
+  meta: Int32Array;
+}
+
+interface NativeModule {
+  /** onDatagram(i, n): datagram i of n read at one wake-up (one call each); (-errno, 0) on a read error */
+  open(fd: number, slots: number, slotSize: number, onDatagram: (i: number, n: number) => void): NativeReader;
+  close(handle: unknown): void;
+  ref(handle: unknown, on: boolean): void;
+  send(fd: number, out: ArrayBuffer, meta: Int32Array, start: number, end: number): number;
+  ntop(family: number, w0: number, w1?: number, w2?: number, w3?: number): string;
+  pton(text: string, out: Int32Array): boolean;
+}
+
+/** Datagrams a wake-up reads at most; the rest wait for the next turn of the loop. */
+const SLOTS = 64;
+/** Words per datagram in the shared meta arrays (the C file's layout). */
+const META = 8;
+/** Bytes and datagrams of queued sends before a flush is forced. */
+export interface UdpBatchLimits {
+  outBytes?: number;
+  outEntries?: number;
+}
+const OUT_BYTES = 256 * 1024;
+const OUT_ENTRIES = 512;
+const EAGAIN = -11;
+const ADDRESS_CACHE_MAX = 4096;
+
+let native: NativeModule | null | undefined;
+let unavailableReason = '';
+
+/** The native module, or null (then `batchUnavailableReason()` says why). */
+function loadNative(): NativeModule | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (process.platform !== 'linux') unavailableReason = 'not Linux';
+  else if (process.env.SIPFRONT_UDP_BATCH === '0') unavailableReason = 'SIPFRONT_UDP_BATCH=0';
+  else {
+    try {
+      const require = createRequire(import.meta.url);
+      native = require('../../native/build/udp_batch.node') as NativeModule;
+    } catch (err) {
+      unavailableReason = `native module not loadable (${(err as Error).message.split('\n')[0]}); \`pnpm build\` builds it with a C compiler`;
+    }
+  }
+  return native;
+}
+
+export function batchUnavailableReason(): string {
+  loadNative();
+  return unavailableReason;
+}
+
+interface DgramHandle {
+  fd: number;
+  recvStop(): number;
+  recvStart(): number;
+}
+
+/** dgram's handle, reached through its state symbol (the public `_handle` warns, DEP0112). */
+function handleOf(socket: dgram.Socket): DgramHandle | undefined {
+  const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+  if (sym === undefined) return undefined;
+  const state = (socket as unknown as Record<symbol, { handle?: DgramHandle } | undefined>)[sym];
+  const handle = state?.handle;
+  if (handle === undefined || typeof handle.fd !== 'number' || handle.fd < 0 || typeof handle.recvStop !== 'function') return undefined;
+  return handle;
+}
+
+export interface BatchDatagram {
+  (data: Buffer, address: string, port: number): void;
+}
+
+export interface UdpBatch {
+  /** Queues a datagram; it leaves when the current batch ends, or on the next tick outside one. */
+  send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
+  /** Stops reading (the socket itself stays the caller's to close). */
+  close(): void;
+}
+
+export interface UdpBatchHooks {
+  /** Each datagram read, in order. `oversize` datagrams were cut by the slot and come as null. */
+  onDatagram(data: Buffer | null, address: string, port: number): void;
+  /** A send the kernel refused (not EAGAIN: those go through dgram's queue). */
+  onSendError(onError: (err: Error) => void, err: NodeJS.ErrnoException, address: string, port: number): void;
+  /** A read error of the socket. */
+  onReadError(err: Error): void;
+}
+
+/**
+ * Takes over reading and sending of a bound dgram socket, or returns undefined (module missing,
+ * handle not reachable) and leaves the socket as it was. `slotSize` is the largest datagram read
+ * whole; bigger ones are reported as null (udp.ts drops them as too large).
+ */
+export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: UdpBatchHooks, limits: UdpBatchLimits = {}): UdpBatch | undefined {
+  const mod = loadNative();
+  if (mod === null) return undefined;
+  const handle = handleOf(socket);
+  if (handle === undefined) {
+    unavailableReason = "node:dgram's socket handle not reachable";
+    return undefined;
+  }
+  const fd = handle.fd;
+  const size = Math.min(65536, Math.max(512, slotSize + 1));
+
+  // ---- sending: datagrams are copied into one buffer and leave together
+  const outCapacity = limits.outBytes ?? OUT_BYTES;
+  const outEntries = limits.outEntries ?? OUT_ENTRIES;
+  const out = new ArrayBuffer(outCapacity);
+  const outBytes = new Uint8Array(out);
+  const outMeta = new Int32Array(outEntries * META);
+  const outErrors: (((err: Error) => void) | undefined)[] = [];
+  let outCount = 0;
+  let outUsed = 0;
+  let inBatch = false;
+  let flushScheduled = false;
+  const addr = new Int32Array(5);
+  const sendAddresses = new Map<string, Int32Array>();
+
+  const flush = (): void => {
+    flushScheduled = false;
+    let start = 0;
+    while (start < outCount) {
+      const r = mod.send(fd, out, outMeta, start, outCount);
+      if (r > 0) {
+        start += r;
+        continue;
+      }
+      if (r === 0) break;
+      if (r === EAGAIN) {
+        // the send buffer is full: dgram queues the rest and sends them when it drains
+        for (let i = start; i < outCount; i++) sendThroughDgram(i);
+        start = outCount;
+        break;
+      }
+      const onError = outErrors[start];
+      if (onError !== undefined) {
+        const err = new Error(getSystemErrorName(r)) as NodeJS.ErrnoException;
+        err.code = getSystemErrorName(r);
+        err.errno = r;
+        hooks.onSendError(onError, err, addressAt(start), outMeta[start * META + 2]);
+      }
+      start += 1;
+    }
+    outCount = 0;
+    outUsed = 0;
+    outErrors.length = 0;
+  };
+
+  const addressAt = (i: number): string => {
+    const m = i * META;
+    return outMeta[m + 3] === 6 ? mod.ntop(6, outMeta[m + 4], outMeta[m + 5], outMeta[m + 6], outMeta[m + 7]) : mod.ntop(4, outMeta[m + 4]);
+  };
+
+  const sendThroughDgram = (i: number): void => {
+    const m = i * META;
+    const data = Buffer.from(outBytes.subarray(outMeta[m], outMeta[m] + outMeta[m + 1]));
+    const address = addressAt(i);
+    const port = outMeta[m + 2];
+    const onError = outErrors[i];
+    socket.send(data, port, address, (err) => {
+      if (err && onError !== undefined) hooks.onSendError(onError, err, address, port);
+    });
+  };
+
+  const addressWords = (address: string): Int32Array | undefined => {
+    let w = sendAddresses.get(address);
+    if (w === undefined) {
+      if (!mod.pton(address, addr)) return undefined;
+      w = addr.slice();
+      if (sendAddresses.size >= ADDRESS_CACHE_MAX) sendAddresses.clear();
+      sendAddresses.set(address, w);
+    }
+    return w;
+  };
+
+  // ---- reading
+  const reader = mod.open(fd, SLOTS, size, onBatch);
+  handle.recvStop();
+  const inBytes = new Uint8Array(reader.buffer);
+  const inMeta = reader.meta;
+  const v4Names = new Map<number, string>();
+  const v6Names = new Map<string, string>();
+
+  const nameOf = (m: number): string => {
+    if (inMeta[m + 2] === 4) {
+      const key = inMeta[m + 4];
+      let name = v4Names.get(key);
+      if (name === undefined) {
+        name = `${key >>> 24}.${(key >>> 16) & 255}.${(key >>> 8) & 255}.${key & 255}`;
+        if (v4Names.size >= ADDRESS_CACHE_MAX) v4Names.clear();
+        v4Names.set(key, name);
+      }
+      return name;
+    }
+    const key = `${inMeta[m + 4]},${inMeta[m + 5]},${inMeta[m + 6]},${inMeta[m + 7]}`;
+    let name = v6Names.get(key);
+    if (name === undefined) {
+      name = mod.ntop(6, inMeta[m + 4], inMeta[m + 5], inMeta[m + 6], inMeta[m + 7]);
+      if (v6Names.size >= ADDRESS_CACHE_MAX) v6Names.clear();
+      v6Names.set(key, name);
+    }
+    return name;
+  };
+
+  // Called once a datagram (native side): microtasks and process.nextTick run between two, as with
+  // dgram. Sends made meanwhile wait in the queue and leave together after the batch's last one.
+  function onBatch(i: number, n: number): void {
+    if (i < 0) {
+      hooks.onReadError(new Error(`recvmmsg: ${getSystemErrorName(i)}`));
+      return;
+    }
+    inBatch = true;
+    try {
+      const m = i * META;
+      const len = inMeta[m];
+      const address = nameOf(m);
+      const port = inMeta[m + 1];
+      if (len < 0) hooks.onDatagram(null, address, port);
+      else {
+        // a copy: the slot is read into again at the next wake-up
+        const data = Buffer.allocUnsafe(len);
+        data.set(inBytes.subarray(i * size, i * size + len));
+        hooks.onDatagram(data, address, port);
+      }
+    } finally {
+      if (i === n - 1) {
+        inBatch = false;
+        if (outCount > 0) flush();
+      }
+    }
+  }
+
+  let closed = false;
+  return {
+    send(address, port, data, onError) {
+      const w = addressWords(address);
+      if (w === undefined || data.length > outCapacity) {
+        // not an IP literal, or too big to queue: dgram's own path
+        socket.send(data, port, address, (err) => {
+          if (err && onError !== undefined) hooks.onSendError(onError, err, address, port);
+        });
+        return;
+      }
+      if (outCount === outEntries || outUsed + data.length > outCapacity) flush();
+      const m = outCount * META;
+      outMeta[m] = outUsed;
+      outMeta[m + 1] = data.length;
+      outMeta[m + 2] = port;
+      outMeta[m + 3] = w[0];
+      outMeta[m + 4] = w[1];
+      outMeta[m + 5] = w[2];
+      outMeta[m + 6] = w[3];
+      outMeta[m + 7] = w[4];
+      outBytes.set(data, outUsed);
+      outErrors[outCount] = onError;
+      outUsed += data.length;
+      outCount += 1;
+      if (!inBatch && !flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flush);
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      if (outCount > 0) flush();
+      mod.close(reader.handle);
+    },
+  };
+}
