@@ -56,6 +56,7 @@ need() {
   give_up "missing: $1; install the Debian package $2 (apt-get install -y $2) or run this as root"
 }
 
+need cc gcc
 need sipp sip-tester
 need redis-server redis-server
 need promtool prometheus

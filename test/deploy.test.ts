@@ -329,6 +329,9 @@ describe('the production bundle (what the image runs)', () => {
     const version = (JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { version: string }).version;
     expect(run(process.execPath, [join(bundle, 'dist/cli.js'), '--version'], { cwd: tmp })).toEqual({ status: 0, out: `sipfront ${version}\n` });
     expect(run(join(bundle, 'bin/sipfront'), ['--version'], { cwd: tmp })).toEqual({ status: 0, out: `sipfront ${version}\n` });
+    // the batched UDP module (packages/core/native) travels with the core package, and loads there
+    const core = run(process.execPath, ['--input-type=module', '-e', "const { batchUnavailableReason } = await import('@sipfront/core'); console.log(JSON.stringify(batchUnavailableReason()))"], { cwd: bundle });
+    expect(core).toEqual({ status: 0, out: '""\n' });
     // node's options for the server, from packages/server/package.json, in the launcher and in
     // the root package.json's scripts (pnpm start, pnpm sipfront)
     const options = (JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { sipfront: { nodeOptions: string[] } }).sipfront.nodeOptions;

@@ -133,22 +133,30 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 }
 
 static void on_poll_closed(uv_handle_t *handle) {
-  reader_t *r = (reader_t *)handle->data;
-  free(r);
+  free(handle->data);
 }
+
+static void env_cleanup(void *arg);
 
 static void release_reader(reader_t *r) {
   if (r->closed) return;
   r->closed = 1;
   uv_poll_stop(&r->poll);
+  napi_remove_env_cleanup_hook(r->env, env_cleanup, r);
   napi_delete_reference(r->env, r->callback);
   napi_delete_reference(r->env, r->resource);
   napi_delete_reference(r->env, r->buffer_ref);
   napi_delete_reference(r->env, r->meta_ref);
   napi_async_destroy(r->env, r->async_context);
-  close(r->fd);
+  // uv_close stops the poll and drops the descriptor from epoll at once; the descriptor is closed
+  // now, not at the close callback, so the port is free when the caller's socket closes
   uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+  close(r->fd);
 }
+
+// The environment goes away (a worker thread ends) with the reader open: close it, or the loop's
+// close finds a live handle.
+static void env_cleanup(void *arg) { release_reader((reader_t *)arg); }
 
 // open(fd, slots, slotSize, onDatagram(i, n): datagram i of the n read, or (-errno, 0)) → { handle, buffer: ArrayBuffer, meta: Int32Array }
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -204,6 +212,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->poll.data = r;
+  CHECK(env, napi_add_env_cleanup_hook(env, env_cleanup, r));
   rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
   if (rc != 0) {
     release_reader(r);

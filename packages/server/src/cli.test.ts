@@ -116,6 +116,31 @@ describe('sipfront CLI', () => {
     });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('"msg":"stopped"');
+    // UDP in batches (the native module pnpm build compiles): nothing to say at info
+    expect(run.stdout).not.toContain('UDP batching off');
+  });
+
+  it('says at start, with the reason, when UDP goes through node:dgram one datagram at a time', async () => {
+    const ok = join(tmp, 'nobatch.yaml');
+    writeFileSync(ok, [
+      'listen: [{ transport: udp, host: 127.0.0.1, port: 0 }]',
+      'api: { host: 127.0.0.1, port: 0 }',
+      `store: { kind: memory, path: ${join(tmp, 'data-nobatch')} }`,
+    ].join('\n'));
+    let sent = false;
+    const run = await sipfront([], {
+      env: { SIPFRONT_CONFIG: ok, SIPFRONT_LOG_LEVEL: 'info', SIPFRONT_UDP_BATCH: '0' },
+      onStdout: (out, kill) => {
+        if (!sent && out.includes('"msg":"started"')) {
+          sent = true;
+          kill('SIGTERM');
+        }
+      },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const line = run.stdout.split('\n').find((l) => l.includes('UDP batching off'));
+    expect(line, run.stdout).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ level: 30, reason: 'SIPFRONT_UDP_BATCH=0' });
   });
 
   it('ctl without a command is a usage error (exit 2); unknown options are usage errors (exit 2)', async () => {

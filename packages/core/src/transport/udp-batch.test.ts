@@ -98,6 +98,7 @@ describe('UDP batching', () => {
       it(`${mode}, ${host}: a burst of 120 arrives whole, in order, with its source; the answers go back`, async () => {
         const { layer, inbox, w } = makeLayer(udpBatch);
         const [l] = await layer.listen([{ transport: 'udp', host, port: 0 }]);
+        expect(layer.udpBatched(l!.id)).toBe(udpBatch);
         const c = await client(host);
         const got: Buffer[] = [];
         const gotWait = waitable();
@@ -116,7 +117,7 @@ describe('UDP batching', () => {
           expect(inbox[i]!.source).toEqual({ transport: 'udp', address: host, port: c.address().port });
           expect(inbox[i]!.listener.id).toBe(l!.id);
         }
-        // each answer sent while handling its request, as the proxy does
+        // answers sent later, from the test (outside any read)
         for (const m of inbox) layer.send(m.source, Buffer.concat([Buffer.from('re:'), m.data]));
         await gotWait.until(() => got.length === n, `${n} answers`);
         for (let i = 0; i < n; i++) expect(got[i]!.equals(Buffer.concat([Buffer.from('re:'), datagram(i, size(i))]))).toBe(true);
@@ -142,9 +143,53 @@ describe('UDP batching', () => {
       expect(seen).toEqual(['a after 0 settled, 0 ticked', 'b after 1 settled, 1 ticked', 'c after 2 settled, 2 ticked']);
     });
 
+    it(`${mode}: an answer sent while its datagram is handled leaves without anything else sent after it`, async () => {
+      const made = makeLayer(udpBatch, undefined, (m) => made.layer.send(m.source, Buffer.concat([Buffer.from('re:'), m.data])));
+      const layer = made.layer;
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+      const c = await client('127.0.0.1');
+      const got: string[] = [];
+      const gotWait = waitable();
+      c.on('message', (d) => {
+        got.push(d.toString());
+        gotWait.poke();
+      });
+      c.send(Buffer.from('one'), l!.port, '127.0.0.1');
+      await gotWait.until(() => got.length === 1, 'the answer');
+      expect(got).toEqual(['re:one']);
+    });
+
+    it(`${mode}: answers sent while a datagram is handled, and from the microtask and tick it starts, all leave, in order`, async () => {
+      // the proxy's way: the answer or the forwarded request is sent inside the read's callback
+      const made = makeLayer(udpBatch, undefined, (m) => {
+        const send = (what: string): void => made.layer.send(m.source, Buffer.concat([Buffer.from(`${what}:`), m.data]));
+        send('now');
+        void Promise.resolve().then(() => send('micro'));
+        process.nextTick(() => send('tick'));
+      });
+      const layer = made.layer;
+      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+      const c = await client('127.0.0.1');
+      const got: string[] = [];
+      const gotWait = waitable();
+      c.on('message', (d) => {
+        got.push(d.toString());
+        gotWait.poke();
+      });
+      for (const text of ['a', 'b', 'c']) c.send(Buffer.from(text), l!.port, '127.0.0.1');
+      await gotWait.until(() => got.length === 9, 'nine answers');
+      // each datagram's own three in the order they were made (ticks run before microtasks)
+      for (const text of ['a', 'b', 'c']) {
+        expect(got.filter((g) => g.endsWith(`:${text}`))).toEqual([`now:${text}`, `tick:${text}`, `micro:${text}`]);
+      }
+    });
+
     it(`${mode}: a datagram of maxMessageSize passes, one byte more is dropped as too large, keep-alives are not delivered`, async () => {
       const { layer, inbox, drops, w } = makeLayer(udpBatch, 3000);
       const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
       const c = await client('127.0.0.1');
       c.send(Buffer.from('\r\n\r\n'), l!.port, '127.0.0.1');
       c.send(datagram(1, 3001), l!.port, '127.0.0.1');

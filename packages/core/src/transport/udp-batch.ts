@@ -98,7 +98,10 @@ export interface UdpBatchHooks {
   onDatagram(data: Buffer | null, address: string, port: number): void;
   /** A send the kernel refused (not EAGAIN: those go through dgram's queue). */
   onSendError(onError: (err: Error) => void, err: NodeJS.ErrnoException, address: string, port: number): void;
-  /** A read error of the socket. */
+  /**
+   * A read error of the socket: batched reading has stopped and dgram's reading is back on; the
+   * caller listens to the socket's 'message' from now on (sends stay batched).
+   */
   onReadError(err: Error): void;
 }
 
@@ -116,7 +119,10 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     return undefined;
   }
   const fd = handle.fd;
-  const size = Math.min(65536, Math.max(512, slotSize + 1));
+  // narrowed once for the functions below
+  const lib: NativeModule = mod;
+  const dgramHandle: DgramHandle = handle;
+  const size = Math.min(65536, Math.max(512, Math.floor(slotSize) + 1));
 
   // ---- sending: datagrams are copied into one buffer and leave together
   const outCapacity = limits.outBytes ?? OUT_BYTES;
@@ -135,31 +141,39 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const flush = (): void => {
     flushScheduled = false;
     let start = 0;
-    while (start < outCount) {
-      const r = mod.send(fd, out, outMeta, start, outCount);
-      if (r > 0) {
-        start += r;
-        continue;
+    try {
+      while (start < outCount) {
+        // dgram still holds datagrams (an earlier EAGAIN): these queue behind them, in order
+        if (socket.getSendQueueCount() > 0) {
+          for (; start < outCount; start++) sendThroughDgram(start);
+          break;
+        }
+        const r = mod.send(fd, out, outMeta, start, outCount);
+        if (r > 0) {
+          start += r;
+          continue;
+        }
+        if (r === 0) break;
+        if (r === EAGAIN) {
+          // the send buffer is full: dgram queues the rest and sends them when it drains
+          for (; start < outCount; start++) sendThroughDgram(start);
+          break;
+        }
+        const onError = outErrors[start];
+        if (onError !== undefined) {
+          const err = new Error(getSystemErrorName(r)) as NodeJS.ErrnoException;
+          err.code = getSystemErrorName(r);
+          err.errno = r;
+          hooks.onSendError(onError, err, addressAt(start), outMeta[start * META + 2]);
+        }
+        start += 1;
       }
-      if (r === 0) break;
-      if (r === EAGAIN) {
-        // the send buffer is full: dgram queues the rest and sends them when it drains
-        for (let i = start; i < outCount; i++) sendThroughDgram(i);
-        start = outCount;
-        break;
-      }
-      const onError = outErrors[start];
-      if (onError !== undefined) {
-        const err = new Error(getSystemErrorName(r)) as NodeJS.ErrnoException;
-        err.code = getSystemErrorName(r);
-        err.errno = r;
-        hooks.onSendError(onError, err, addressAt(start), outMeta[start * META + 2]);
-      }
-      start += 1;
+    } finally {
+      // whatever happened, what was queued is sent or reported once, never again
+      outCount = 0;
+      outUsed = 0;
+      outErrors.length = 0;
     }
-    outCount = 0;
-    outUsed = 0;
-    outErrors.length = 0;
   };
 
   const addressAt = (i: number): string => {
@@ -167,15 +181,20 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     return outMeta[m + 3] === 6 ? mod.ntop(6, outMeta[m + 4], outMeta[m + 5], outMeta[m + 6], outMeta[m + 7]) : mod.ntop(4, outMeta[m + 4]);
   };
 
+  /** dgram's own send, its synchronous throws (a closed socket, a bad port) reported like the rest */
+  const dgramSend = (data: Buffer, port: number, address: string, onError: ((err: Error) => void) | undefined): void => {
+    try {
+      socket.send(data, port, address, (err) => {
+        if (err && onError !== undefined) hooks.onSendError(onError, err, address, port);
+      });
+    } catch (err) {
+      if (onError !== undefined) hooks.onSendError(onError, err as NodeJS.ErrnoException, address, port);
+    }
+  };
+
   const sendThroughDgram = (i: number): void => {
     const m = i * META;
-    const data = Buffer.from(outBytes.subarray(outMeta[m], outMeta[m] + outMeta[m + 1]));
-    const address = addressAt(i);
-    const port = outMeta[m + 2];
-    const onError = outErrors[i];
-    socket.send(data, port, address, (err) => {
-      if (err && onError !== undefined) hooks.onSendError(onError, err, address, port);
-    });
+    dgramSend(Buffer.from(outBytes.subarray(outMeta[m], outMeta[m] + outMeta[m + 1])), outMeta[m + 2], addressAt(i), outErrors[i]);
   };
 
   const addressWords = (address: string): Int32Array | undefined => {
@@ -190,8 +209,16 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   };
 
   // ---- reading
-  const reader = mod.open(fd, SLOTS, size, onBatch);
+  let reader: NativeReader;
+  try {
+    reader = mod.open(fd, SLOTS, size, onBatch);
+  } catch (err) {
+    // dup() refused (no descriptor left), the loop refused the poll: dgram as before
+    unavailableReason = `batched reading could not start: ${(err as Error).message}`;
+    return undefined;
+  }
   handle.recvStop();
+  let reading = true;
   const inBytes = new Uint8Array(reader.buffer);
   const inMeta = reader.meta;
   const v4Names = new Map<number, string>();
@@ -222,7 +249,14 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   // dgram. Sends made meanwhile wait in the queue and leave together after the batch's last one.
   function onBatch(i: number, n: number): void {
     if (i < 0) {
-      hooks.onReadError(new Error(`recvmmsg: ${getSystemErrorName(i)}`));
+      // the poll has stopped (libuv stops it on an error): back to dgram's reading, which reports
+      // what it meets as the socket's 'error'
+      if (reading) {
+        reading = false;
+        lib.close(reader.handle);
+        dgramHandle.recvStart();
+        hooks.onReadError(new Error(`recvmmsg: ${getSystemErrorName(i)}; reading through node:dgram from now on`));
+      }
       return;
     }
     inBatch = true;
@@ -251,10 +285,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     send(address, port, data, onError) {
       const w = addressWords(address);
       if (w === undefined || data.length > outCapacity) {
-        // not an IP literal, or too big to queue: dgram's own path
-        socket.send(data, port, address, (err) => {
-          if (err && onError !== undefined) hooks.onSendError(onError, err, address, port);
-        });
+        // not an IP literal, or too big to queue: dgram's own path, after what is queued
+        if (outCount > 0) flush();
+        dgramSend(data, port, address, onError);
         return;
       }
       if (outCount === outEntries || outUsed + data.length > outCapacity) flush();
@@ -280,7 +313,10 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
       if (closed) return;
       closed = true;
       if (outCount > 0) flush();
-      mod.close(reader.handle);
+      if (reading) {
+        reading = false;
+        mod.close(reader.handle);
+      }
     },
   };
 }

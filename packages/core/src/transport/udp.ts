@@ -101,19 +101,24 @@ export function openUdpListener(
       const batch = ctx.udpBatch !== undefined
         ? startUdpBatch(socket, maxMessageSize, {
             onDatagram(data, address, port) {
+              if (family === 6) address = normaliseAddress(address);
               if (acl !== null && !acl(address)) ctx.drop('acl', { transport: 'udp', address, port });
               else if (data === null) ctx.drop('too-large', { transport: 'udp', address, port });
               else onDatagram(data, address, port);
             },
             onSendError: (onError, err, address, port) => sendFailed(onError, address, port, err),
-            onReadError: (err) => ctx.report(new TransportError('TRANSPORT_SOCKET_ERROR', `${info.id}: ${err.message}`, { cause: err })),
+            onReadError: (err) => {
+              ctx.report(new TransportError('TRANSPORT_SOCKET_ERROR', `${info.id}: ${err.message}`, { cause: err }));
+              listenThroughDgram();
+            },
           }, ctx.udpBatch)
         : undefined;
-      if (batch === undefined) {
+      function listenThroughDgram(): void {
         socket.on('message', (data, rinfo) => {
           onDatagram(data, family === 6 ? normaliseAddress(rinfo.address) : rinfo.address, rinfo.port);
         });
       }
+      if (batch === undefined) listenThroughDgram();
       resolve({
         info,
         batched: batch !== undefined,
