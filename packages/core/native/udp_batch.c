@@ -230,27 +230,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *p;
-  CHECK(env, napi_get_value_external(env, argv[0], &p));
-  release_reader((reader_t *)p);
-  return NULL;
-}
-
-// ref(handle, bool): whether the reader keeps the event loop alive.
-static napi_value js_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *p;
-  bool on;
-  CHECK(env, napi_get_value_external(env, argv[0], &p));
-  CHECK(env, napi_get_value_bool(env, argv[1], &on));
-  reader_t *r = p;
-  if (!r->closed) {
-    if (on) uv_ref((uv_handle_t *)&r->poll);
-    else uv_unref((uv_handle_t *)&r->poll);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp_batch: a reader handle expected");
+    return NULL;
   }
+  release_reader((reader_t *)p);
   return NULL;
 }
 
@@ -401,12 +387,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ntop", NULL, js_ntop, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pton", NULL, js_pton, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  if (napi_define_properties(env, exports, 6, props) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
   return exports;
 }
 

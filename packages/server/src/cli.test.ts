@@ -97,16 +97,17 @@ describe('sipfront CLI', () => {
     expect(run.stderr).toBe(`${bad}: listen[0].port: not a port (0-65535) (line 1)\n`);
   });
 
-  it('runs until SIGTERM, then closes and exits 0', async () => {
-    const ok = join(tmp, 'run.yaml');
-    writeFileSync(ok, [
+  /** sipfront on a UDP port of its own with `env`, stopped with SIGTERM once it says it started */
+  const startThenStop = async (name: string, env: NodeJS.ProcessEnv): Promise<Run> => {
+    const config = join(tmp, `${name}.yaml`);
+    writeFileSync(config, [
       'listen: [{ transport: udp, host: 127.0.0.1, port: 0 }]',
       'api: { host: 127.0.0.1, port: 0 }',
-      `store: { kind: memory, path: ${join(tmp, 'data')} }`,
+      `store: { kind: memory, path: ${join(tmp, `data-${name}`)} }`,
     ].join('\n'));
     let sent = false;
-    const run = await sipfront([], {
-      env: { SIPFRONT_CONFIG: ok, SIPFRONT_LOG_LEVEL: 'info' },
+    return sipfront([], {
+      env: { SIPFRONT_CONFIG: config, SIPFRONT_LOG_LEVEL: 'info', ...env },
       onStdout: (out, kill) => {
         if (!sent && out.includes('"msg":"started"')) {
           sent = true;
@@ -114,6 +115,10 @@ describe('sipfront CLI', () => {
         }
       },
     });
+  };
+
+  it('runs until SIGTERM, then closes and exits 0', async () => {
+    const run = await startThenStop('run', {});
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('"msg":"stopped"');
     // UDP in batches (the native module pnpm build compiles): nothing to say at info
@@ -121,22 +126,7 @@ describe('sipfront CLI', () => {
   });
 
   it('says at start, with the reason, when UDP goes through node:dgram one datagram at a time', async () => {
-    const ok = join(tmp, 'nobatch.yaml');
-    writeFileSync(ok, [
-      'listen: [{ transport: udp, host: 127.0.0.1, port: 0 }]',
-      'api: { host: 127.0.0.1, port: 0 }',
-      `store: { kind: memory, path: ${join(tmp, 'data-nobatch')} }`,
-    ].join('\n'));
-    let sent = false;
-    const run = await sipfront([], {
-      env: { SIPFRONT_CONFIG: ok, SIPFRONT_LOG_LEVEL: 'info', SIPFRONT_UDP_BATCH: '0' },
-      onStdout: (out, kill) => {
-        if (!sent && out.includes('"msg":"started"')) {
-          sent = true;
-          kill('SIGTERM');
-        }
-      },
-    });
+    const run = await startThenStop('nobatch', { SIPFRONT_UDP_BATCH: '0' });
     expect(run.code, run.stderr).toBe(0);
     const line = run.stdout.split('\n').find((l) => l.includes('UDP batching off'));
     expect(line, run.stdout).toBeDefined();

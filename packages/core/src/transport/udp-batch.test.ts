@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type TransportLayer } from './index.js';
+import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type ListenerInfo, type TransportLayer } from './index.js';
 
 const WAIT_MS = 5000;
 const layers: TransportLayer[] = [];
@@ -65,14 +65,35 @@ function makeLayer(udpBatch: boolean | { outBytes: number; outEntries: number },
   return { layer, inbox, drops, w };
 }
 
-async function client(host: string): Promise<dgram.Socket> {
+/** A UDP client; `got` is what it received, `received(n)` waits (bounded) until it has n. */
+async function client(host: string) {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   sockets.push(s);
   s.bind(0, host);
   await once(s, 'listening', { signal: AbortSignal.timeout(WAIT_MS) });
   // a burst is read only after it was all sent: room for it (the kernel caps this at rmem_max)
   s.setRecvBufferSize(4 * 1024 * 1024);
-  return s;
+  const got: Array<{ data: Buffer; port: number }> = [];
+  const w = waitable();
+  s.on('message', (data, rinfo) => {
+    got.push({ data, port: rinfo.port });
+    w.poke();
+  });
+  return {
+    socket: s,
+    port: s.address().port,
+    send: (data: Buffer | string, port: number): void => s.send(data, port, host),
+    got,
+    texts: (): string[] => got.map((g) => g.data.toString()),
+    received: (n: number, what = `${n} datagrams`): Promise<void> => w.until(() => got.length >= n, what),
+  };
+}
+
+/** One UDP listener of `layer`, checked to read and send the way the test asks. */
+async function listenOne(layer: TransportLayer, udpBatch: unknown, host = '127.0.0.1'): Promise<ListenerInfo> {
+  const [l] = await layer.listen([{ transport: 'udp', host, port: 0 }]);
+  expect(layer.udpBatched(l!.id)).toBe(udpBatch !== false);
+  return l!;
 }
 
 function datagram(i: number, size = 0): Buffer {
@@ -97,30 +118,25 @@ describe('UDP batching', () => {
     for (const host of ['127.0.0.1', '::1']) {
       it(`${mode}, ${host}: a burst of 120 arrives whole, in order, with its source; the answers go back`, async () => {
         const { layer, inbox, w } = makeLayer(udpBatch);
-        const [l] = await layer.listen([{ transport: 'udp', host, port: 0 }]);
-        expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+        const l = await listenOne(layer, udpBatch, host);
         const c = await client(host);
-        const got: Buffer[] = [];
-        const gotWait = waitable();
-        c.on('message', (d, rinfo) => {
-          expect(rinfo.port).toBe(l!.port);
-          got.push(d);
-          gotWait.poke();
-        });
         // more than the 64 datagrams of one read; the burst fits a default-sized socket buffer
         const n = 120;
         const size = (i: number): number => (i * 37) % 1400;
-        for (let i = 0; i < n; i++) c.send(datagram(i, size(i)), l!.port, host);
+        for (let i = 0; i < n; i++) c.send(datagram(i, size(i)), l.port);
         await w.until(() => inbox.length === n, `${n} datagrams`);
         for (let i = 0; i < n; i++) {
           expect(inbox[i]!.data.equals(datagram(i, size(i)))).toBe(true);
-          expect(inbox[i]!.source).toEqual({ transport: 'udp', address: host, port: c.address().port });
-          expect(inbox[i]!.listener.id).toBe(l!.id);
+          expect(inbox[i]!.source).toEqual({ transport: 'udp', address: host, port: c.port });
+          expect(inbox[i]!.listener.id).toBe(l.id);
         }
         // answers sent later, from the test (outside any read)
         for (const m of inbox) layer.send(m.source, Buffer.concat([Buffer.from('re:'), m.data]));
-        await gotWait.until(() => got.length === n, `${n} answers`);
-        for (let i = 0; i < n; i++) expect(got[i]!.equals(Buffer.concat([Buffer.from('re:'), datagram(i, size(i))]))).toBe(true);
+        await c.received(n, `${n} answers`);
+        for (let i = 0; i < n; i++) {
+          expect(c.got[i]!.data.equals(Buffer.concat([Buffer.from('re:'), datagram(i, size(i))]))).toBe(true);
+          expect(c.got[i]!.port).toBe(l.port);
+        }
       });
     }
 
@@ -135,29 +151,21 @@ describe('UDP batching', () => {
         void Promise.resolve().then(() => settled++);
         process.nextTick(() => ticked++);
       });
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
       // all sent before the layer's next read: one recvmmsg gets them together
-      for (const text of ['a', 'b', 'c']) c.send(Buffer.from(text), l!.port, '127.0.0.1');
+      for (const text of ['a', 'b', 'c']) c.send(text, l.port);
       await w.until(() => inbox.length === 3, 'three datagrams');
       expect(seen).toEqual(['a after 0 settled, 0 ticked', 'b after 1 settled, 1 ticked', 'c after 2 settled, 2 ticked']);
     });
 
     it(`${mode}: an answer sent while its datagram is handled leaves without anything else sent after it`, async () => {
       const made = makeLayer(udpBatch, undefined, (m) => made.layer.send(m.source, Buffer.concat([Buffer.from('re:'), m.data])));
-      const layer = made.layer;
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+      const l = await listenOne(made.layer, udpBatch);
       const c = await client('127.0.0.1');
-      const got: string[] = [];
-      const gotWait = waitable();
-      c.on('message', (d) => {
-        got.push(d.toString());
-        gotWait.poke();
-      });
-      c.send(Buffer.from('one'), l!.port, '127.0.0.1');
-      await gotWait.until(() => got.length === 1, 'the answer');
-      expect(got).toEqual(['re:one']);
+      c.send('one', l.port);
+      await c.received(1, 'the answer');
+      expect(c.texts()).toEqual(['re:one']);
     });
 
     it(`${mode}: answers sent while a datagram is handled, and from the microtask and tick it starts, all leave, in order`, async () => {
@@ -168,69 +176,48 @@ describe('UDP batching', () => {
         void Promise.resolve().then(() => send('micro'));
         process.nextTick(() => send('tick'));
       });
-      const layer = made.layer;
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+      const l = await listenOne(made.layer, udpBatch);
       const c = await client('127.0.0.1');
-      const got: string[] = [];
-      const gotWait = waitable();
-      c.on('message', (d) => {
-        got.push(d.toString());
-        gotWait.poke();
-      });
-      for (const text of ['a', 'b', 'c']) c.send(Buffer.from(text), l!.port, '127.0.0.1');
-      await gotWait.until(() => got.length === 9, 'nine answers');
+      for (const text of ['a', 'b', 'c']) c.send(text, l.port);
+      await c.received(9, 'nine answers');
       // each datagram's own three in the order they were made (ticks run before microtasks)
       for (const text of ['a', 'b', 'c']) {
-        expect(got.filter((g) => g.endsWith(`:${text}`))).toEqual([`now:${text}`, `tick:${text}`, `micro:${text}`]);
+        expect(c.texts().filter((g) => g.endsWith(`:${text}`))).toEqual([`now:${text}`, `tick:${text}`, `micro:${text}`]);
       }
     });
 
     it(`${mode}: a datagram of maxMessageSize passes, one byte more is dropped as too large, keep-alives are not delivered`, async () => {
       const { layer, inbox, drops, w } = makeLayer(udpBatch, 3000);
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-      expect(layer.udpBatched(l!.id)).toBe(udpBatch);
+      const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
-      c.send(Buffer.from('\r\n\r\n'), l!.port, '127.0.0.1');
-      c.send(datagram(1, 3001), l!.port, '127.0.0.1');
-      c.send(datagram(2, 60000), l!.port, '127.0.0.1');
-      c.send(datagram(3, 3000), l!.port, '127.0.0.1');
+      c.send('\r\n\r\n', l.port);
+      c.send(datagram(1, 3001), l.port);
+      c.send(datagram(2, 60000), l.port);
+      c.send(datagram(3, 3000), l.port);
       await w.until(() => inbox.length === 1 && drops.length === 2, 'one delivery and two drops');
       expect(inbox[0]!.data.equals(datagram(3, 3000))).toBe(true);
       expect(drops).toEqual([
-        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.address().port } },
-        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.address().port } },
+        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.port } },
+        { reason: 'too-large', source: { transport: 'udp', address: '127.0.0.1', port: c.port } },
       ]);
     });
 
     it(`${mode}: sends outside a read (a timer's) leave on the next tick, more than the send queue holds`, async () => {
       // a queue of 16 datagrams or 8 KB: 60 datagrams of 1 KB fill it several times over
       const { layer } = makeLayer(udpBatch ? { outEntries: 16, outBytes: 8192 } : false);
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
-      const got: Buffer[] = [];
-      const gotWait = waitable();
-      c.on('message', (d) => {
-        got.push(d);
-        gotWait.poke();
-      });
       const n = 60;
       await new Promise<void>((resolve) => setTimeout(resolve, 1));
-      for (let i = 0; i < n; i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.address().port }, datagram(i, 1000), { listener: l });
-      await gotWait.until(() => got.length === n, `${n} datagrams`);
-      for (let i = 0; i < n; i++) expect(got[i]!.equals(datagram(i, 1000))).toBe(true);
+      for (let i = 0; i < n; i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, 1000), { listener: l });
+      await c.received(n);
+      for (let i = 0; i < n; i++) expect(c.got[i]!.data.equals(datagram(i, 1000))).toBe(true);
     });
 
     it(`${mode}: a refused send reaches onError later, never inside send(), and the next ones still go`, async () => {
       const { layer } = makeLayer(udpBatch);
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
-      const got = waitable();
-      let received: Buffer | undefined;
-      c.on('message', (d) => {
-        received = d;
-        got.poke();
-      });
       let insideSend = true;
       let failure: Error | undefined;
       const failed = waitable();
@@ -243,25 +230,25 @@ describe('UDP batching', () => {
           failed.poke();
         },
       });
-      layer.send({ transport: 'udp', address: '127.0.0.1', port: c.address().port }, datagram(2), { listener: l });
+      layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(2), { listener: l });
       insideSend = false;
       await failed.until(() => failure !== undefined, 'the send error');
       expect(failure!.message).toMatch(/127\.0\.0\.1:0/);
-      await got.until(() => received !== undefined, 'the second datagram');
-      expect(received!.equals(datagram(2))).toBe(true);
+      await c.received(1, 'the second datagram');
+      expect(c.got[0]!.data.equals(datagram(2))).toBe(true);
     });
 
     it(`${mode}: closing frees the port and reads nothing more`, async () => {
       const { layer, inbox, w } = makeLayer(udpBatch);
-      const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+      const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
-      c.send(datagram(1), l!.port, '127.0.0.1');
+      c.send(datagram(1), l.port);
       await w.until(() => inbox.length === 1, 'a datagram');
       await layer.close();
       const again = makeLayer(udpBatch);
-      const [l2] = await again.layer.listen([{ transport: 'udp', host: '127.0.0.1', port: l!.port }]);
-      expect(l2!.port).toBe(l!.port);
-      c.send(datagram(2), l!.port, '127.0.0.1');
+      const [l2] = await again.layer.listen([{ transport: 'udp', host: '127.0.0.1', port: l.port }]);
+      expect(l2!.port).toBe(l.port);
+      c.send(datagram(2), l.port);
       await again.w.until(() => again.inbox.length === 1, 'a datagram on the new listener');
       expect(inbox.length).toBe(1);
     });

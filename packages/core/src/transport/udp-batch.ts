@@ -21,7 +21,6 @@ interface NativeModule {
   /** onDatagram(i, n): datagram i of n read at one wake-up (one call each); (-errno, 0) on a read error */
   open(fd: number, slots: number, slotSize: number, onDatagram: (i: number, n: number) => void): NativeReader;
   close(handle: unknown): void;
-  ref(handle: unknown, on: boolean): void;
   send(fd: number, out: ArrayBuffer, meta: Int32Array, start: number, end: number): number;
   ntop(family: number, w0: number, w1?: number, w2?: number, w3?: number): string;
   pton(text: string, out: Int32Array): boolean;
