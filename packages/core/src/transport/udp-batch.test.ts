@@ -113,6 +113,49 @@ describe('UDP batching', () => {
     expect(plain.udpBatched(p!.id)).toBe(false);
   });
 
+  it('a send on another socket while a read is handled leaves when that read is done', async () => {
+    // a worker reads on the listen socket and forwards from its own: both queues leave together
+    const made = makeLayer(true, undefined, (m) => {
+      made.layer.send({ transport: 'udp', address: '127.0.0.1', port: m.source.port }, Buffer.concat([Buffer.from('via-b:'), m.data]), { listener: b });
+    });
+    const [a, b] = await made.layer.listen([
+      { transport: 'udp', host: '127.0.0.1', port: 0 },
+      { transport: 'udp', host: '127.0.0.2', port: 0 },
+    ]);
+    expect(made.layer.udpBatched(a!.id) && made.layer.udpBatched(b!.id)).toBe(true);
+    const c = await client('127.0.0.1');
+    c.send('x', a!.port);
+    await c.received(1, 'the answer from the other socket');
+    expect(c.texts()).toEqual(['via-b:x']);
+    expect(c.got[0]!.port).toBe(b!.port);
+  });
+
+  it('a socket closed inside its own read does not hold back the sends of the sockets left', async () => {
+    const made = makeLayer(true, undefined, () => {
+      // queued on b while a's read is handled, then the layer (a with it) closes inside that read
+      made.layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, Buffer.from('late'), { listener: b });
+      void made.layer.close();
+    });
+    const [a, b] = await made.layer.listen([
+      { transport: 'udp', host: '127.0.0.1', port: 0 },
+      { transport: 'udp', host: '127.0.0.2', port: 0 },
+    ]);
+    const c = await client('127.0.0.1');
+    // two datagrams in one read: the second is never handled (the reader closed after the first)
+    c.send('x', a!.port);
+    c.send('y', a!.port);
+    await made.w.until(() => made.inbox.length === 1, 'the first datagram');
+    await c.received(1, 'the send queued before the close');
+    // a socket of another layer, sending from a timer: not held back by the read that never ended
+    const second = makeLayer(true);
+    const l = await listenOne(second.layer, true);
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    second.layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, Buffer.from('next'), { listener: l });
+    await c.received(2, 'a send after the close');
+    expect(c.texts()).toEqual(['late', 'next']);
+    expect(made.inbox.length).toBe(1);
+  });
+
   for (const udpBatch of [true, false]) {
     const mode = udpBatch ? 'batched' : 'dgram';
     for (const host of ['127.0.0.1', '::1']) {

@@ -41,6 +41,28 @@ const EAGAIN = -11;
 const ADDRESS_CACHE_MAX = 4096;
 
 let native: NativeModule | null | undefined;
+
+/**
+ * The process's sockets share one notion of "a read is being handled": sends queued on any of them
+ * meanwhile (a request read on the listen socket, forwarded from a worker's own socket or relayed)
+ * leave together when that read's last datagram is done.
+ */
+let readInProgress: (() => void) | undefined;
+const waitingFlushes = new Set<() => void>();
+const flushWaiting = (): void => {
+  const list = [...waitingFlushes];
+  waitingFlushes.clear();
+  let failure: unknown;
+  for (const f of list) {
+    try {
+      f();
+    } catch (err) {
+      // every socket's queue still leaves; the first failure is thrown after
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw failure;
+};
 let unavailableReason = '';
 
 /** The native module, or null (then `batchUnavailableReason()` says why). */
@@ -86,8 +108,11 @@ export interface BatchDatagram {
 }
 
 export interface UdpBatch {
-  /** Queues a datagram; it leaves when the current batch ends, or on the next tick outside one. */
-  send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
+  /**
+   * Queues a datagram (`head`, when given, then `data`: one datagram of both, copied once); it
+   * leaves when the current batch ends, or on the next tick outside one.
+   */
+  send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined, head?: Buffer): void;
   /** Stops reading (the socket itself stays the caller's to close). */
   close(): void;
 }
@@ -132,7 +157,6 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const outErrors: (((err: Error) => void) | undefined)[] = [];
   let outCount = 0;
   let outUsed = 0;
-  let inBatch = false;
   let flushScheduled = false;
   const addr = new Int32Array(5);
   const sendAddresses = new Map<string, Int32Array>();
@@ -258,7 +282,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
       }
       return;
     }
-    inBatch = true;
+    readInProgress = endRead;
     try {
       const m = i * META;
       const len = inMeta[m];
@@ -272,41 +296,50 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
         hooks.onDatagram(data, address, port);
       }
     } finally {
-      if (i === n - 1) {
-        inBatch = false;
-        if (outCount > 0) flush();
-      }
+      if (i === n - 1) endRead();
     }
+  }
+
+  /** this socket's read is over (its last datagram handled, or the socket closed before it) */
+  function endRead(): void {
+    if (readInProgress !== endRead) return;
+    readInProgress = undefined;
+    flushWaiting();
   }
 
   let closed = false;
   return {
-    send(address, port, data, onError) {
+    send(address, port, data, onError, head) {
       const w = addressWords(address);
-      if (w === undefined || data.length > outCapacity) {
+      const length = data.length + (head?.length ?? 0);
+      if (w === undefined || length > outCapacity) {
         // not an IP literal, or too big to queue: dgram's own path, after what is queued
         if (outCount > 0) flush();
-        dgramSend(data, port, address, onError);
+        dgramSend(head === undefined ? data : Buffer.concat([head, data]), port, address, onError);
         return;
       }
-      if (outCount === outEntries || outUsed + data.length > outCapacity) flush();
+      if (outCount === outEntries || outUsed + length > outCapacity) flush();
       const m = outCount * META;
       outMeta[m] = outUsed;
-      outMeta[m + 1] = data.length;
+      outMeta[m + 1] = length;
       outMeta[m + 2] = port;
       outMeta[m + 3] = w[0];
       outMeta[m + 4] = w[1];
       outMeta[m + 5] = w[2];
       outMeta[m + 6] = w[3];
       outMeta[m + 7] = w[4];
+      if (head !== undefined) {
+        outBytes.set(head, outUsed);
+        outUsed += head.length;
+      }
       outBytes.set(data, outUsed);
       outErrors[outCount] = onError;
       outUsed += data.length;
       outCount += 1;
-      if (!inBatch && !flushScheduled) {
-        flushScheduled = true;
-        process.nextTick(flush);
-      }
+      if (flushScheduled) return;
+      flushScheduled = true;
+      if (readInProgress !== undefined) waitingFlushes.add(flush);
+      else process.nextTick(flush);
     },
     close() {
       if (closed) return;
@@ -316,6 +349,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
         reading = false;
         mod.close(reader.handle);
       }
+      // closed inside its own read: the datagrams after this one will not come to end it
+      endRead();
+      waitingFlushes.delete(flush);
     },
   };
 }

@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenerInfo, TransportLayer, UdpAffinity } from '@sipfront/core';
-import { datagramOwner } from '@sipfront/core';
+import { datagramOwner, startUdpBatch } from '@sipfront/core';
 import { isSf, sendToPrimary } from './messages.js';
 
 export interface WorkerRelay extends UdpAffinity {
@@ -64,9 +64,9 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
       if (Number.isInteger(i)) gone.add(i);
     }
   });
-  socket.on('message', (data, rinfo) => {
+  const onRelayed = (data: Buffer, fromAddress: string, fromPort: number): void => {
     // only the other workers' relay sockets may speak here
-    if (rinfo.address !== '127.0.0.1' || !known.has(rinfo.port) || transport === undefined) return;
+    if (fromAddress !== '127.0.0.1' || !known.has(fromPort) || transport === undefined) return;
     const a = data.indexOf(0x0a);
     const b = a < 0 ? -1 : data.indexOf(0x0a, a + 1);
     const c = b < 0 ? -1 : data.indexOf(0x0a, b + 1);
@@ -78,7 +78,22 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     stats.relayedIn++;
     const source: Endpoint = { transport: 'udp', address, port };
     transport.receive(listenerId, source, data.subarray(c + 1));
+  };
+  const listenThroughDgram = (): void => {
+    socket.on('message', (data, rinfo) => onRelayed(data, rinfo.address, rinfo.port));
+  };
+  // batched reads and sends (recvmmsg/sendmmsg) as on the listen sockets, where the module is built
+  const batch = startUdpBatch(socket, MAX_DATAGRAM, {
+    onDatagram: (data, address, port) => {
+      if (data !== null) onRelayed(data, address, port);
+    },
+    onSendError: (_onError, err) => log.warn({ err: err.message }, 'worker relay send failed'),
+    onReadError: (err) => {
+      log.warn({ err: err.message }, 'worker relay socket error');
+      listenThroughDgram();
+    },
   });
+  if (batch === undefined) listenThroughDgram();
   sendToPrimary({ sf: 'relay', port: socket.address().port });
   const relayPort = socket.address().port;
   return {
@@ -101,11 +116,13 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
       const h = header(listenerId, source);
       if (h.length + data.length > MAX_DATAGRAM) return false;
       stats.relayedOut++;
-      socket.send([h, data], peers[owner]!, '127.0.0.1');
+      if (batch !== undefined) batch.send('127.0.0.1', peers[owner]!, data, undefined, h);
+      else socket.send([h, data], peers[owner]!, '127.0.0.1');
       return true;
     },
     close: () =>
       new Promise<void>((resolve) => {
+        batch?.close();
         try {
           socket.close(() => resolve());
         } catch {
