@@ -79,15 +79,8 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   int n = 0;
   if (status == 0) {
-    for (unsigned i = 0; i < r->slots; i++) {
-      r->iov[i].iov_base = r->buffer + (size_t)i * r->slot_size;
-      r->iov[i].iov_len = r->slot_size;
-      memset(&r->msgs[i].msg_hdr, 0, sizeof(struct msghdr));
-      r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
-      r->msgs[i].msg_hdr.msg_iovlen = 1;
-      r->msgs[i].msg_hdr.msg_name = &r->addrs[i];
-      r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-    }
+    // the headers are set up at open; the kernel shortens the address length of each one it fills
+    for (unsigned i = 0; i < r->slots; i++) r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
     do {
       n = recvmmsg(r->fd, r->msgs, r->slots, MSG_DONTWAIT, NULL);
     } while (n < 0 && errno == EINTR);
@@ -112,24 +105,29 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   // queue and the microtasks run between two datagrams (a promise settled by one is seen by the
   // next). An exception goes to 'uncaughtException'. A read error is one call with (-errno, 0).
   napi_env env = r->env;
-  int calls = n < 0 ? 1 : n;
-  for (int i = 0; i < calls && !r->closed; i++) {
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value cb, recv, argv[2], result;
-    if (napi_get_reference_value(env, r->callback, &cb) == napi_ok &&
-        napi_get_reference_value(env, r->resource, &recv) == napi_ok &&
-        napi_create_int32(env, n < 0 ? n : i, &argv[0]) == napi_ok &&
-        napi_create_int32(env, n < 0 ? 0 : n, &argv[1]) == napi_ok) {
-      napi_status s = napi_make_callback(env, r->async_context, recv, cb, 2, argv, &result);
-      if (s == napi_pending_exception) {
-        napi_value exc;
-        napi_get_and_clear_last_exception(env, &exc);
-        napi_fatal_exception(env, exc);
+  napi_handle_scope outer;
+  if (napi_open_handle_scope(env, &outer) != napi_ok) return;
+  napi_value cb, recv;
+  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok &&
+      napi_get_reference_value(env, r->resource, &recv) == napi_ok) {
+    int calls = n < 0 ? 1 : n;
+    for (int i = 0; i < calls && !r->closed; i++) {
+      napi_handle_scope scope;
+      if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+      napi_value argv[2], result;
+      if (napi_create_int32(env, n < 0 ? n : i, &argv[0]) == napi_ok &&
+          napi_create_int32(env, n < 0 ? 0 : n, &argv[1]) == napi_ok) {
+        napi_status s = napi_make_callback(env, r->async_context, recv, cb, 2, argv, &result);
+        if (s == napi_pending_exception) {
+          napi_value exc;
+          napi_get_and_clear_last_exception(env, &exc);
+          napi_fatal_exception(env, exc);
+        }
       }
+      napi_close_handle_scope(env, scope);
     }
-    napi_close_handle_scope(env, scope);
   }
+  napi_close_handle_scope(env, outer);
 }
 
 static void on_poll_closed(uv_handle_t *handle) {
@@ -161,8 +159,8 @@ static void env_cleanup(void *arg) { release_reader((reader_t *)arg); }
 // open(fd, slots, slotSize, onDatagram(i, n): datagram i of the n read, or (-errno, 0)) → { handle, buffer: ArrayBuffer, meta: Int32Array }
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4], self;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, slots, slot_size;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   CHECK(env, napi_get_value_int32(env, argv[1], &slots));
@@ -191,6 +189,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   void *data;
   CHECK(env, napi_create_arraybuffer(env, (size_t)slots * (size_t)slot_size, &data, &buffer));
   r->buffer = data;
+  // one header a slot, set up once (calloc zeroed the rest)
+  for (unsigned i = 0; i < r->slots; i++) {
+    r->iov[i].iov_base = r->buffer + (size_t)i * r->slot_size;
+    r->iov[i].iov_len = r->slot_size;
+    r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
+    r->msgs[i].msg_hdr.msg_iovlen = 1;
+    r->msgs[i].msg_hdr.msg_name = &r->addrs[i];
+  }
   CHECK(env, napi_create_arraybuffer(env, (size_t)slots * META_WORDS * 4, &data, &meta_ab));
   r->meta = data;
   CHECK(env, napi_create_typedarray(env, napi_int32_array, (size_t)slots * META_WORDS, meta_ab, 0, &meta));

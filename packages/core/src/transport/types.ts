@@ -1,7 +1,8 @@
-import type { UdpAffinity } from './affinity.js';
-import type { UdpBatchLimits } from './udp-batch.js';
 // The transport layer's public types: what it is given (listen specs, options) and what it hands
 // upward (raw message bytes with their source). No SIP parsing happens at this level.
+
+import type { UdpAffinity } from './affinity.js';
+import type { UdpBatchLimits } from './udp-batch.js';
 
 export type TransportName = 'udp' | 'tcp' | 'tls';
 

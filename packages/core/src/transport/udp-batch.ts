@@ -103,10 +103,6 @@ function handleOf(socket: dgram.Socket): DgramHandle | undefined {
   return handle;
 }
 
-export interface BatchDatagram {
-  (data: Buffer, address: string, port: number): void;
-}
-
 export interface UdpBatch {
   /**
    * Queues a datagram (`head`, when given, then `data`: one datagram of both, copied once); it

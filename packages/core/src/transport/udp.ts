@@ -102,9 +102,9 @@ export function openUdpListener(
         ? startUdpBatch(socket, maxMessageSize, {
             onDatagram(data, address, port) {
               if (family === 6) address = normaliseAddress(address);
-              if (acl !== null && !acl(address)) ctx.drop('acl', { transport: 'udp', address, port });
-              else if (data === null) ctx.drop('too-large', { transport: 'udp', address, port });
-              else onDatagram(data, address, port);
+              if (data !== null) onDatagram(data, address, port);
+              // cut by its slot: larger than maxMessageSize (the ACL still names the reason first)
+              else ctx.drop(acl !== null && !acl(address) ? 'acl' : 'too-large', { transport: 'udp', address, port });
             },
             onSendError: (onError, err, address, port) => sendFailed(onError, address, port, err),
             onReadError: (err) => {

@@ -87,13 +87,15 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     onDatagram: (data, address, port) => {
       if (data !== null) onRelayed(data, address, port);
     },
-    onSendError: (_onError, err) => log.warn({ err: err.message }, 'worker relay send failed'),
+    onSendError: (onError, err) => onError(err),
     onReadError: (err) => {
       log.warn({ err: err.message }, 'worker relay socket error');
       listenThroughDgram();
     },
   });
   if (batch === undefined) listenThroughDgram();
+  // a relay the kernel refused: logged, as dgram's 'error' event of the unbatched socket is
+  const relayFailed = (err: Error): void => log.warn({ err: err.message }, 'worker relay send failed');
   sendToPrimary({ sf: 'relay', port: socket.address().port });
   const relayPort = socket.address().port;
   return {
@@ -116,7 +118,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
       const h = header(listenerId, source);
       if (h.length + data.length > MAX_DATAGRAM) return false;
       stats.relayedOut++;
-      if (batch !== undefined) batch.send('127.0.0.1', peers[owner]!, data, undefined, h);
+      if (batch !== undefined) batch.send('127.0.0.1', peers[owner]!, data, relayFailed, h);
       else socket.send([h, data], peers[owner]!, '127.0.0.1');
       return true;
     },
