@@ -313,6 +313,43 @@ function treeSleeps(pids) {
   return n;
 }
 
+/**
+ * CPU ticks of every thread of the tree, by "pid/tid", with the thread's name: the busiest thread
+ * over a step is the ceiling of a process whose work cannot spread (one JavaScript thread).
+ */
+function threadTicks(pids) {
+  const out = new Map();
+  for (const pid of pids) {
+    let tasks;
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const text = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        out.set(`${pid}/${t}`, { name, ticks: Number(fields[11]) + Number(fields[12]) });
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return out;
+}
+
+/** The thread that used the most CPU between two threadTicks snapshots: its name and cores. */
+function busiestThread(before, after, wall) {
+  let best = null;
+  for (const [id, a] of after) {
+    const used = (a.ticks - (before.get(id)?.ticks ?? 0)) / CLK_TCK;
+    if (best === null || used > best.seconds) best = { name: a.name, seconds: used };
+  }
+  return best === null ? null : { name: best.name, cores: round(best.seconds / wall, 2) };
+}
+
 /** CPU seconds (user and system, children reaped included) of the tree. */
 function treeCpu(pids) {
   let user = 0;
@@ -746,6 +783,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const pids = processTree(proxy.pid);
   const cpu0 = treeCpu(pids);
   const sleeps0 = treeSleeps(pids);
+  const threads0 = threadTicks(pids);
   const machine0 = machineBusySeconds();
   const ours0 = treeCpuSeconds(processTree(process.pid));
   const drops0 = udpRcvbufErrors();
@@ -770,6 +808,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const caller = await runCaller(runDir, label, proxy.port, rate, seconds);
   const cpu1 = treeCpu(processTree(proxy.pid));
   const sleeps1 = treeSleeps(processTree(proxy.pid));
+  const topThread = busiestThread(threads0, threadTicks(processTree(proxy.pid)), Math.max(caller.wall, seconds));
   // Other work on the machine during the step (other tests, builds): it skews every figure.
   const otherCores = (machineBusySeconds() - machine0 - (treeCpuSeconds(processTree(process.pid)) - ours0)) / caller.wall;
   const udpDrops = udpRcvbufErrors() - drops0;
@@ -811,6 +850,9 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
     cpuUserSeconds: round(cpu1.user - cpu0.user, 2),
     cpuSystemSeconds: round(cpu1.system - cpu0.system, 2),
     sleepsPerCall: attempted > 0 ? round((sleeps1 - sleeps0) / attempted, 2) : null,
+    // the busiest thread's share of a core (sipfront's JavaScript thread is "node" or "sipfront")
+    topThreadCores: topThread?.cores ?? null,
+    topThreadName: topThread?.name ?? null,
     otherCores: round(Math.max(0, otherCores), 2),
     udpRcvbufDrops: udpDrops,
     proxyUdpDrops: proxyDrops,
@@ -854,6 +896,7 @@ const STEP_COLUMNS = [
   { title: 'cores', get: (s) => s.cpuCores },
   { title: 'sys%', get: (s) => (s.cpuSeconds > 0 ? Math.round((100 * s.cpuSystemSeconds) / s.cpuSeconds) : '-') },
   { title: 'sleeps/call', get: (s) => s.sleepsPerCall ?? '-' },
+  { title: 'top thread', get: (s) => (s.topThreadCores === null || s.topThreadCores === undefined ? '-' : `${s.topThreadCores} ${s.topThreadName}`) },
   { title: 'UDP drops', get: (s) => (s.transport === 'udp' ? `${s.proxyUdpDrops}/${s.udpRcvbufDrops}` : '-') },
   { title: 'rxq KB', get: (s) => (s.transport === 'udp' ? s.proxyPeakRxQueueKB : '-') },
   { title: 'RSS MB', get: (s) => s.peakRssMB },

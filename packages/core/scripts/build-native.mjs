@@ -41,7 +41,7 @@ function main() {
     return;
   }
   const cc = process.env.CC || 'cc';
-  const flags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-shared', '-fPIC', '-std=gnu11', '-DNODE_GYP_MODULE_NAME=udp_batch', `-I${include}`];
+  const flags = ['-O2', '-pthread', '-Wall', '-Wextra', '-Wno-unused-parameter', '-shared', '-fPIC', '-std=gnu11', '-DNODE_GYP_MODULE_NAME=udp_batch', `-I${include}`];
   const stamp = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([cc, flags])).digest('hex');
   if (existsSync(target) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
   mkdirSync(dirname(target), { recursive: true });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Endpoint, ListenerInfo, ListenSpec, Proxy, ProxyOptions } from '@sipfront/core';
-import { batchUnavailableReason, createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
+import { batchUnavailableReason, sendThreadFailure, createProxy, createResolver, createTransportLayer, createNonceService } from '@sipfront/core';
 import type { Registrar, RegistrarStores } from '@sipfront/registrar';
 import { createRegistrar, openRegistrarStores, toRouteTarget } from '@sipfront/registrar';
 import type { Api, EventHub, Readiness, SipfrontMetrics } from '@sipfront/api';
@@ -103,7 +103,12 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   const udpBound = bound.filter((l) => l.transport === 'udp');
   if (udpBound.length > 0) {
     const batched = udpBound.every((l) => transport.udpBatched(l.id));
-    if (batched) log.debug('UDP read and sent in batches (recvmmsg/sendmmsg)');
+    if (batched) {
+      log.debug('UDP read and sent in batches (recvmmsg/sendmmsg)');
+      if (udpBound.some((l) => !transport.udpSendThread(l.id)) && process.env.SIPFRONT_UDP_SEND_THREAD !== '0') {
+        log.info({ reason: sendThreadFailure() }, 'UDP sender thread off: sendmmsg runs on the main thread');
+      }
+    }
     else log.info({ reason: batchUnavailableReason() }, 'UDP batching off: each datagram goes through node:dgram (more CPU per call)');
   }
   // workers: a UDP socket of each worker's own per listen address, for requests to the backends

@@ -170,6 +170,10 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return udpById.get(listenerId)?.batched === true;
     },
 
+    udpSendThread(listenerId) {
+      return udpById.get(listenerId)?.sendThread === true;
+    },
+
     listenerFor,
 
     send(target: Endpoint, data: Buffer, opts?: SendOptions): void {

@@ -122,6 +122,8 @@ export interface TransportLayer {
   listeners(): ListenerInfo[];
   /** Whether a UDP listener reads and sends in batches (udpBatch), not through node:dgram per datagram. */
   udpBatched(listenerId: string): boolean;
+  /** Whether a batched UDP listener's sendmmsg runs on the native sender thread (UdpBatchLimits.sendThread). */
+  udpSendThread(listenerId: string): boolean;
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   send(target: Endpoint, data: Buffer, opts?: SendOptions): void;
   /** A datagram another worker received on listener `listenerId` and relayed here: delivered as if it arrived here. */

@@ -1,9 +1,11 @@
 // Batched UDP (udp-batch.ts and native/udp_batch.c) over real loopback sockets, against the
 // same behaviour through node:dgram: what goes in comes out whole, in order, with its source.
 import dgram from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type ListenerInfo, type TransportLayer } from './index.js';
+import type { UdpBatchLimits } from './udp-batch.js';
 
 const WAIT_MS = 5000;
 const layers: TransportLayer[] = [];
@@ -44,7 +46,7 @@ function waitable() {
   };
 }
 
-function makeLayer(udpBatch: boolean | { outBytes: number; outEntries: number }, maxMessageSize?: number, onMessage?: (m: Inbound) => void) {
+function makeLayer(udpBatch: boolean | UdpBatchLimits, maxMessageSize?: number, onMessage?: (m: Inbound) => void) {
   const inbox: Inbound[] = [];
   const drops: Array<{ reason: DropReason; source: Endpoint }> = [];
   const w = waitable();
@@ -90,10 +92,22 @@ async function client(host: string) {
 }
 
 /** One UDP listener of `layer`, checked to read and send the way the test asks. */
-async function listenOne(layer: TransportLayer, udpBatch: unknown, host = '127.0.0.1'): Promise<ListenerInfo> {
+async function listenOne(layer: TransportLayer, udpBatch: boolean | UdpBatchLimits, host = '127.0.0.1'): Promise<ListenerInfo> {
   const [l] = await layer.listen([{ transport: 'udp', host, port: 0 }]);
   expect(layer.udpBatched(l!.id)).toBe(udpBatch !== false);
+  expect(layer.udpSendThread(l!.id)).toBe(udpBatch !== false && (udpBatch === true || udpBatch.sendThread !== false));
   return l!;
+}
+
+/** This process's threads named `name` (the native sender thread names itself sipfront-send). */
+function threadsNamed(name: string): number {
+  return readdirSync('/proc/self/task').filter((t) => {
+    try {
+      return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false; // the thread ended meanwhile
+    }
+  }).length;
 }
 
 function datagram(i: number, size = 0): Buffer {
@@ -156,8 +170,51 @@ describe('UDP batching', () => {
     expect(made.inbox.length).toBe(1);
   });
 
-  for (const udpBatch of [true, false]) {
-    const mode = udpBatch ? 'batched' : 'dgram';
+  it('the sends of a batched socket leave from one sender thread of the process; close waits for what it queued', async () => {
+    const { layer } = makeLayer(true);
+    const l = await listenOne(layer, true);
+    const c = await client('127.0.0.1');
+    // from a timer: outside any read, the queue is handed to the thread on the next tick
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    const n = 300;
+    for (let i = 0; i < n; i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, 1200), { listener: l });
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    expect(threadsNamed('sipfront-send')).toBe(1);
+    // closed at once: the close waits until the thread has sent them all
+    await layer.close();
+    await c.received(n, 'every datagram queued before the close');
+    for (let i = 0; i < n; i++) expect(c.got[i]!.data.equals(datagram(i, 1200))).toBe(true);
+    // a second layer shares the thread
+    const again = makeLayer(true);
+    await listenOne(again.layer, true);
+    expect(threadsNamed('sipfront-send')).toBe(1);
+  });
+
+  it('flushes too small for the thread stay behind the ones it still holds: a socket sends in order', async () => {
+    const { layer } = makeLayer(true);
+    const l = await listenOne(layer, true);
+    const c = await client('127.0.0.1');
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    // alternate flushes of 16 datagrams (to the thread) and of 1 (small: on this thread unless the
+    // thread still has some of this socket's), back to back: each send's flush is queued on
+    // process.nextTick before the tick this loop waits for
+    let i = 0;
+    for (let round = 0; round < 100; round++) {
+      const size = round % 2 === 0 ? 16 : 1;
+      for (let k = 0; k < size; k++, i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, 900), { listener: l });
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+    }
+    await c.received(i, `all ${i} datagrams`);
+    expect(c.texts().map((t) => /Call-ID: n(\d+)/.exec(t)?.[1])).toEqual(Array.from({ length: i }, (_, k) => String(k)));
+  });
+
+  const modes: Array<[string, boolean | UdpBatchLimits]> = [
+    // every flush to the sender thread, even of one datagram (by default one of 1–2 stays on the loop thread)
+    ['batched', { threadMin: 1 }],
+    ['batched, sent on the loop thread', { sendThread: false }],
+    ['dgram', false],
+  ];
+  for (const [mode, udpBatch] of modes) {
     for (const host of ['127.0.0.1', '::1']) {
       it(`${mode}, ${host}: a burst of 120 arrives whole, in order, with its source; the answers go back`, async () => {
         const { layer, inbox, w } = makeLayer(udpBatch);
@@ -247,7 +304,7 @@ describe('UDP batching', () => {
 
     it(`${mode}: sends outside a read (a timer's) leave on the next tick, more than the send queue holds`, async () => {
       // a queue of 16 datagrams or 8 KB: 60 datagrams of 1 KB fill it several times over
-      const { layer } = makeLayer(udpBatch ? { outEntries: 16, outBytes: 8192 } : false);
+      const { layer } = makeLayer(udpBatch !== false ? { ...(udpBatch === true ? {} : udpBatch), outEntries: 16, outBytes: 8192 } : false);
       const l = await listenOne(layer, udpBatch);
       const c = await client('127.0.0.1');
       const n = 60;

@@ -17,6 +17,12 @@ interface NativeReader {
   meta: Int32Array;
 }
 
+interface NativeSender {
+  handle: unknown;
+  /** [0]: the sender's batches queued or being sent by the thread (written by the module) */
+  state: Int32Array;
+}
+
 interface NativeModule {
   /** onDatagram(i, n): datagram i of n read at one wake-up (one call each); (-errno, 0) on a read error */
   open(fd: number, slots: number, slotSize: number, onDatagram: (i: number, n: number) => void): NativeReader;
@@ -24,6 +30,12 @@ interface NativeModule {
   send(fd: number, out: ArrayBuffer, meta: Int32Array, start: number, end: number): number;
   ntop(family: number, w0: number, w1?: number, w2?: number, w3?: number): string;
   pton(text: string, out: Int32Array): boolean;
+  /** the sender thread: onError(seq, index, -errno, port, family, w0..w3) for a datagram it could not send */
+  openSender(fd: number, onError: (seq: number, index: number, errno: number, port: number, family: number, w0: number, w1: number, w2: number, w3: number) => void): NativeSender;
+  /** waits until the sender's queued datagrams have left, then closes its descriptor */
+  closeSender(handle: unknown): void;
+  /** 0: copied and queued for the sender thread; -EAGAIN: its queue is full; -EBADF: closed */
+  sendAsync(handle: unknown, out: ArrayBuffer, meta: Int32Array, start: number, end: number, seq: number): number;
 }
 
 /** Datagrams a wake-up reads at most; the rest wait for the next turn of the loop. */
@@ -34,11 +46,30 @@ const META = 8;
 export interface UdpBatchLimits {
   outBytes?: number;
   outEntries?: number;
+  /**
+   * sendmmsg on the module's sender thread (default: on unless SIPFRONT_UDP_SEND_THREAD=0): a
+   * flush copies its datagrams and returns; the kernel's delivery leaves the JS thread.
+   */
+  sendThread?: boolean;
+  /** the fewest datagrams a flush hands to the thread when it has none of the socket's queued (tests: 1) */
+  threadMin?: number;
 }
 const OUT_BYTES = 256 * 1024;
 const OUT_ENTRIES = 512;
 const EAGAIN = -11;
 const ADDRESS_CACHE_MAX = 4096;
+/**
+ * Flushes handed to the sender thread whose error callbacks are kept (a ring): the module holds at
+ * most 512 jobs of a sender, so a job's entry is still there when its errors come back.
+ */
+const RING = 1024;
+/**
+ * Flushes of fewer datagrams are sent on the JavaScript thread when the sender thread has nothing
+ * of the socket's queued: waking the thread costs about what the kernel's delivery of one
+ * datagram does (a futex wake and an inter-processor interrupt, dear on a VM), so it pays from a
+ * few datagrams on, and under load, when reads bring many, every flush goes to it.
+ */
+const THREAD_MIN = 3;
 
 let native: NativeModule | null | undefined;
 
@@ -64,6 +95,11 @@ const flushWaiting = (): void => {
   if (failure !== undefined) throw failure;
 };
 let unavailableReason = '';
+/** why the last socket's sender thread did not start ('' when it did, or was not asked for) */
+let senderFailure = '';
+export function sendThreadFailure(): string {
+  return senderFailure;
+}
 
 /** The native module, or null (then `batchUnavailableReason()` says why). */
 function loadNative(): NativeModule | null {
@@ -111,6 +147,8 @@ export interface UdpBatch {
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined, head?: Buffer): void;
   /** Stops reading (the socket itself stays the caller's to close). */
   close(): void;
+  /** Whether sendmmsg runs on the module's sender thread (UdpBatchLimits.sendThread). */
+  readonly threaded: boolean;
 }
 
 export interface UdpBatchHooks {
@@ -150,17 +188,60 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const out = new ArrayBuffer(outCapacity);
   const outBytes = new Uint8Array(out);
   const outMeta = new Int32Array(outEntries * META);
-  const outErrors: (((err: Error) => void) | undefined)[] = [];
+  let outErrors: (((err: Error) => void) | undefined)[] = [];
   let outCount = 0;
   let outUsed = 0;
   let flushScheduled = false;
   const addr = new Int32Array(5);
   const sendAddresses = new Map<string, Int32Array>();
 
+  // ---- the sender thread: a flush is copied into a job and sent there
+  const useThread = limits.sendThread ?? process.env.SIPFRONT_UDP_SEND_THREAD !== '0';
+  const threadMin = Math.max(1, limits.threadMin ?? THREAD_MIN);
+  let sender: NativeSender | undefined;
+  const ringSeq = new Int32Array(RING);
+  const ringErrors: ((((err: Error) => void) | undefined)[] | undefined)[] = new Array<undefined>(RING).fill(undefined);
+  let seq = 0;
+  const onThreadError = (at: number, index: number, errno: number, port: number, family: number, w0: number, w1: number, w2: number, w3: number): void => {
+    const slot = at & (RING - 1);
+    if (ringSeq[slot] !== at) return;
+    const onError = ringErrors[slot]?.[index];
+    if (onError === undefined) return;
+    const err = new Error(getSystemErrorName(errno)) as NodeJS.ErrnoException;
+    err.code = getSystemErrorName(errno);
+    err.errno = errno;
+    hooks.onSendError(onError, err, family === 6 ? mod.ntop(6, w0, w1, w2, w3) : mod.ntop(4, w0), port);
+  };
+  /** ring slots holding callbacks, let go once the thread has nothing of this socket's left */
+  const ringLive: number[] = [];
+  const releaseRing = (): void => {
+    if (ringLive.length >= RING) ringErrors.fill(undefined);
+    else for (const slot of ringLive) ringErrors[slot] = undefined;
+    ringLive.length = 0;
+  };
+
   const flush = (): void => {
     flushScheduled = false;
     let start = 0;
     try {
+      if (sender !== undefined && outCount > 0) {
+        const state = sender.state;
+        // the thread has sent all of this socket's and reported their errors: their callbacks go
+        if (ringLive.length > 0 && state[0] === 0 && state[1] === 0) releaseRing();
+        if ((outCount >= threadMin || state[0]! > 0) && socket.getSendQueueCount() === 0) {
+          seq = (seq + 1) | 0;
+          const r = mod.sendAsync(sender.handle, out, outMeta, 0, outCount, seq);
+          if (r === 0) {
+            const slot = seq & (RING - 1);
+            ringSeq[slot] = seq;
+            ringErrors[slot] = outErrors;
+            outErrors = [];
+            if (ringLive.length < RING) ringLive.push(slot);
+            return;
+          }
+        }
+        // its queue is full (the kernel is not taking them): sent here, as without the thread
+      }
       while (start < outCount) {
         // dgram still holds datagrams (an earlier EAGAIN): these queue behind them, in order
         if (socket.getSendQueueCount() > 0) {
@@ -238,6 +319,16 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   }
   handle.recvStop();
   let reading = true;
+  // the sender after the reader: nothing to undo when the reader cannot open
+  if (useThread) {
+    try {
+      sender = mod.openSender(fd, onThreadError);
+    } catch (err) {
+      // no thread (or no descriptor left): the flushes send on this thread, as with it off
+      sender = undefined;
+      senderFailure = (err as Error).message;
+    }
+  }
   const inBytes = new Uint8Array(reader.buffer);
   const inMeta = reader.meta;
   const v4Names = new Map<number, string>();
@@ -305,6 +396,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
 
   let closed = false;
   return {
+    get threaded() {
+      return sender !== undefined;
+    },
     send(address, port, data, onError, head) {
       const w = addressWords(address);
       const length = data.length + (head?.length ?? 0);
@@ -340,14 +434,23 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     close() {
       if (closed) return;
       closed = true;
-      if (outCount > 0) flush();
-      if (reading) {
-        reading = false;
-        mod.close(reader.handle);
+      try {
+        if (outCount > 0) flush();
+      } finally {
+        if (sender !== undefined) {
+          // waits for the thread to send what this socket queued
+          mod.closeSender(sender.handle);
+          sender = undefined;
+          releaseRing();
+        }
+        if (reading) {
+          reading = false;
+          mod.close(reader.handle);
+        }
+        // closed inside its own read: the datagrams after this one will not come to end it
+        endRead();
+        waitingFlushes.delete(flush);
       }
-      // closed inside its own read: the datagrams after this one will not come to end it
-      endRead();
-      waitingFlushes.delete(flush);
     },
   };
 }

@@ -16,6 +16,8 @@ export interface UdpListener {
   readonly info: ListenerInfo;
   /** Reads and sends go through udp-batch.ts (recvmmsg/sendmmsg), not dgram's per-datagram calls. */
   readonly batched: boolean;
+  /** batched, with sendmmsg on the native sender thread */
+  readonly sendThread: boolean;
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
   close(): Promise<void>;
 }
@@ -122,6 +124,7 @@ export function openUdpListener(
       resolve({
         info,
         batched: batch !== undefined,
+        sendThread: batch?.threaded === true,
         send(address, port, data, onError) {
           if (batch !== undefined) {
             batch.send(address, port, data, onError);
