@@ -331,7 +331,14 @@ function threadTicks(pids) {
         const text = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
         const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
         const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-        out.set(`${pid}/${t}`, { name, ticks: Number(fields[11]) + Number(fields[12]) });
+        // schedstat: ns on a CPU, ns runnable but waiting for one, timeslices
+        let waitedNs = 0;
+        try {
+          waitedNs = Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[1]) || 0;
+        } catch {
+          // no schedstats in this kernel
+        }
+        out.set(`${pid}/${t}`, { name, ticks: Number(fields[11]) + Number(fields[12]), waitedNs });
       } catch {
         // the thread ended
       }
@@ -345,9 +352,11 @@ function busiestThread(before, after, wall) {
   let best = null;
   for (const [id, a] of after) {
     const used = (a.ticks - (before.get(id)?.ticks ?? 0)) / CLK_TCK;
-    if (best === null || used > best.seconds) best = { name: a.name, seconds: used };
+    const waited = (a.waitedNs - (before.get(id)?.waitedNs ?? 0)) / 1e9;
+    if (best === null || used > best.seconds) best = { name: a.name, seconds: used, waited };
   }
-  return best === null ? null : { name: best.name, cores: round(best.seconds / wall, 2) };
+  // waited: the share of the step it was runnable but had no CPU (other threads had them)
+  return best === null ? null : { name: best.name, cores: round(best.seconds / wall, 2), waited: round(best.waited / wall, 2) };
 }
 
 /** CPU seconds (user and system, children reaped included) of the tree. */
@@ -853,6 +862,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
     // the busiest thread's share of a core (sipfront's JavaScript thread is "node" or "sipfront")
     topThreadCores: topThread?.cores ?? null,
     topThreadName: topThread?.name ?? null,
+    topThreadWaited: topThread?.waited ?? null,
     otherCores: round(Math.max(0, otherCores), 2),
     udpRcvbufDrops: udpDrops,
     proxyUdpDrops: proxyDrops,
@@ -897,6 +907,7 @@ const STEP_COLUMNS = [
   { title: 'sys%', get: (s) => (s.cpuSeconds > 0 ? Math.round((100 * s.cpuSystemSeconds) / s.cpuSeconds) : '-') },
   { title: 'sleeps/call', get: (s) => s.sleepsPerCall ?? '-' },
   { title: 'top thread', get: (s) => (s.topThreadCores === null || s.topThreadCores === undefined ? '-' : `${s.topThreadCores} ${s.topThreadName}`) },
+  { title: 'waited', get: (s) => s.topThreadWaited ?? '-' },
   { title: 'UDP drops', get: (s) => (s.transport === 'udp' ? `${s.proxyUdpDrops}/${s.udpRcvbufDrops}` : '-') },
   { title: 'rxq KB', get: (s) => (s.transport === 'udp' ? s.proxyPeakRxQueueKB : '-') },
   { title: 'RSS MB', get: (s) => s.peakRssMB },
