@@ -294,6 +294,15 @@ function processTree(rootPid) {
  */
 function treeSleeps(pids) {
   let n = 0;
+  eachThread(pids, (dir) => {
+    const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`${dir}/status`, 'utf8'));
+    if (m) n += Number(m[1]);
+  });
+  return n;
+}
+
+/** Calls fn with each live thread's /proc directory (and its "pid/tid"); a thread that ends meanwhile is skipped. */
+function eachThread(pids, fn) {
   for (const pid of pids) {
     let tasks;
     try {
@@ -303,14 +312,12 @@ function treeSleeps(pids) {
     }
     for (const t of tasks) {
       try {
-        const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'));
-        if (m) n += Number(m[1]);
+        fn(`/proc/${pid}/task/${t}`, `${pid}/${t}`);
       } catch {
         // the thread ended
       }
     }
   }
-  return n;
 }
 
 /**
@@ -319,31 +326,19 @@ function treeSleeps(pids) {
  */
 function threadTicks(pids) {
   const out = new Map();
-  for (const pid of pids) {
-    let tasks;
+  eachThread(pids, (dir, id) => {
+    const text = readFileSync(`${dir}/stat`, 'utf8');
+    const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // schedstat: ns on a CPU, ns runnable but waiting for one, timeslices
+    let waitedNs = 0;
     try {
-      tasks = readdirSync(`/proc/${pid}/task`);
+      waitedNs = Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[1]) || 0;
     } catch {
-      continue;
+      // no schedstats in this kernel
     }
-    for (const t of tasks) {
-      try {
-        const text = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-        const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-        const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-        // schedstat: ns on a CPU, ns runnable but waiting for one, timeslices
-        let waitedNs = 0;
-        try {
-          waitedNs = Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[1]) || 0;
-        } catch {
-          // no schedstats in this kernel
-        }
-        out.set(`${pid}/${t}`, { name, ticks: Number(fields[11]) + Number(fields[12]), waitedNs });
-      } catch {
-        // the thread ended
-      }
-    }
-  }
+    out.set(id, { name, ticks: Number(fields[11]) + Number(fields[12]), waitedNs });
+  });
   return out;
 }
 

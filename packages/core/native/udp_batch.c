@@ -163,6 +163,21 @@ static void release_reader(reader_t *r) {
 // close finds a live handle.
 static void env_cleanup(void *arg) { release_reader((reader_t *)arg); }
 
+// A dup() of fd and a zeroed block of `size` bytes, or NULL with a JS error thrown (nothing left open).
+static void *dup_with_block(napi_env env, int fd, size_t size, int *dupfd) {
+  *dupfd = dup(fd);
+  if (*dupfd < 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  void *block = calloc(1, size);
+  if (block == NULL) {
+    close(*dupfd);
+    napi_throw_error(env, NULL, "udp_batch: out of memory");
+  }
+  return block;
+}
+
 // open(fd, slots, slotSize, onDatagram(i, n): datagram i of the n read, or (-errno, 0)) → { handle, buffer: ArrayBuffer, meta: Int32Array }
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -176,17 +191,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "udp_batch: slots 1..256, slot size 512..65536");
     return NULL;
   }
-  int dupfd = dup(fd);
-  if (dupfd < 0) {
-    napi_throw_error(env, NULL, strerror(errno));
-    return NULL;
-  }
-  reader_t *r = calloc(1, sizeof(reader_t));
-  if (r == NULL) {
-    close(dupfd);
-    napi_throw_error(env, NULL, "udp_batch: out of memory");
-    return NULL;
-  }
+  int dupfd;
+  reader_t *r = dup_with_block(env, fd, sizeof(reader_t), &dupfd);
+  if (r == NULL) return NULL;
   r->env = env;
   r->fd = dupfd;
   r->slots = (unsigned)slots;
@@ -669,17 +676,9 @@ static napi_value js_open_sender(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "udp_batch: the sender thread could not start");
     return NULL;
   }
-  int dupfd = dup(fd);
-  if (dupfd < 0) {
-    napi_throw_error(env, NULL, strerror(errno));
-    return NULL;
-  }
-  sender_t *s = calloc(1, sizeof(sender_t));
-  if (s == NULL) {
-    close(dupfd);
-    napi_throw_error(env, NULL, "udp_batch: out of memory");
-    return NULL;
-  }
+  int dupfd;
+  sender_t *s = dup_with_block(env, fd, sizeof(sender_t), &dupfd);
+  if (s == NULL) return NULL;
   s->st = st;
   s->fd = dupfd;
   napi_value out, handle, resource_name, state_ab, state;

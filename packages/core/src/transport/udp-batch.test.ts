@@ -170,14 +170,20 @@ describe('UDP batching', () => {
     expect(made.inbox.length).toBe(1);
   });
 
-  it('the sends of a batched socket leave from one sender thread of the process; close waits for what it queued', async () => {
+  /** a batched layer (sender thread on) and a client, inside a timer: outside any read, a flush goes on the next tick */
+  async function fromTimer() {
     const { layer } = makeLayer(true);
     const l = await listenOne(layer, true);
     const c = await client('127.0.0.1');
-    // from a timer: outside any read, the queue is handed to the thread on the next tick
     await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    const send = (i: number, size: number): void => layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, size), { listener: l });
+    return { layer, c, send };
+  }
+
+  it('the sends of a batched socket leave from one sender thread of the process; close waits for what it queued', async () => {
+    const { layer, c, send } = await fromTimer();
     const n = 300;
-    for (let i = 0; i < n; i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, 1200), { listener: l });
+    for (let i = 0; i < n; i++) send(i, 1200);
     await new Promise<void>((resolve) => process.nextTick(resolve));
     expect(threadsNamed('sipfront-send')).toBe(1);
     // closed at once: the close waits until the thread has sent them all
@@ -191,17 +197,14 @@ describe('UDP batching', () => {
   });
 
   it('flushes too small for the thread stay behind the ones it still holds: a socket sends in order', async () => {
-    const { layer } = makeLayer(true);
-    const l = await listenOne(layer, true);
-    const c = await client('127.0.0.1');
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    const { c, send } = await fromTimer();
     // alternate flushes of 16 datagrams (to the thread) and of 1 (small: on this thread unless the
     // thread still has some of this socket's), back to back: each send's flush is queued on
     // process.nextTick before the tick this loop waits for
     let i = 0;
     for (let round = 0; round < 100; round++) {
       const size = round % 2 === 0 ? 16 : 1;
-      for (let k = 0; k < size; k++, i++) layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, 900), { listener: l });
+      for (let k = 0; k < size; k++, i++) send(i, 900);
       await new Promise<void>((resolve) => process.nextTick(resolve));
     }
     await c.received(i, `all ${i} datagrams`);
