@@ -286,29 +286,55 @@ static void fill_entry(struct mmsghdr *msg, struct iovec *iov, struct sockaddr_s
   msg->msg_hdr.msg_iovlen = 1;
 }
 
+// The (out, meta, start, end) arguments of send and sendAsync, checked: every entry from start to
+// end lies inside out. Returns 0 with a JS error thrown when not.
+typedef struct {
+  uint8_t *out;
+  size_t out_len;
+  const int32_t *meta;
+  int32_t start, end;
+} send_range_t;
+
+static int send_range(napi_env env, const napi_value *argv, send_range_t *r) {
+  void *out, *meta_data;
+  size_t meta_len, meta_offset;
+  napi_typedarray_type type;
+  napi_value meta_ab;
+  if (napi_get_arraybuffer_info(env, argv[0], &out, &r->out_len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &meta_len, &meta_data, &meta_ab, &meta_offset) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &r->start) != napi_ok || napi_get_value_int32(env, argv[3], &r->end) != napi_ok) {
+    napi_throw_type_error(env, NULL, "udp_batch: send(out: ArrayBuffer, meta: Int32Array, start, end) expected");
+    return 0;
+  }
+  r->out = out;
+  r->meta = meta_data;
+  if (type != napi_int32_array || r->start < 0 || r->end < r->start || (size_t)r->end * META_WORDS > meta_len) {
+    napi_throw_range_error(env, NULL, "udp_batch: bad send range");
+    return 0;
+  }
+  for (int32_t i = r->start; i < r->end; i++) {
+    const int32_t *m = r->meta + (size_t)i * META_WORDS;
+    size_t off = (uint32_t)m[0], len = (uint32_t)m[1];
+    if (off > r->out_len || len > r->out_len - off) {
+      napi_throw_range_error(env, NULL, "udp_batch: datagram outside the out buffer");
+      return 0;
+    }
+  }
+  return 1;
+}
+
 // send(fd, out: ArrayBuffer, meta: Int32Array, start, end) → datagrams sent from start (≥ 0), or
 // -errno when the datagram at `start` failed (EAGAIN: the send buffer is full).
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, start, end;
-  void *out;
-  size_t out_len;
-  napi_typedarray_type type;
-  size_t meta_len, meta_offset;
-  void *meta_data;
-  napi_value meta_ab;
+  int32_t fd;
+  send_range_t range;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
-  CHECK(env, napi_get_arraybuffer_info(env, argv[1], &out, &out_len));
-  CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &meta_len, &meta_data, &meta_ab, &meta_offset));
-  CHECK(env, napi_get_value_int32(env, argv[3], &start));
-  CHECK(env, napi_get_value_int32(env, argv[4], &end));
-  const int32_t *meta = meta_data;
-  if (type != napi_int32_array || start < 0 || end < start || (size_t)end * META_WORDS > meta_len) {
-    napi_throw_range_error(env, NULL, "udp_batch: bad send range");
-    return NULL;
-  }
+  if (!send_range(env, argv + 1, &range)) return NULL;
+  const int32_t *meta = range.meta;
+  int32_t start = range.start, end = range.end;
   struct mmsghdr msgs[64];
   struct iovec iov[64];
   struct sockaddr_storage addrs[64];
@@ -316,15 +342,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   int pos = start;
   while (pos < end) {
     int count = end - pos > 64 ? 64 : end - pos;
-    for (int i = 0; i < count; i++) {
-      const int32_t *m = meta + (size_t)(pos + i) * META_WORDS;
-      size_t off = (uint32_t)m[0], len = (uint32_t)m[1];
-      if (off > out_len || len > out_len - off) {
-        napi_throw_range_error(env, NULL, "udp_batch: datagram outside the out buffer");
-        return NULL;
-      }
-      fill_entry(&msgs[i], &iov[i], &addrs[i], m, out);
-    }
+    for (int i = 0; i < count; i++) fill_entry(&msgs[i], &iov[i], &addrs[i], meta + (size_t)(pos + i) * META_WORDS, range.out);
     int n;
     do {
       n = sendmmsg(fd, msgs, (unsigned)count, MSG_DONTWAIT);
@@ -716,7 +734,7 @@ static napi_value js_close_sender(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sender_t *s = argc < 1 ? NULL : sender_arg(env, argv[0]);
+  sender_t *s = sender_arg(env, argv[0]);
   if (s == NULL) return NULL;
   sender_release(s);
   return NULL;
@@ -728,24 +746,20 @@ static napi_value js_send_async(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sender_t *s = argc < 6 ? NULL : sender_arg(env, argv[0]);
+  // missing arguments are undefined: the checks below throw for them
+  sender_t *s = sender_arg(env, argv[0]);
   if (s == NULL) return NULL;
-  void *out;
-  size_t out_len;
-  napi_typedarray_type type;
-  size_t meta_len, meta_offset;
-  void *meta_data;
-  napi_value meta_ab, v;
-  int32_t start, end, seq;
-  CHECK(env, napi_get_arraybuffer_info(env, argv[1], &out, &out_len));
-  CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &meta_len, &meta_data, &meta_ab, &meta_offset));
-  CHECK(env, napi_get_value_int32(env, argv[3], &start));
-  CHECK(env, napi_get_value_int32(env, argv[4], &end));
+  napi_value v;
+  int32_t seq;
+  send_range_t range;
+  if (!send_range(env, argv + 1, &range)) return NULL;
   CHECK(env, napi_get_value_int32(env, argv[5], &seq));
-  const int32_t *meta = meta_data;
-  if (type != napi_int32_array || start < 0 || end <= start || (size_t)end * META_WORDS > meta_len) {
-    napi_throw_range_error(env, NULL, "udp_batch: bad send range");
-    return NULL;
+  const int32_t *meta = range.meta;
+  int32_t start = range.start, end = range.end;
+  uint8_t *out = range.out;
+  if (end == start) {
+    CHECK(env, napi_create_int32(env, 0, &v));
+    return v;
   }
   // the entries' bytes, lowest to highest offset (the caller fills the buffer in order, but any
   // order is accepted)
@@ -753,10 +767,6 @@ static napi_value js_send_async(napi_env env, napi_callback_info info) {
   for (int32_t i = start; i < end; i++) {
     const int32_t *m = meta + (size_t)i * META_WORDS;
     size_t off = (uint32_t)m[0], len = (uint32_t)m[1];
-    if (off > out_len || len > out_len - off) {
-      napi_throw_range_error(env, NULL, "udp_batch: datagram outside the out buffer");
-      return NULL;
-    }
     if (off < lo) lo = off;
     if (off + len > hi) hi = off + len;
   }
