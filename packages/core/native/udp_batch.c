@@ -776,37 +776,35 @@ static napi_value js_send_async(napi_env env, napi_callback_info info) {
   size_t bytes = sizeof(job_t) + meta_bytes + (hi - lo);
   int32_t rc = 0;
   sender_env_t *st = s->st;
+  // the job is made before the lock, so the lock is taken once: checked and queued together (a
+  // full queue, rare, costs a copy thrown away)
+  job_t *job = s->closed || st == NULL ? NULL : malloc(bytes);
   if (s->closed || st == NULL) rc = -EBADF;
+  else if (job == NULL) rc = -ENOMEM;
   else {
+    job->next = NULL;
+    job->sender = s;
+    job->seq = seq;
+    job->count = count;
+    job->bytes = bytes;
+    job->meta = (int32_t *)(job + 1);
+    job->data = (uint8_t *)job->meta + meta_bytes;
+    memcpy(job->meta, meta + (size_t)start * META_WORDS, meta_bytes);
+    for (int i = 0; i < count; i++) job->meta[(size_t)i * META_WORDS] -= (int32_t)lo;
+    memcpy(job->data, out + lo, hi - lo);
     pthread_mutex_lock(&st->mu);
     size_t cap = s->pending > 0 ? 4 * (size_t)SENDER_MAX_BYTES : SENDER_MAX_BYTES;
-    int full = s->pending >= SENDER_MAX_JOBS || (st->queued_bytes > 0 && st->queued_bytes + bytes > cap);
-    pthread_mutex_unlock(&st->mu);
-    if (full) rc = -EAGAIN;
-  }
-  if (rc == 0) {
-    job_t *job = malloc(bytes);
-    if (job == NULL) rc = -ENOMEM;
+    if (s->pending >= SENDER_MAX_JOBS || (st->queued_bytes > 0 && st->queued_bytes + bytes > cap)) rc = -EAGAIN;
     else {
-      job->next = NULL;
-      job->sender = s;
-      job->seq = seq;
-      job->count = count;
-      job->bytes = bytes;
-      job->meta = (int32_t *)(job + 1);
-      job->data = (uint8_t *)job->meta + meta_bytes;
-      memcpy(job->meta, meta + (size_t)start * META_WORDS, meta_bytes);
-      for (int i = 0; i < count; i++) job->meta[(size_t)i * META_WORDS] -= (int32_t)lo;
-      memcpy(job->data, (uint8_t *)out + lo, hi - lo);
-      pthread_mutex_lock(&st->mu);
       __atomic_store_n(s->state, ++s->pending, __ATOMIC_RELAXED);
       st->queued_bytes += bytes;
       if (st->tail != NULL) st->tail->next = job;
       else st->head = job;
       st->tail = job;
       pthread_cond_signal(&st->work);
-      pthread_mutex_unlock(&st->mu);
     }
+    pthread_mutex_unlock(&st->mu);
+    if (rc != 0) free(job);
   }
   CHECK(env, napi_create_int32(env, rc, &v));
   return v;

@@ -105,7 +105,8 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     const batched = udpBound.every((l) => transport.udpBatched(l.id));
     if (batched) {
       log.debug('UDP read and sent in batches (recvmmsg/sendmmsg)');
-      if (udpBound.some((l) => !transport.udpSendThread(l.id)) && process.env.SIPFRONT_UDP_SEND_THREAD !== '0') {
+      // a reason only when the thread was asked for (SIPFRONT_UDP_SEND_THREAD not 0) and did not start
+      if (sendThreadFailure() !== '') {
         log.info({ reason: sendThreadFailure() }, 'UDP sender thread off: sendmmsg runs on the main thread');
       }
     }

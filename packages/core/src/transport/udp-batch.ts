@@ -95,7 +95,7 @@ const flushWaiting = (): void => {
   if (failure !== undefined) throw failure;
 };
 let unavailableReason = '';
-/** why the last socket's sender thread did not start ('' when it did, or was not asked for) */
+/** why a socket's sender thread did not start, the latest such ('' while every one asked for started) */
 let senderFailure = '';
 export function sendThreadFailure(): string {
   return senderFailure;
@@ -116,6 +116,14 @@ function loadNative(): NativeModule | null {
     }
   }
   return native;
+}
+
+/** An error as node reports a system call's failure: message and code its name, errno the negative number. */
+function errnoError(errno: number): NodeJS.ErrnoException {
+  const err = new Error(getSystemErrorName(errno)) as NodeJS.ErrnoException;
+  err.code = getSystemErrorName(errno);
+  err.errno = errno;
+  return err;
 }
 
 export function batchUnavailableReason(): string {
@@ -154,7 +162,10 @@ export interface UdpBatch {
 export interface UdpBatchHooks {
   /** Each datagram read, in order. `oversize` datagrams were cut by the slot and come as null. */
   onDatagram(data: Buffer | null, address: string, port: number): void;
-  /** A send the kernel refused (not EAGAIN: those go through dgram's queue). */
+  /**
+   * A send the kernel refused. EAGAIN on this thread is not one (those go through dgram's queue);
+   * on the sender thread it is, once the thread has waited for room in vain.
+   */
   onSendError(onError: (err: Error) => void, err: NodeJS.ErrnoException, address: string, port: number): void;
   /**
    * A read error of the socket: batched reading has stopped and dgram's reading is back on; the
@@ -195,6 +206,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const addr = new Int32Array(5);
   const sendAddresses = new Map<string, Int32Array>();
 
+  /** a send entry's address words as text (family 4: w0 only) */
+  const addressText = (family: number, w0: number, w1: number, w2: number, w3: number): string => (family === 6 ? mod.ntop(6, w0, w1, w2, w3) : mod.ntop(4, w0));
+
   // ---- the sender thread: a flush is copied into a job and sent there
   const useThread = limits.sendThread ?? process.env.SIPFRONT_UDP_SEND_THREAD !== '0';
   const threadMin = Math.max(1, limits.threadMin ?? THREAD_MIN);
@@ -206,11 +220,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     const slot = at & (RING - 1);
     if (ringSeq[slot] !== at) return;
     const onError = ringErrors[slot]?.[index];
-    if (onError === undefined) return;
-    const err = new Error(getSystemErrorName(errno)) as NodeJS.ErrnoException;
-    err.code = getSystemErrorName(errno);
-    err.errno = errno;
-    hooks.onSendError(onError, err, family === 6 ? mod.ntop(6, w0, w1, w2, w3) : mod.ntop(4, w0), port);
+    if (onError !== undefined) hooks.onSendError(onError, errnoError(errno), addressText(family, w0, w1, w2, w3), port);
   };
   /** ring slots holding callbacks, let go once the thread has nothing of this socket's left */
   const ringLive: number[] = [];
@@ -240,7 +250,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
             return;
           }
         }
-        // its queue is full (the kernel is not taking them): sent here, as without the thread
+        // a small flush, or the thread's queue is full: sent here, as without the thread
       }
       while (start < outCount) {
         // dgram still holds datagrams (an earlier EAGAIN): these queue behind them, in order
@@ -260,12 +270,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
           break;
         }
         const onError = outErrors[start];
-        if (onError !== undefined) {
-          const err = new Error(getSystemErrorName(r)) as NodeJS.ErrnoException;
-          err.code = getSystemErrorName(r);
-          err.errno = r;
-          hooks.onSendError(onError, err, addressAt(start), outMeta[start * META + 2]);
-        }
+        if (onError !== undefined) hooks.onSendError(onError, errnoError(r), addressAt(start), outMeta[start * META + 2]);
         start += 1;
       }
     } finally {
@@ -278,7 +283,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
 
   const addressAt = (i: number): string => {
     const m = i * META;
-    return outMeta[m + 3] === 6 ? mod.ntop(6, outMeta[m + 4], outMeta[m + 5], outMeta[m + 6], outMeta[m + 7]) : mod.ntop(4, outMeta[m + 4]);
+    return addressText(outMeta[m + 3]!, outMeta[m + 4]!, outMeta[m + 5]!, outMeta[m + 6]!, outMeta[m + 7]!);
   };
 
   /** dgram's own send, its synchronous throws (a closed socket, a bad port) reported like the rest */
