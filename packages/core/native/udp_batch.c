@@ -7,7 +7,8 @@
 // left alone (the caller stops dgram's reading). Sending writes on the original descriptor.
 //
 // JS side: packages/core/src/transport/udp-batch.ts. Meta layouts are shared with it:
-//   read slot i:  meta[i*8 + 0] length (-1: truncated), 1 port, 2 family (4|6), 3 unused,
+//   read slot i:  meta[i*8 + 0] length (-1: truncated), 1 port, 2 family (4|6),
+//                 3 µs the datagram waited in the socket's queue (-1: not known),
 //                 4..7 address as big-endian 32-bit words (IPv4: word 4 only)
 //   send entry i: meta[i*8 + 0] offset in the out buffer, 1 length, 2 port, 3 family,
 //                 4..7 address as above
@@ -26,10 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define META_WORDS 8
 #define MAX_SLOTS 256
+// room for one SCM_TIMESTAMPNS control message a slot
+#define STAMP_SPACE CMSG_SPACE(sizeof(struct timespec))
 
 typedef struct {
   napi_env env;
@@ -48,6 +52,12 @@ typedef struct {
   struct mmsghdr msgs[MAX_SLOTS];
   struct iovec iov[MAX_SLOTS];
   struct sockaddr_storage addrs[MAX_SLOTS];
+  // the kernel's receive time of each datagram (SO_TIMESTAMPNS), when the socket took the option
+  int stamps;
+  union {
+    struct cmsghdr align;
+    char bytes[STAMP_SPACE];
+  } ctrl[MAX_SLOTS];
 } reader_t;
 
 #define CHECK(env, call)                                                        \
@@ -84,6 +94,21 @@ static void report_pending_exception(napi_env env) {
   if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
 }
 
+// How long a datagram waited in the socket's queue, in µs, from the kernel's receive time (-1: no
+// time came with it). The load shedder reads it: a queue that stays long is a proxy falling behind.
+static int32_t queued_us(struct msghdr *h, const struct timespec *now) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec at;
+    memcpy(&at, CMSG_DATA(c), sizeof at);
+    if (at.tv_sec == 0 && at.tv_nsec == 0) return -1;
+    int64_t us = ((int64_t)now->tv_sec - at.tv_sec) * 1000000 + (now->tv_nsec - at.tv_nsec) / 1000;
+    // the wall clock can step back between the two readings
+    return us < 0 ? 0 : us > INT32_MAX ? INT32_MAX : (int32_t)us;
+  }
+  return -1;
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   reader_t *r = (reader_t *)handle->data;
   if (r->closed) return;
@@ -91,10 +116,15 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   int n = 0;
   if (status == 0) {
     // the headers are set up at open; the kernel shortens the address length of each one it fills
-    for (unsigned i = 0; i < r->slots; i++) r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+    for (unsigned i = 0; i < r->slots; i++) {
+      r->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      if (r->stamps) r->msgs[i].msg_hdr.msg_controllen = STAMP_SPACE;
+    }
     do {
       n = recvmmsg(r->fd, r->msgs, r->slots, MSG_DONTWAIT, NULL);
     } while (n < 0 && errno == EINTR);
+    struct timespec now = {0, 0};
+    if (n > 0 && r->stamps) clock_gettime(CLOCK_REALTIME, &now);
     if (n < 0) {
       // EAGAIN: another reader (a worker sharing the socket) was faster. Anything else is
       // reported to JS as a negative count.
@@ -105,6 +135,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
         int32_t *m = r->meta + (size_t)i * META_WORDS;
         m[0] = (r->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)r->msgs[i].msg_len;
         put_address(m, &r->addrs[i]);
+        m[3] = r->stamps ? queued_us(&r->msgs[i].msg_hdr, &now) : -1;
       }
     }
   } else {
@@ -198,6 +229,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   r->fd = dupfd;
   r->slots = (unsigned)slots;
   r->slot_size = (unsigned)slot_size;
+  // the option is the socket's (every dup of it, and dgram's reads ignore the control data)
+  int on = 1;
+  r->stamps = setsockopt(dupfd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
 
   napi_value out, buffer, meta, meta_ab, handle, resource_name;
   void *data;
@@ -210,6 +244,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
     r->msgs[i].msg_hdr.msg_iovlen = 1;
     r->msgs[i].msg_hdr.msg_name = &r->addrs[i];
+    if (r->stamps) r->msgs[i].msg_hdr.msg_control = r->ctrl[i].bytes;
   }
   CHECK(env, napi_create_arraybuffer(env, (size_t)slots * META_WORDS * 4, &data, &meta_ab));
   r->meta = data;

@@ -299,4 +299,126 @@ describe('load shedding', () => {
       expect(withQueue.maxQueue).toBeLessThan(3);
     });
   });
+  describe('with the queue delay known (the kernel receive times of the datagrams read)', () => {
+    /** a shedder fed a loop load and a queue delay (ms; undefined: nothing read) per tick; T1/8 */
+    const delayed = (limit = 0.99) => {
+      let load = 0;
+      let delay: number | undefined;
+      let backlogReads = 0;
+      let queued = BACKLOG_HIGH * 8;
+      const s = createLoadShedder({
+        limit,
+        manual: true,
+        maxDelayMs: 62.5,
+        sample: () => load,
+        queueDelay: () => delay,
+        backlog: () => {
+          backlogReads++;
+          return queued;
+        },
+        draw: (id) => Number(id) / 100,
+      });
+      const feed = (l: number, d: number | undefined, ticks = 1): void => {
+        load = l;
+        delay = d;
+        for (let i = 0; i < ticks; i++) s.tick();
+      };
+      return { s, feed, backlogReads: () => backlogReads, setQueued: (q: number) => (queued = q) };
+    };
+
+    it('refuses from the first sample whose queue never got shorter than T1/8, and grows while it stays', () => {
+      const { s, feed } = delayed();
+      feed(0.7, 1, 5);
+      expect(s.share).toBe(0);
+      feed(0.7, 63); // the loop had room, but the queue stood: behind all the same
+      expect(s.share).toBeCloseTo(0.05);
+      feed(1, 70);
+      expect(s.share).toBeCloseTo(0.1125);
+    });
+
+    it('a saturated loop whose reads found the queue short at some moment refuses nothing (a pause, a burst), whatever the backlog reads', () => {
+      const { s, feed, backlogReads } = delayed();
+      // nearly saturated (a loop that loses the CPU at times reads so), the queue long at moments
+      for (let i = 0; i < 30; i++) feed(0.97, i % 2 === 0 ? 61 : 3);
+      expect(s.share).toBe(0);
+      // the queue's length in /proc is not read while the delay is known
+      expect(backlogReads()).toBe(0);
+    });
+
+    it('a loop saturated for the whole window is behind however short its queue (work other than reading UDP)', () => {
+      const { s, feed } = delayed();
+      feed(1, 1, 4);
+      expect(s.share).toBe(0);
+      feed(1, 1);
+      expect(s.share).toBeCloseTo(0.05);
+      feed(0.5, 1); // idle time, the queue near empty: down
+      expect(s.share).toBe(0);
+    });
+
+    it('holds while the standing queue shrinks by a quarter or more a sample, and grows again when it stops shrinking', () => {
+      const { s, feed } = delayed();
+      feed(1, 200, 3); // 0.05, 0.1125, 0.1906
+      const held = s.share;
+      expect(held).toBeCloseTo(0.1906, 3);
+      feed(1, 140);
+      feed(1, 100);
+      feed(1, 70);
+      expect(s.share).toBe(held);
+      feed(1, 69); // flat: still behind
+      expect(s.share).toBeGreaterThan(held);
+    });
+
+    it('comes down 2.5 % a sample while the queue is under T1/8 and the loop had idle time, a quarter a sample once the queue is under T1/32', () => {
+      const { s, feed } = delayed();
+      feed(1, 100, 8);
+      const high = s.share;
+      feed(1, 30); // under the target, the loop saturated: holds
+      expect(s.share).toBe(high);
+      feed(0.95, 30); // idle time in the sample
+      expect(s.share).toBeCloseTo(high - 0.025);
+      const mid = s.share;
+      feed(0.8, 10); // near empty, idle time
+      expect(s.share).toBeCloseTo(mid * 0.75);
+      feed(0.8, 1, 20);
+      expect(s.share).toBe(0);
+    });
+
+    it('a sample with nothing read goes by the loop (and the backlog), as without the delay', () => {
+      const { s, feed, backlogReads, setQueued } = delayed(0.9);
+      feed(1, undefined, 2); // saturated, the backlog long at two samples: behind
+      expect(backlogReads()).toBe(2);
+      expect(s.share).toBeCloseTo(0.05);
+      setQueued(0);
+      feed(0.2, undefined, 20); // and back down as before
+      expect(s.share).toBe(0);
+    });
+
+    it('settles near the share the overload needs, the queue bounded (a queue model, 7 % over)', () => {
+      // a toy proxy that can do 1 unit of work a 200 ms sample, offered 1.07; a refusal costs a
+      // tenth of a call; the shortest wait in a sample is what waited at its start
+      let load = 0;
+      let queue = 0;
+      let delay = 0;
+      const s = createLoadShedder({ limit: 0.99, manual: true, maxDelayMs: 62.5, sample: () => load, queueDelay: () => delay });
+      let sum = 0;
+      let maxDelay = 0;
+      for (let i = 0; i < 600; i++) {
+        delay = queue * 200;
+        const work = 1.07 * (1 - s.share) + 1.07 * s.share * 0.1;
+        const done = Math.min(1, queue + work);
+        queue = queue + work - done;
+        load = done;
+        s.tick();
+        if (i >= 100) {
+          sum += s.share;
+          maxDelay = Math.max(maxDelay, delay);
+        }
+      }
+      // 7 % over needs ~6.9 % refused
+      expect(sum / 500).toBeGreaterThan(0.05);
+      expect(sum / 500).toBeLessThan(0.12);
+      // the queue's delay stays well under T1/2 (where retransmissions would start)
+      expect(maxDelay).toBeLessThan(150);
+    });
+  });
 });

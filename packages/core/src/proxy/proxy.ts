@@ -85,6 +85,8 @@ export interface ProxyOptions {
    * for load shedding (`workers: N`: the relay socket the other workers hand this one its share on).
    */
   backlogSockets?(): readonly ListenerInfo[];
+  /** ms: the queue delay of those sockets since the last call (as TransportLayer.udpQueueDelay) */
+  backlogDelay?(): number | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
   /**
@@ -312,6 +314,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       ? createLoadShedder({
           limit: opts.maxLoad,
           backlog,
+          queueDelay: () => {
+            const own = transport.udpQueueDelay();
+            const more = opts.backlogDelay?.();
+            return more === undefined ? own : own === undefined ? more : Math.max(own, more);
+          },
           // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at
           // 3,000 calls/s, and the share takes a few samples to bite
           maxDelayMs: (opts.timers?.t1 ?? 500) / 8,

@@ -174,6 +174,16 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return udpById.get(listenerId)?.sendThread === true;
     },
 
+    udpQueueDelay() {
+      let worst: number | undefined;
+      // every listener's is taken (each starts over), the longest is the answer
+      for (const l of udpById.values()) {
+        const d = l.takeQueueDelay();
+        if (d !== undefined && (worst === undefined || d > worst)) worst = d;
+      }
+      return worst;
+    },
+
     listenerFor,
 
     send(target: Endpoint, data: Buffer, opts?: SendOptions): void {

@@ -3,6 +3,8 @@
 import dgram from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type ListenerInfo, type TransportLayer } from './index.js';
 import type { UdpBatchLimits } from './udp-batch.js';
@@ -125,6 +127,53 @@ describe('UDP batching', () => {
     const { layer: plain } = makeLayer(false);
     const [p] = await plain.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
     expect(plain.udpBatched(p!.id)).toBe(false);
+  });
+
+  it('tells how long the oldest datagram of a read waited in the socket (the kernel receive time): long while the loop was held, short after', async () => {
+    const { layer, inbox, w } = makeLayer(true);
+    const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+    expect(layer.udpQueueDelay()).toBeUndefined(); // nothing read yet
+    // a thread of its own sends 20 datagrams while this one's loop is held for HOLD_MS
+    const HOLD_MS = 150;
+    const sender = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const s = require('node:dgram').createSocket('udp4');
+       s.bind(0, '127.0.0.1', () => parentPort.postMessage('ready'));
+       parentPort.on('message', () => {
+         let left = 20;
+         const { performance } = require('node:perf_hooks');
+         for (let i = 0; i < 20; i++) s.send('OPTIONS x', workerData.port, '127.0.0.1', () => {
+           if (--left === 0) parentPort.postMessage(performance.timeOrigin + performance.now());
+         });
+       });`,
+      { eval: true, workerData: { port: l!.port } },
+    );
+    try {
+      await once(sender, 'message', { signal: AbortSignal.timeout(WAIT_MS) });
+      const sent = once(sender, 'message', { signal: AbortSignal.timeout(WAIT_MS) });
+      sender.postMessage('go');
+      const heldFrom = performance.now();
+      while (performance.now() - heldFrom < HOLD_MS);
+      const heldUntil = performance.timeOrigin + performance.now();
+      // when the sender's last datagram had left (its clock: the same wall clock)
+      const [sentAt] = (await sent) as [number];
+      // it sent them while this loop was held (its thread was ready: a few ms at most)
+      expect(heldUntil - sentAt).toBeGreaterThan(HOLD_MS / 3);
+      await w.until(() => inbox.length === 20, '20 datagrams');
+      const held = layer.udpQueueDelay();
+      // each waited from its send to the end of the hold at least; and not for seconds
+      expect(held).toBeDefined();
+      expect(held!).toBeGreaterThanOrEqual(heldUntil - sentAt - 2);
+      expect(held!).toBeLessThan(HOLD_MS + 1000);
+      expect(layer.udpQueueDelay()).toBeUndefined(); // taken: it starts over
+      // a datagram read at once waited next to nothing
+      const c = await client('127.0.0.1');
+      c.socket.send('OPTIONS y', l!.port, '127.0.0.1');
+      await w.until(() => inbox.length === 21, 'the 21st datagram');
+      expect(layer.udpQueueDelay()!).toBeLessThan(20);
+    } finally {
+      await sender.terminate();
+    }
   });
 
   it('a send on another socket while a read is handled leaves when that read is done', async () => {

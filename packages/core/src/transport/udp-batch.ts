@@ -157,6 +157,13 @@ export interface UdpBatch {
   close(): void;
   /** Whether sendmmsg runs on the module's sender thread (UdpBatchLimits.sendThread). */
   readonly threaded: boolean;
+  /**
+   * The shortest wait in the socket's queue, in ms, of the first datagram of each read since the
+   * last call (the kernel's receive time, SO_TIMESTAMPNS); undefined when nothing was read with a
+   * time since then. Each read takes the oldest datagrams waiting, so this is the queue's delay at
+   * its shortest over that time: a burst or a pause leaves it near 0, a standing queue does not.
+   */
+  takeQueueDelay(): number | undefined;
 }
 
 export interface UdpBatchHooks {
@@ -336,6 +343,8 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   }
   const inBytes = new Uint8Array(reader.buffer);
   const inMeta = reader.meta;
+  /** µs: the shortest queue wait of a read's first datagram since takeQueueDelay last ran */
+  let headWaitMin = Infinity;
   const v4Names = new Map<number, string>();
   const v6Names = new Map<string, string>();
 
@@ -377,6 +386,10 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     readInProgress = endRead;
     try {
       const m = i * META;
+      if (i === 0) {
+        const waited = inMeta[3]!;
+        if (waited >= 0 && waited < headWaitMin) headWaitMin = waited;
+      }
       const len = inMeta[m];
       const address = nameOf(m);
       const port = inMeta[m + 1];
@@ -403,6 +416,11 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   return {
     get threaded() {
       return sender !== undefined;
+    },
+    takeQueueDelay() {
+      const us = headWaitMin;
+      headWaitMin = Infinity;
+      return us === Infinity ? undefined : us / 1000;
     },
     send(address, port, data, onError, head) {
       const w = addressWords(address);

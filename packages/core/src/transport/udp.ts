@@ -18,6 +18,8 @@ export interface UdpListener {
   readonly batched: boolean;
   /** batched, with sendmmsg on the native sender thread */
   readonly sendThread: boolean;
+  /** batched: UdpBatch.takeQueueDelay (undefined through dgram) */
+  takeQueueDelay(): number | undefined;
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
   close(): Promise<void>;
 }
@@ -125,6 +127,7 @@ export function openUdpListener(
         info,
         batched: batch !== undefined,
         sendThread: batch?.threaded === true,
+        takeQueueDelay: () => batch?.takeQueueDelay(),
         send(address, port, data, onError) {
           if (batch !== undefined) {
             batch.send(address, port, data, onError);

@@ -18,6 +18,8 @@ export interface WorkerRelay extends UdpAffinity {
   readonly stats: { relayedOut: number; relayedIn: number };
   /** the relay socket (127.0.0.1, its own port): its queue is part of this worker's backlog */
   readonly socket: ListenerInfo;
+  /** the relay socket's queue delay since the last call (UdpBatch.takeQueueDelay; undefined through dgram) */
+  takeQueueDelay(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -104,6 +106,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     attach(t) {
       transport = t;
     },
+    takeQueueDelay: () => batch?.takeQueueDelay(),
     setScreen(s) {
       screen = s;
     },
