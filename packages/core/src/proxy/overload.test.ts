@@ -300,18 +300,25 @@ describe('load shedding', () => {
     });
   });
   describe('with the queue delay known (the kernel receive times of the datagrams read)', () => {
-    /** a shedder fed a loop load and a queue delay (ms; undefined: nothing read) per tick; T1/8 */
+    /** a shedder fed a loop load and a queue delay (ms; undefined: nothing read) per 200 ms tick; target T1/4 */
     const delayed = (limit = 0.99) => {
       let load = 0;
       let delay: number | undefined;
       let backlogReads = 0;
       let queued = BACKLOG_HIGH * 8;
+      let t = 0;
+      const spans: number[] = [];
       const s = createLoadShedder({
         limit,
         manual: true,
         maxDelayMs: 62.5,
+        maxQueueDelayMs: 125,
+        now: () => t,
         sample: () => load,
-        queueDelay: () => delay,
+        queueDelay: (minSpanMs) => {
+          spans.push(minSpanMs);
+          return delay;
+        },
         backlog: () => {
           backlogReads++;
           return queued;
@@ -321,69 +328,96 @@ describe('load shedding', () => {
       const feed = (l: number, d: number | undefined, ticks = 1): void => {
         load = l;
         delay = d;
-        for (let i = 0; i < ticks; i++) s.tick();
+        for (let i = 0; i < ticks; i++) {
+          t += 200;
+          s.tick();
+        }
       };
-      return { s, feed, backlogReads: () => backlogReads, setQueued: (q: number) => (queued = q) };
+      return { s, feed, spans, backlogReads: () => backlogReads, setQueued: (q: number) => (queued = q) };
     };
 
-    it('refuses from the first sample whose queue never got shorter than T1/8, and grows while it stays', () => {
+    it('asks for a delay from reads spread over half a sample at least (one read after a pause tells nothing)', () => {
+      const { feed, spans } = delayed();
+      feed(0.5, 1, 3);
+      expect(spans).toEqual([100, 100, 100]);
+    });
+
+    it('refuses from the first sample whose queue never got shorter than T1/4, whatever the loop, and grows while it stays', () => {
       const { s, feed } = delayed();
       feed(0.7, 1, 5);
       expect(s.share).toBe(0);
-      feed(0.7, 63); // the loop had room, but the queue stood: behind all the same
+      feed(0.7, 124);
+      expect(s.share).toBe(0);
+      feed(0.7, 126); // the loop had room, but the queue stood: behind all the same
       expect(s.share).toBeCloseTo(0.05);
-      feed(1, 70);
-      expect(s.share).toBeCloseTo(0.1125);
+      feed(1, 126); // flat: 5 % more a sample
+      expect(s.share).toBeCloseTo(0.1);
     });
 
-    it('a saturated loop whose reads found the queue short at some moment refuses nothing (a pause, a burst), whatever the backlog reads', () => {
+    it('grows by half what the standing queue gained per ms of the sample on top (a queue that keeps growing is that far over)', () => {
+      const { s, feed } = delayed();
+      feed(1, 130); // 0.05: a first sample over the target
+      feed(1, 170); // +40 ms in 200: 20 % over: 0.05 + 0.1
+      expect(s.share).toBeCloseTo(0.2);
+      feed(1, 250); // +80 ms: 0.05 + 0.2
+      expect(s.share).toBeCloseTo(0.45);
+      // a jump from a short queue (a stall: the thread without a CPU) counts as a first sample only
+      const other = delayed();
+      other.feed(1, 0);
+      other.feed(1, 300);
+      expect(other.s.share).toBeCloseTo(0.05);
+    });
+
+    it('a nearly saturated loop whose reads found the queue short at some moment refuses nothing (a pause, a burst), whatever the backlog reads', () => {
       const { s, feed, backlogReads } = delayed();
-      // nearly saturated (a loop that loses the CPU at times reads so), the queue long at moments
-      for (let i = 0; i < 30; i++) feed(0.97, i % 2 === 0 ? 61 : 3);
+      for (let i = 0; i < 30; i++) feed(0.97, i % 2 === 0 ? 124 : 3);
       expect(s.share).toBe(0);
       // the queue's length in /proc is not read while the delay is known
       expect(backlogReads()).toBe(0);
     });
 
-    it('a loop saturated for the whole window is behind however short its queue (work other than reading UDP)', () => {
+    it('a loop saturated for the whole window is behind however short its queue (work other than reading UDP): 5 % a sample', () => {
       const { s, feed } = delayed();
       feed(1, 1, 4);
       expect(s.share).toBe(0);
       feed(1, 1);
       expect(s.share).toBeCloseTo(0.05);
-      feed(0.5, 1); // idle time, the queue near empty: down
+      feed(1, 1);
+      expect(s.share).toBeCloseTo(0.1);
+      feed(0.5, 1); // idle time, the queue near empty: halves, and from 5 % to 0
+      expect(s.share).toBeCloseTo(0.05);
+      feed(0.5, 1);
       expect(s.share).toBe(0);
     });
 
     it('holds while the standing queue shrinks by a quarter or more a sample, and grows again when it stops shrinking', () => {
       const { s, feed } = delayed();
-      feed(1, 200, 3); // 0.05, 0.1125, 0.1906
+      feed(1, 200, 3); // 0.05, 0.1, 0.15
       const held = s.share;
-      expect(held).toBeCloseTo(0.1906, 3);
+      expect(held).toBeCloseTo(0.15);
       feed(1, 140);
-      feed(1, 100);
-      feed(1, 70);
       expect(s.share).toBe(held);
-      feed(1, 69); // flat: still behind
-      expect(s.share).toBeGreaterThan(held);
+      feed(1, 139); // under a quarter less, still over the target: behind
+      expect(s.share).toBeCloseTo(held + 0.05);
     });
 
-    it('comes down 2.5 % a sample while the queue is under T1/8 and the loop had idle time, a quarter a sample once the queue is under T1/32', () => {
+    it('comes down 2.5 % a sample while the queue is under T1/4 and the loop had idle time, by half once the queue is under T1/16', () => {
       const { s, feed } = delayed();
-      feed(1, 100, 8);
+      feed(1, 150, 8);
       const high = s.share;
-      feed(1, 30); // under the target, the loop saturated: holds
+      expect(high).toBeCloseTo(0.4);
+      feed(1, 60); // under the target, the loop saturated (not the whole window yet): holds
       expect(s.share).toBe(high);
-      feed(0.95, 30); // idle time in the sample
+      feed(0.95, 60); // idle time in the sample
       expect(s.share).toBeCloseTo(high - 0.025);
       const mid = s.share;
-      feed(0.8, 10); // near empty, idle time
-      expect(s.share).toBeCloseTo(mid * 0.75);
-      feed(0.8, 1, 20);
+      feed(0.8, 5); // near empty, idle time
+      expect(s.share).toBeCloseTo(mid / 2);
+      feed(0.8, 1, 4);
       expect(s.share).toBe(0);
     });
 
-    it('a sample with nothing read goes by the loop (and the backlog), as without the delay', () => {
+    it('a sample without a delay (nothing read, or one read) goes by the loop and the backlog, as without it', () => {
       const { s, feed, backlogReads, setQueued } = delayed(0.9);
       feed(1, undefined, 2); // saturated, the backlog long at two samples: behind
       expect(backlogReads()).toBe(2);
@@ -393,32 +427,42 @@ describe('load shedding', () => {
       expect(s.share).toBe(0);
     });
 
-    it('settles near the share the overload needs, the queue bounded (a queue model, 7 % over)', () => {
-      // a toy proxy that can do 1 unit of work a 200 ms sample, offered 1.07; a refusal costs a
-      // tenth of a call; the shortest wait in a sample is what waited at its start
-      let load = 0;
-      let queue = 0;
-      let delay = 0;
-      const s = createLoadShedder({ limit: 0.99, manual: true, maxDelayMs: 62.5, sample: () => load, queueDelay: () => delay });
-      let sum = 0;
-      let maxDelay = 0;
-      for (let i = 0; i < 600; i++) {
-        delay = queue * 200;
-        const work = 1.07 * (1 - s.share) + 1.07 * s.share * 0.1;
-        const done = Math.min(1, queue + work);
-        queue = queue + work - done;
-        load = done;
-        s.tick();
-        if (i >= 100) {
-          sum += s.share;
-          maxDelay = Math.max(maxDelay, delay);
+    it('settles near the share the overload needs, the queue bounded (a queue model, 7 % and 30 % over)', () => {
+      // a toy proxy that can do 1 unit of work a 200 ms sample; a refusal costs a tenth of a call;
+      // the shortest wait in a sample is what waited at its end (the queue only grows within one)
+      const run = (offered: number): { share: number; maxDelay: number } => {
+        let load = 0;
+        let queue = 0;
+        let delay = 0;
+        let t = 0;
+        const s = createLoadShedder({ limit: 0.99, manual: true, maxQueueDelayMs: 125, now: () => t, sample: () => load, queueDelay: () => delay });
+        let sum = 0;
+        let maxDelay = 0;
+        for (let i = 0; i < 600; i++) {
+          const work = offered * (1 - s.share) + offered * s.share * 0.1;
+          const done = Math.min(1, queue + work);
+          queue = queue + work - done;
+          delay = Math.min(queue, done < 1 ? 0 : queue) * 200;
+          load = done;
+          t += 200;
+          s.tick();
+          if (i >= 100) {
+            sum += s.share;
+            maxDelay = Math.max(maxDelay, delay);
+          }
         }
-      }
+        return { share: sum / 500, maxDelay };
+      };
+      const light = run(1.07);
       // 7 % over needs ~6.9 % refused
-      expect(sum / 500).toBeGreaterThan(0.05);
-      expect(sum / 500).toBeLessThan(0.12);
-      // the queue's delay stays well under T1/2 (where retransmissions would start)
-      expect(maxDelay).toBeLessThan(150);
+      expect(light.share).toBeGreaterThan(0.05);
+      expect(light.share).toBeLessThan(0.12);
+      const heavy = run(1.3);
+      // 30 % over needs ~25 %
+      expect(heavy.share).toBeGreaterThan(0.2);
+      expect(heavy.share).toBeLessThan(0.35);
+      // the queue's delay stays under T1/2 (where retransmissions would start)
+      expect(Math.max(light.maxDelay, heavy.maxDelay)).toBeLessThan(250);
     });
   });
 });

@@ -20,10 +20,12 @@
 // (`queueDelay`, transport/udp-batch.ts), the shedder reads the queue's delay itself: the shortest
 // wait, over a sample, of the oldest datagram each read found. A GC pause, a burst or a moment
 // without the CPU leaves that near 0 (some read in the sample found the queue short); a proxy
-// that falls behind leaves a queue that never empties, and that decides. This replaced the
-// queue's length at two instants, which refused calls a 20 ms pause had queued (measured: 492 of
-// 40,000 refused at 2,000 calls/s and 3,795 of 60,000 at 3,000 by a process that carried 3,000
-// clean with the shedder off).
+// that falls behind leaves a queue that never empties, and that decides (at T1/4, maxQueueDelayMs).
+// The share then grows by what the queue's delay grew, not by a quarter of itself: a second-long
+// slump of a loaded machine needs a few per cent, not three quarters. This replaced the queue's
+// length at two instants, which refused calls a 20 ms pause had queued (measured: 492 of 40,000
+// refused at 2,000 calls/s and 3,795 of 60,000 at 3,000 by a process that carried 3,000 clean
+// with the shedder off).
 //
 // Refused requests get 503 without Retry-After: with it, RFC 3261 §21.5.4 tells an upstream proxy
 // to send nothing at all to this server for that long, which turns refusing a few calls into
@@ -77,12 +79,21 @@ export interface LoadShedderOptions {
   /**
    * ms: the shortest wait in the UDP sockets' queues, since the last call, of the oldest datagram
    * each read found (TransportLayer.udpQueueDelay); undefined where nothing was read with the
-   * kernel's receive time since then. Where it is known it decides, instead of the backlog and the
-   * loop: maxDelayMs or more (and not falling by a quarter since the last sample) is behind.
+   * kernel's receive time, over at least minSpanMs, since then. Where it is known it decides,
+   * instead of the backlog: maxQueueDelayMs or more (and not falling by a quarter since the last
+   * sample) is behind, and so is a loop saturated for the whole window.
    */
-  queueDelay?: () => number | undefined;
-  /** refusing starts (true) or stops (false); busy is the load that made it */
-  onChange?(refusing: boolean, busy: number): void;
+  queueDelay?: (minSpanMs: number) => number | undefined;
+  /**
+   * a queue whose delay (queueDelay) stays at or over this for a whole sample is behind (default
+   * 125 ms: a quarter of T1; the proxy passes T1/4). The queue's delay is measured, not inferred
+   * from its length, and its shortest over the sample, so the margin to T1/2 (where the answers
+   * and ACKs that pass through it twice start to be retransmitted) can be smaller than the
+   * backlog rule's maxDelayMs needs.
+   */
+  maxQueueDelayMs?: number;
+  /** refusing starts (true) or stops (false); busy is the load that made it, queueDelayMs the queue's delay (where known) */
+  onChange?(refusing: boolean, busy: number, queueDelayMs?: number): void;
 }
 
 /** samples the load is the mean of */
@@ -107,6 +118,7 @@ const CLEAR_MARGIN = 0.15;
  */
 export const BACKLOG_HIGH = 512 * 1024;
 const DEFAULT_MAX_DELAY_MS = 62.5;
+const DEFAULT_MAX_QUEUE_DELAY_MS = 125;
 /** what a datagram takes in a socket's queue beyond its bytes (an sk_buff's truesize on loopback) */
 const DATAGRAM_OVERHEAD = 768;
 /**
@@ -114,7 +126,7 @@ const DATAGRAM_OVERHEAD = 768;
  * each reading is one instant, and a flat queue reads a little shorter or longer by chance.
  */
 const DRAIN_MARGIN = BACKLOG_HIGH / 4;
-/** a queue delay under this share of maxDelayMs, with idle time in the sample: the share falls fast */
+/** a queue delay under this share of maxQueueDelayMs, with idle time in the sample: the share halves */
 const DELAY_CLEAR = 0.25;
 /** a queue delay this much shorter than at the last sample, when that was behind, is draining: the share holds */
 const DELAY_DRAINING = 0.75;
@@ -148,8 +160,11 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   /** the backlog at the previous sample, and whether it was long */
   let lastQ = 0;
   let lastLong = false;
-  /** the queue delay at the previous sample (ms; 0 when it was not known) */
+  /** the queue delay at the previous sample (ms; 0 when it was not known), and when that was */
   let lastDelay = 0;
+  let lastDelayAt = 0;
+  const interval = opts.interval ?? 200;
+  const maxQueueDelayMs = opts.maxQueueDelayMs ?? DEFAULT_MAX_QUEUE_DELAY_MS;
   const maxDelayMs = opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
   const clock = opts.now ?? (() => performance.now());
   /** bytes of queue read since the last sample (datagrams with their overhead), and when that was */
@@ -171,32 +186,40 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     at = (at + 1) % WINDOW;
     const busy = mean();
     const was = share > 0;
-    const d = opts.queueDelay?.();
+    const t = clock();
+    const d = opts.queueDelay?.(interval / 2);
     if (d !== undefined) {
       readBytes = 0;
+      lastTickAt = t;
       lastQ = 0;
       lastLong = false;
+      const target = maxQueueDelayMs;
       // a standing queue shrinking by a quarter: what came before is being read
-      const draining = lastDelay >= maxDelayMs && d < lastDelay * DELAY_DRAINING;
+      const draining = lastDelay >= target && d < lastDelay * DELAY_DRAINING;
+      // ms of delay a standing queue gained per ms of the sample: the overload's excess share
+      const grew = lastDelay >= target ? Math.max(0, (d - lastDelay) / Math.max(1, t - lastDelayAt)) : 0;
       lastDelay = d;
+      lastDelayAt = t;
       if (draining) {
         // holds, however busy the loop (growing now overshoots)
-      } else if (d >= maxDelayMs || (s >= limit && busy >= limit)) {
-        // a standing queue, or the loop saturated the whole window (by work other than reading
-        // UDP, say): behind
-        share = Math.min(1, share + STEP_UP + share / 4);
+      } else if (d >= target) {
+        // a standing queue: behind by at least what it grew by. One sample over the target
+        // after a stall (the thread without a CPU, a GC) refuses little; a queue that keeps
+        // growing gets a share near its growth within a few samples
+        share = Math.min(1, share + STEP_UP + grew / 2);
+      } else if (s >= limit && busy >= limit) {
+        // the loop saturated the whole window (by work other than reading UDP, say): behind
+        share = Math.min(1, share + STEP_UP);
       } else if (share > 0 && s < limit) {
-        // the queue empties at times and the loop had idle time: the share comes down, fast once
-        // the queue stays near empty (not at once from a large share: a heavy overload that
-        // needed it would fill the queue again before the share came back)
-        if (d < maxDelayMs * DELAY_CLEAR) share = share <= STEP_UP ? 0 : share - Math.max(STEP_DOWN, share / 4);
+        // the queue empties at times and the loop had idle time: the share comes down, by half a
+        // sample once the queue stays near empty
+        if (d < target * DELAY_CLEAR) share = share <= STEP_UP ? 0 : share / 2;
         else share = Math.max(0, share - STEP_DOWN);
       }
-      if (was !== share > 0) opts.onChange?.(share > 0, busy);
+      if (was !== share > 0) opts.onChange?.(share > 0, busy, d);
       return;
     }
     lastDelay = 0;
-    const t = clock();
     // bytes of queue read per ms over the sample
     const readRate = readBytes / Math.max(1, t - lastTickAt);
     readBytes = 0;
@@ -239,7 +262,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     else share = Math.max(0, share - STEP_DOWN);
     if (was !== share > 0) opts.onChange?.(share > 0, busy);
   };
-  const timer = opts.manual === true ? undefined : setInterval(tick, opts.interval ?? 200);
+  const timer = opts.manual === true ? undefined : setInterval(tick, interval);
   timer?.unref();
   return {
     shed: (id) => share > 0 && draw(id) < share,

@@ -86,7 +86,7 @@ export interface ProxyOptions {
    */
   backlogSockets?(): readonly ListenerInfo[];
   /** ms: the queue delay of those sockets since the last call (as TransportLayer.udpQueueDelay) */
-  backlogDelay?(): number | undefined;
+  backlogDelay?(minSpanMs: number): number | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
   /**
@@ -314,18 +314,21 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       ? createLoadShedder({
           limit: opts.maxLoad,
           backlog,
-          queueDelay: () => {
-            const own = transport.udpQueueDelay();
-            const more = opts.backlogDelay?.();
+          queueDelay: (minSpanMs) => {
+            const own = transport.udpQueueDelay(minSpanMs);
+            const more = opts.backlogDelay?.(minSpanMs);
             return more === undefined ? own : own === undefined ? more : Math.max(own, more);
           },
           // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at
           // 3,000 calls/s, and the share takes a few samples to bite
           maxDelayMs: (opts.timers?.t1 ?? 500) / 8,
-          onChange: (refusing, busy) => {
+          // a measured queue delay (the kernel's receive times) standing at a quarter of T1
+          maxQueueDelayMs: (opts.timers?.t1 ?? 500) / 4,
+          onChange: (refusing, busy, queueDelayMs) => {
             if (refusing) {
               shedFrom = shedCount;
-              log.warn({ busy: Math.round(busy * 100) / 100, maxLoad: opts.maxLoad }, 'overloaded: refusing a share of new requests with 503');
+              const delay = queueDelayMs !== undefined ? { queueDelayMs: Math.round(queueDelayMs) } : {};
+              log.warn({ busy: Math.round(busy * 100) / 100, maxLoad: opts.maxLoad, ...delay }, 'overloaded: refusing a share of new requests with 503');
             } else log.info({ refused: shedCount - shedFrom }, 'load back under the limit: new requests pass again');
           },
         })

@@ -174,11 +174,11 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return udpById.get(listenerId)?.sendThread === true;
     },
 
-    udpQueueDelay() {
+    udpQueueDelay(minSpanMs) {
       let worst: number | undefined;
       // every listener's is taken (each starts over), the longest is the answer
       for (const l of udpById.values()) {
-        const d = l.takeQueueDelay();
+        const d = l.takeQueueDelay(minSpanMs);
         if (d !== undefined && (worst === undefined || d > worst)) worst = d;
       }
       return worst;

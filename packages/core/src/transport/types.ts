@@ -127,9 +127,10 @@ export interface TransportLayer {
   /**
    * ms: the longest, over the batched UDP listeners, of the shortest queue wait a read met since
    * the last call (UdpBatch.takeQueueDelay; a standing queue, not a burst). Undefined when none
-   * read a datagram with the kernel's receive time since then (or none is batched).
+   * read datagrams with the kernel's receive time over at least `minSpanMs` since then (or none
+   * is batched).
    */
-  udpQueueDelay(): number | undefined;
+  udpQueueDelay(minSpanMs?: number): number | undefined;
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   send(target: Endpoint, data: Buffer, opts?: SendOptions): void;
   /** A datagram another worker received on listener `listenerId` and relayed here: delivered as if it arrived here. */

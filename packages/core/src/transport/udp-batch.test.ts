@@ -129,7 +129,7 @@ describe('UDP batching', () => {
     expect(plain.udpBatched(p!.id)).toBe(false);
   });
 
-  it('tells how long the oldest datagram of a read waited in the socket (the kernel receive time): long while the loop was held, short after', async () => {
+  it('tells how long the oldest datagram of a read waited in the socket (the kernel receive time): long while the loop was held, short after; nothing from one read when asked for a span', async () => {
     const { layer, inbox, w } = makeLayer(true);
     const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
     expect(layer.udpQueueDelay()).toBeUndefined(); // nothing read yet
@@ -171,6 +171,10 @@ describe('UDP batching', () => {
       c.socket.send('OPTIONS y', l!.port, '127.0.0.1');
       await w.until(() => inbox.length === 21, 'the 21st datagram');
       expect(layer.udpQueueDelay()!).toBeLessThan(20);
+      // asked for reads spread over 50 ms at least, one read tells nothing
+      c.socket.send('OPTIONS z', l!.port, '127.0.0.1');
+      await w.until(() => inbox.length === 22, 'the 22nd datagram');
+      expect(layer.udpQueueDelay(50)).toBeUndefined();
     } finally {
       await sender.terminate();
     }

@@ -9,6 +9,7 @@
 
 import type dgram from 'node:dgram';
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 
 interface NativeReader {
@@ -159,11 +160,13 @@ export interface UdpBatch {
   readonly threaded: boolean;
   /**
    * The shortest wait in the socket's queue, in ms, of the first datagram of each read since the
-   * last call (the kernel's receive time, SO_TIMESTAMPNS); undefined when nothing was read with a
-   * time since then. Each read takes the oldest datagrams waiting, so this is the queue's delay at
-   * its shortest over that time: a burst or a pause leaves it near 0, a standing queue does not.
+   * last call (the kernel's receive time, SO_TIMESTAMPNS). Each read takes the oldest datagrams
+   * waiting, so this is the queue's delay at its shortest over that time: a burst or a pause
+   * leaves it near 0, a standing queue does not. Undefined when the reads with a time since then
+   * were less than `minSpanMs` apart, first to last (one read after a pause tells nothing of a
+   * standing queue), or there were none.
    */
-  takeQueueDelay(): number | undefined;
+  takeQueueDelay(minSpanMs?: number): number | undefined;
 }
 
 export interface UdpBatchHooks {
@@ -345,6 +348,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const inMeta = reader.meta;
   /** µs: the shortest queue wait of a read's first datagram since takeQueueDelay last ran */
   let headWaitMin = Infinity;
+  /** performance.now() of the first and the last read that brought a receive time since then (-1: none) */
+  let firstStampedRead = -1;
+  let lastStampedRead = -1;
   const v4Names = new Map<number, string>();
   const v6Names = new Map<string, string>();
 
@@ -388,7 +394,11 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
       const m = i * META;
       if (i === 0) {
         const waited = inMeta[3]!;
-        if (waited >= 0 && waited < headWaitMin) headWaitMin = waited;
+        if (waited >= 0) {
+          if (waited < headWaitMin) headWaitMin = waited;
+          lastStampedRead = performance.now();
+          if (firstStampedRead < 0) firstStampedRead = lastStampedRead;
+        }
       }
       const len = inMeta[m];
       const address = nameOf(m);
@@ -417,10 +427,12 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     get threaded() {
       return sender !== undefined;
     },
-    takeQueueDelay() {
+    takeQueueDelay(minSpanMs = 0) {
       const us = headWaitMin;
+      const span = lastStampedRead - firstStampedRead;
       headWaitMin = Infinity;
-      return us === Infinity ? undefined : us / 1000;
+      firstStampedRead = lastStampedRead = -1;
+      return us === Infinity || span < minSpanMs ? undefined : us / 1000;
     },
     send(address, port, data, onError, head) {
       const w = addressWords(address);

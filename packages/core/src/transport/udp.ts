@@ -19,7 +19,7 @@ export interface UdpListener {
   /** batched, with sendmmsg on the native sender thread */
   readonly sendThread: boolean;
   /** batched: UdpBatch.takeQueueDelay (undefined through dgram) */
-  takeQueueDelay(): number | undefined;
+  takeQueueDelay(minSpanMs?: number): number | undefined;
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
   close(): Promise<void>;
 }
@@ -127,7 +127,7 @@ export function openUdpListener(
         info,
         batched: batch !== undefined,
         sendThread: batch?.threaded === true,
-        takeQueueDelay: () => batch?.takeQueueDelay(),
+        takeQueueDelay: (minSpanMs) => batch?.takeQueueDelay(minSpanMs),
         send(address, port, data, onError) {
           if (batch !== undefined) {
             batch.send(address, port, data, onError);

@@ -19,7 +19,7 @@ export interface WorkerRelay extends UdpAffinity {
   /** the relay socket (127.0.0.1, its own port): its queue is part of this worker's backlog */
   readonly socket: ListenerInfo;
   /** the relay socket's queue delay since the last call (UdpBatch.takeQueueDelay; undefined through dgram) */
-  takeQueueDelay(): number | undefined;
+  takeQueueDelay(minSpanMs?: number): number | undefined;
   close(): Promise<void>;
 }
 
@@ -106,7 +106,7 @@ export const openWorkerRelay = async (index: number, count: number, log: Logger)
     attach(t) {
       transport = t;
     },
-    takeQueueDelay: () => batch?.takeQueueDelay(),
+    takeQueueDelay: (minSpanMs) => batch?.takeQueueDelay(minSpanMs),
     setScreen(s) {
       screen = s;
     },
