@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BACKLOG_HIGH, createLoadShedder } from './overload.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { BACKLOG_HIGH, createLoadShedder, loopSampler } from './overload.js';
 
 /** a shedder fed from `loads` (one per tick); request id `k` draws k/100 */
 const harness = (limit: number) => {
@@ -152,6 +154,32 @@ describe('load shedding', () => {
       expect(s.share).toBe(0);
     } finally {
       s.close();
+    }
+  });
+
+  it('counts the time the loop waited for a CPU as not busy (a machine crowded by other processes is not a saturated loop)', async () => {
+    // this thread and a busy child share one CPU: the loop spins all the time but runs half of it
+    const tid = process.pid; // the main thread of this test process (its task id is the pid)
+    const mask = execFileSync('taskset', ['-p', String(tid)], { encoding: 'latin1' }).trim().split(' ').pop()!;
+    const hog = spawn(process.execPath, ['-e', 'const t = Date.now() + 5000; while (Date.now() < t);'], { stdio: 'ignore' });
+    try {
+      execFileSync('taskset', ['-p', '-c', '0', String(tid)]);
+      execFileSync('taskset', ['-p', '-c', '0', String(hog.pid)]);
+      const sample = loopSampler();
+      const elu0 = performance.eventLoopUtilization();
+      const until = performance.now() + 600;
+      while (performance.now() < until) {
+        // spin: the loop never idles
+      }
+      const busy = sample();
+      const elu = performance.eventLoopUtilization(performance.eventLoopUtilization(), elu0).utilization;
+      expect(elu).toBeGreaterThan(0.95);
+      // about half; well under the limit either way
+      expect(busy).toBeLessThan(0.8);
+      expect(busy).toBeGreaterThan(0.1);
+    } finally {
+      execFileSync('taskset', ['-p', mask, String(tid)]);
+      hog.kill();
     }
   });
 

@@ -30,6 +30,7 @@
 // Refused requests get 503 without Retry-After: with it, RFC 3261 §21.5.4 tells an upstream proxy
 // to send nothing at all to this server for that long, which turns refusing a few calls into
 // losing all of them.
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fmix32, fnv1a } from './branch.js';
 
@@ -131,13 +132,40 @@ const DELAY_CLEAR = 0.25;
 /** a queue delay this much shorter than at the last sample, when that was behind, is draining: the share holds */
 const DELAY_DRAINING = 0.75;
 
-const loopSampler = (): (() => number) => {
+/**
+ * ns this thread has been runnable without a CPU, from /proc/thread-self/schedstat (Linux; its
+ * second field); undefined where that cannot be read.
+ */
+const runqueueWaitNs = (): number | undefined => {
+  try {
+    const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
+    const second = text.indexOf(' ') + 1;
+    const ns = Number(text.slice(second, text.indexOf(' ', second)));
+    return second > 0 && Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The loop's busy share since the last call: its utilization, less the time its thread waited for
+ * a CPU (which the utilization counts as busy). On a machine whose CPUs other processes crowd,
+ * that wait is theirs, not the loop's work: a loop that waited 20 % of a second and worked 80 %
+ * has room, and is not saturated. (The queue's delay, where it is measured, tells whether the
+ * machine as a whole leaves the proxy behind.)
+ */
+export const loopSampler = (): (() => number) => {
   let last = performance.eventLoopUtilization();
+  let lastWait = runqueueWaitNs();
   return () => {
     const now = performance.eventLoopUtilization();
     const d = performance.eventLoopUtilization(now, last);
     last = now;
-    return d.utilization;
+    const wait = runqueueWaitNs();
+    const waitedMs = wait !== undefined && lastWait !== undefined ? (wait - lastWait) / 1e6 : 0;
+    lastWait = wait;
+    const span = d.active + d.idle;
+    return span > 0 && waitedMs > 0 ? Math.max(0, d.active - waitedMs) / span : d.utilization;
   };
 };
 
