@@ -412,9 +412,9 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(0.05);
       feed(1, 1);
       expect(s.share).toBeCloseTo(0.1);
-      feed(0.5, 1); // idle time, the queue near empty: halves, and from 5 % to 0
-      expect(s.share).toBeCloseTo(0.05);
-      feed(0.5, 1);
+      feed(0.5, 1); // idle time, the queue near empty: a quarter (2.5 % at least), and from 5 % to 0
+      expect(s.share).toBeCloseTo(0.075);
+      feed(0.5, 1, 3);
       expect(s.share).toBe(0);
     });
 
@@ -429,7 +429,7 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(held + 0.05);
     });
 
-    it('comes down 2.5 % a sample while the queue is under T1/4 and the loop had idle time, by half once the queue is under T1/16', () => {
+    it('comes down 2.5 % a sample while the queue is under T1/4 and the loop had idle time, by a quarter once the queue is under T1/16', () => {
       const { s, feed } = delayed();
       feed(1, 150, 8);
       const high = s.share;
@@ -440,8 +440,8 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(high - 0.025);
       const mid = s.share;
       feed(0.8, 5); // near empty, idle time
-      expect(s.share).toBeCloseTo(mid / 2);
-      feed(0.8, 1, 4);
+      expect(s.share).toBeCloseTo(mid * 0.75);
+      feed(0.8, 1, 8);
       expect(s.share).toBe(0);
     });
 
