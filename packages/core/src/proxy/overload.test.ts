@@ -445,6 +445,31 @@ describe('load shedding', () => {
       expect(s.share).toBe(0);
     });
 
+    it('counts half of what the socket queue holds at the rate it is read as behind, when that is under T1/4', () => {
+      let t = 0;
+      let delay = 0;
+      const s = createLoadShedder({ limit: 0.99, manual: true, maxQueueDelayMs: 125, now: () => t, sample: () => 0.8, queueDelay: () => delay, queueCapacity: () => 8_000_000 });
+      /** a 200 ms sample reading `perMs` bytes of queue a ms (datagrams of 232 bytes, 1000 with their overhead) */
+      const sampleAt = (perMs: number, d: number): void => {
+        for (let k = 0; k < (perMs * 200) / 1000; k++) s.noteRead?.(232);
+        delay = d;
+        t += 200;
+        s.tick();
+      };
+      // 20 KB a ms: 8 MB holds 400 ms; 100 ms standing is inside T1/4
+      sampleAt(20_000, 100);
+      expect(s.share).toBe(0);
+      // 42 KB a ms (3,800 calls/s): 8 MB holds ~190 ms; 100 ms standing is over half of it
+      sampleAt(42_000, 100);
+      expect(s.share).toBeCloseTo(0.05);
+      // without the capacity, T1/4 alone
+      const plain = createLoadShedder({ limit: 0.99, manual: true, maxQueueDelayMs: 125, now: () => t, sample: () => 0.8, queueDelay: () => 100 });
+      for (let k = 0; k < 8400; k++) plain.noteRead?.(232);
+      t += 200;
+      plain.tick();
+      expect(plain.share).toBe(0);
+    });
+
     it('a sample without a delay (nothing read, or one read) goes by the loop and the backlog, as without it', () => {
       const { s, feed, backlogReads, setQueued } = delayed(0.9);
       feed(1, undefined, 2); // saturated, the backlog long at two samples: behind

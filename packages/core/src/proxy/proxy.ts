@@ -324,6 +324,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           maxDelayMs: (opts.timers?.t1 ?? 500) / 8,
           // a measured queue delay (the kernel's receive times) standing at a quarter of T1
           maxQueueDelayMs: (opts.timers?.t1 ?? 500) / 4,
+          queueCapacity: () => transport.udpRecvBuffer(),
           onChange: (refusing, busy, queueDelayMs) => {
             if (refusing) {
               shedFrom = shedCount;

@@ -174,6 +174,15 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return udpById.get(listenerId)?.sendThread === true;
     },
 
+    udpRecvBuffer() {
+      let least: number | undefined;
+      for (const l of udpById.values()) {
+        const b = l.recvBufferBytes;
+        if (b !== undefined && b > 0 && (least === undefined || b < least)) least = b;
+      }
+      return least;
+    },
+
     udpQueueDelay(minSpanMs) {
       let worst: number | undefined;
       // every listener's is taken (each starts over), the longest is the answer

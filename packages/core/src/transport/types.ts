@@ -131,6 +131,8 @@ export interface TransportLayer {
    * is batched).
    */
   udpQueueDelay(minSpanMs?: number): number | undefined;
+  /** bytes the smallest UDP listen socket's receive queue holds (SO_RCVBUF as granted); undefined without one */
+  udpRecvBuffer(): number | undefined;
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;
   send(target: Endpoint, data: Buffer, opts?: SendOptions): void;
   /** A datagram another worker received on listener `listenerId` and relayed here: delivered as if it arrived here. */

@@ -133,6 +133,9 @@ describe('UDP batching', () => {
     const { layer, inbox, w } = makeLayer(true);
     const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
     expect(layer.udpQueueDelay()).toBeUndefined(); // nothing read yet
+    // the receive queue's size as the kernel granted it (4 MB asked: Linux doubles it, up to rmem_max)
+    const granted = Number(readFileSync('/proc/sys/net/core/rmem_max', 'latin1')) * 2;
+    expect(layer.udpRecvBuffer()).toBe(Math.min(granted, 8 * 1024 * 1024));
     // a thread of its own sends 20 datagrams while this one's loop is held for HOLD_MS
     const HOLD_MS = 150;
     const sender = new Worker(

@@ -20,6 +20,8 @@ export interface UdpListener {
   readonly sendThread: boolean;
   /** batched: UdpBatch.takeQueueDelay (undefined through dgram) */
   takeQueueDelay(minSpanMs?: number): number | undefined;
+  /** bytes the socket's receive queue holds (SO_RCVBUF as granted; undefined: not known) */
+  readonly recvBufferBytes: number | undefined;
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined): void;
   close(): Promise<void>;
 }
@@ -84,6 +86,14 @@ export function openUdpListener(
       } catch {
         // The kernel caps or refuses big buffers on some hosts; defaults still work.
       }
+      // what the receive queue holds as the kernel granted it (Linux doubles the request, and
+      // caps it at net.core.rmem_max): the load shedder keeps the queue's delay well inside it
+      let recvBufferBytes: number | undefined;
+      try {
+        recvBufferBytes = socket.getRecvBufferSize();
+      } catch {
+        recvBufferBytes = undefined;
+      }
       const maxMessageSize = ctx.limits.maxMessageSize;
       const affinity = shared ? ctx.affinity : undefined;
       const onDatagram = (data: Buffer, address: string, port: number): void => {
@@ -128,6 +138,7 @@ export function openUdpListener(
         batched: batch !== undefined,
         sendThread: batch?.threaded === true,
         takeQueueDelay: (minSpanMs) => batch?.takeQueueDelay(minSpanMs),
+        recvBufferBytes,
         send(address, port, data, onError) {
           if (batch !== undefined) {
             batch.send(address, port, data, onError);
