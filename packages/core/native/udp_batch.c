@@ -229,7 +229,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   r->fd = dupfd;
   r->slots = (unsigned)slots;
   r->slot_size = (unsigned)slot_size;
-  // the option is the socket's (every dup of it, and dgram's reads ignore the control data)
+  // the option is the socket's (every dup of it, and dgram's reads ignore the control data). It
+  // also turns on the kernel's receive timestamps host-wide (one clock read per packet received,
+  // as any program asking for them does). The only control message asked for: MSG_CTRUNC cannot
+  // cut it short.
   int on = 1;
   r->stamps = setsockopt(dupfd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
 

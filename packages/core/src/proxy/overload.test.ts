@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { BACKLOG_HIGH, createLoadShedder, loopSampler } from './overload.js';
 
@@ -159,7 +160,8 @@ describe('load shedding', () => {
 
   it('counts the time the loop waited for a CPU as not busy (a machine crowded by other processes is not a saturated loop)', async () => {
     // this thread and a busy child share one CPU: the loop spins all the time but runs half of it
-    const tid = process.pid; // the main thread of this test process (its task id is the pid)
+    // this thread's task id (/proc/thread-self is a link to <pid>/task/<tid>)
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     const mask = execFileSync('taskset', ['-p', String(tid)], { encoding: 'latin1' }).trim().split(' ').pop()!;
     const hog = spawn(process.execPath, ['-e', 'const t = Date.now() + 5000; while (Date.now() < t);'], { stdio: 'ignore' });
     try {
@@ -404,6 +406,30 @@ describe('load shedding', () => {
       expect(backlogReads()).toBe(0);
     });
 
+    it('a loop saturated for the whole window whose queue falls by a quarter is draining it: the share holds', () => {
+      const { s, feed } = delayed();
+      feed(1, 100, 5); // saturated, 100 ms standing (under T1/4): 5 % a sample from the fifth
+      expect(s.share).toBeCloseTo(0.05);
+      feed(1, 60);
+      expect(s.share).toBeCloseTo(0.05);
+      feed(1, 59); // no longer falling: saturated, behind again
+      expect(s.share).toBeCloseTo(0.1);
+    });
+
+    it('tells onChange the queue delay that started the refusing', () => {
+      const seen: Array<[boolean, number | undefined]> = [];
+      let d = 0;
+      const s = createLoadShedder({ limit: 0.99, manual: true, maxQueueDelayMs: 125, sample: () => 0.5, queueDelay: () => d, onChange: (on, _busy, delay) => seen.push([on, delay]) });
+      d = 130;
+      s.tick();
+      d = 0;
+      for (let i = 0; i < 3; i++) s.tick();
+      expect(seen).toEqual([
+        [true, 130],
+        [false, 0],
+      ]);
+    });
+
     it('a loop saturated for the whole window is behind however short its queue (work other than reading UDP): 5 % a sample', () => {
       const { s, feed } = delayed();
       feed(1, 1, 4);
@@ -434,7 +460,7 @@ describe('load shedding', () => {
       feed(1, 150, 8);
       const high = s.share;
       expect(high).toBeCloseTo(0.4);
-      feed(1, 60); // under the target, the loop saturated (not the whole window yet): holds
+      feed(1, 60); // the loop saturated the whole window, but the queue fell from 150 to 60: draining, holds
       expect(s.share).toBe(high);
       feed(0.95, 60); // idle time in the sample
       expect(s.share).toBeCloseTo(high - 0.025);

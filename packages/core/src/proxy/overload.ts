@@ -81,8 +81,9 @@ export interface LoadShedderOptions {
    * ms: the shortest wait in the UDP sockets' queues, since the last call, of the oldest datagram
    * each read found (TransportLayer.udpQueueDelay); undefined where nothing was read with the
    * kernel's receive time, over at least minSpanMs, since then. Where it is known it decides,
-   * instead of the backlog: maxQueueDelayMs or more (and not falling by a quarter since the last
-   * sample) is behind, and so is a loop saturated for the whole window.
+   * instead of the backlog: maxQueueDelayMs or more (or half of what queueCapacity holds, where
+   * less), not falling by a quarter since the last sample, is behind, and so is a loop saturated
+   * for the whole window whose queue is not falling.
    */
   queueDelay?: (minSpanMs: number) => number | undefined;
   /**
@@ -136,45 +137,48 @@ const DATAGRAM_OVERHEAD = 768;
 const DRAIN_MARGIN = BACKLOG_HIGH / 4;
 /** a queue delay under this share of maxQueueDelayMs, with idle time in the sample: the share falls by a quarter */
 const DELAY_CLEAR = 0.25;
-/** a queue delay this much shorter than at the last sample, when that was behind, is draining: the share holds */
+/** a queue delay this much shorter than at the last sample, and not yet near empty, is draining: the share holds */
 const DELAY_DRAINING = 0.75;
 
 /**
- * ns this thread has been runnable without a CPU, from /proc/thread-self/schedstat (Linux; its
- * second field); undefined where that cannot be read.
+ * ns this thread has run on a CPU, from /proc/thread-self/schedstat (Linux; its first field);
+ * undefined where that cannot be read.
  */
-const runqueueWaitNs = (): number | undefined => {
+const threadRunNs = (): number | undefined => {
   try {
     const text = readFileSync('/proc/thread-self/schedstat', 'latin1');
-    const second = text.indexOf(' ') + 1;
-    const ns = Number(text.slice(second, text.indexOf(' ', second)));
-    return second > 0 && Number.isFinite(ns) ? ns : undefined;
+    const ns = Number(text.slice(0, text.indexOf(' ')));
+    return Number.isFinite(ns) && ns >= 0 ? ns : undefined;
   } catch {
     return undefined;
   }
 };
 
 /**
- * The loop's busy share since the last call: its utilization, less the time its thread waited for
- * a CPU (which the utilization counts as busy). On a machine whose CPUs other processes crowd,
- * that wait is theirs, not the loop's work: a loop that waited 20 % of a second and worked 80 %
- * has room, and is not saturated. (The queue's delay, where it is measured, tells whether the
- * machine as a whole leaves the proxy behind.)
+ * The loop's busy share since the last call: the time it was active *and on a CPU*. The
+ * utilization alone counts as busy the time the thread waited for a CPU, which on a machine
+ * crowded by other processes is theirs, not the loop's work: a loop that waited 20 % of a second
+ * and worked 80 % has room, and is not saturated. (The queue's delay, where it is measured, tells
+ * whether the machine as a whole leaves the proxy behind.) The thread's run time, not its wait:
+ * libuv counts the wait for a CPU after a wake-up as idle already.
  */
 export const loopSampler = (): (() => number) => {
   let last = performance.eventLoopUtilization();
-  let lastWait = runqueueWaitNs();
+  let lastRun = threadRunNs();
   return () => {
     const now = performance.eventLoopUtilization();
     const d = performance.eventLoopUtilization(now, last);
     last = now;
-    const wait = runqueueWaitNs();
-    const waitedMs = wait !== undefined && lastWait !== undefined ? (wait - lastWait) / 1e6 : 0;
-    lastWait = wait;
+    const run = threadRunNs();
+    const ranMs = run !== undefined && lastRun !== undefined ? (run - lastRun) / 1e6 : undefined;
+    lastRun = run;
     const span = d.active + d.idle;
-    return span > 0 && waitedMs > 0 ? Math.max(0, d.active - waitedMs) / span : d.utilization;
+    return span > 0 && ranMs !== undefined ? Math.min(d.active, ranMs) / span : d.utilization;
   };
 };
+
+/** a quarter of the share a sample (STEP_DOWN at least), and 0 from STEP_UP or less */
+const fallFast = (share: number): number => (share <= STEP_UP ? 0 : share - Math.max(STEP_DOWN, share / 4));
 
 export type ManualLoadShedder = LoadShedder & {
   /** one sample (what the timer does every interval) */
@@ -222,19 +226,22 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
     const busy = mean();
     const was = share > 0;
     const t = clock();
+    // bytes of queue read per ms over the sample
+    const readRate = readBytes / Math.max(1, t - lastTickAt);
+    readBytes = 0;
+    lastTickAt = t;
     const d = opts.queueDelay?.(interval / 2);
+    // A sample has the delay or goes by the rules below it (each keeps its own memory; a delay
+    // that comes and goes, traffic that starts and stops, starts them over)
     if (d !== undefined) {
-      // bytes of queue read per ms over the sample, and how long the queue holds at that rate
-      const readRate = readBytes / Math.max(1, t - lastTickAt);
-      const capacity = opts.queueCapacity?.();
-      const holdsMs = capacity !== undefined && readRate > 0 ? capacity / readRate : Infinity;
-      readBytes = 0;
-      lastTickAt = t;
       lastQ = 0;
       lastLong = false;
+      // how long the socket's queue holds at the rate it was read
+      const capacity = opts.queueCapacity?.();
+      const holdsMs = capacity !== undefined && readRate > 0 ? capacity / readRate : Infinity;
       const target = Math.min(maxQueueDelayMs, holdsMs / 2);
-      // a standing queue shrinking by a quarter: what came before is being read
-      const draining = lastDelay >= target && d < lastDelay * DELAY_DRAINING;
+      // a queue not yet near empty, shorter by a quarter: what came before is being read
+      const draining = d >= target * DELAY_CLEAR && d < lastDelay * DELAY_DRAINING;
       // ms of delay a standing queue gained per ms of the sample: the overload's excess share
       const grew = lastDelay >= target ? Math.max(0, (d - lastDelay) / Math.max(1, t - lastDelayAt)) : 0;
       lastDelay = d;
@@ -253,17 +260,12 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
         // the queue empties at times and the loop had idle time: the share comes down, by a
         // quarter a sample once the queue stays near empty (by half, a sustained overload that
         // needed it filled the queue again within a second: measured at 4,000/s)
-        if (d < target * DELAY_CLEAR) share = share <= STEP_UP ? 0 : share - Math.max(STEP_DOWN, share / 4);
-        else share = Math.max(0, share - STEP_DOWN);
+        share = d < target * DELAY_CLEAR ? fallFast(share) : Math.max(0, share - STEP_DOWN);
       }
       if (was !== share > 0) opts.onChange?.(share > 0, busy, d);
       return;
     }
     lastDelay = 0;
-    // bytes of queue read per ms over the sample
-    const readRate = readBytes / Math.max(1, t - lastTickAt);
-    readBytes = 0;
-    lastTickAt = t;
     // the queue is read where it can matter: near the limit, or while refusing or backlogged
     // (a read of /proc/net/udp is not free: transport/backlog.ts)
     const q = opts.backlog !== undefined && (s >= limit - CLEAR_MARGIN || share > 0 || lastLong) ? opts.backlog() : undefined;
@@ -292,7 +294,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       } else if (busy < limit - CLEAR_MARGIN) {
         // well under the limit: falls fast, but not at once to 0 from a large share (a heavy
         // overload that needed it would fill the queue again before the share came back)
-        share = share <= STEP_UP ? 0 : share - Math.max(STEP_DOWN, share / 4);
+        share = fallFast(share);
       } else share = Math.max(0, share - STEP_DOWN);
     } else if (busy >= limit) {
       // still saturated in the last sample: the share grows faster the longer that lasts (a

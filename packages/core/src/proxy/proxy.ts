@@ -309,6 +309,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     onGiveUp: (why) => log.info({ why }, 'load shedding goes by the event loop alone (the UDP queues cannot be read, or not cheaply)'),
     ...(maxReadEnv > 0 ? { maxReadMs: maxReadEnv } : {}),
   });
+  const t1 = opts.timers?.t1 ?? 500;
   const ownShedder =
     opts.loadShedder === undefined && opts.maxLoad !== undefined && opts.maxLoad > 0
       ? createLoadShedder({
@@ -321,10 +322,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           },
           // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at
           // 3,000 calls/s, and the share takes a few samples to bite
-          maxDelayMs: (opts.timers?.t1 ?? 500) / 8,
+          maxDelayMs: t1 / 8,
           // a measured queue delay (the kernel's receive times) standing at a quarter of T1
-          maxQueueDelayMs: (opts.timers?.t1 ?? 500) / 4,
-          queueCapacity: () => transport.udpRecvBuffer(),
+          maxQueueDelayMs: t1 / 4,
+          // what the queue holds, against this process's reading rate: not with workers, which
+          // each read a share of one shared queue (their own rate would overstate its time)
+          ...(opts.worker === undefined ? { queueCapacity: () => transport.udpRecvBuffer() } : {}),
           onChange: (refusing, busy, queueDelayMs) => {
             if (refusing) {
               shedFrom = shedCount;
@@ -412,7 +415,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
         // §17.2.1: 100 Trying only when the callee's side has not answered within 200 ms (half of
         // T1 at most, so that it still comes before the caller's first retransmission); a backend
         // that rings at once saves a datagram and its building per call
-        tryingDelay: Math.min(TRYING_DELAY_MS, (opts.timers?.t1 ?? 500) / 2),
+        tryingDelay: Math.min(TRYING_DELAY_MS, t1 / 2),
       });
   // the context of the message being handed to the transaction layer (synchronous call)
   let pendingCtx: RequestContext | undefined;
