@@ -294,7 +294,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     // come from the listen port it knows
     ...(worker !== undefined ? { worker: worker.index, sendSocket: (out: ListenerInfo, to: Endpoint) => (dispatchRef.selector.isDestination(to) ? ownSockets.get(out.id) : undefined) } : {}),
     // workers: what the others hand this one waits in its relay socket
-    ...(worker !== undefined ? { backlogSockets: () => [worker.relay.socket], backlogDelay: (minSpanMs: number) => worker.relay.takeQueueDelay(minSpanMs) } : {}),
+    ...(worker !== undefined ? { backlogSockets: () => [worker.relay.socket], takeBacklogDelay: (minSpanMs: number) => worker.relay.takeQueueDelay(minSpanMs) } : {}),
     observer: calls.observe(createSipObserver({ metrics, onRequest: (m) => dispatchRef.onRequest(m), log: sipLog, redact })),
   });
   proxy = p;

@@ -79,7 +79,7 @@ export interface LoadShedderOptions {
   backlog?: () => number | undefined;
   /**
    * ms: the shortest wait in the UDP sockets' queues, since the last call, of the oldest datagram
-   * each read found (TransportLayer.udpQueueDelay); undefined where nothing was read with the
+   * each read found (TransportLayer.takeUdpQueueDelay); undefined where nothing was read with the
    * kernel's receive time, over at least minSpanMs, since then. Where it is known it decides,
    * instead of the backlog: maxQueueDelayMs or more (or half of what queueCapacity holds, where
    * less), not falling by a quarter since the last sample, is behind, and so is a loop saturated
@@ -135,7 +135,7 @@ const DATAGRAM_OVERHEAD = 768;
  * each reading is one instant, and a flat queue reads a little shorter or longer by chance.
  */
 const DRAIN_MARGIN = BACKLOG_HIGH / 4;
-/** a queue delay under this share of maxQueueDelayMs, with idle time in the sample: the share falls by a quarter */
+/** a queue delay under this share of the sample's threshold (maxQueueDelayMs, or the capacity bound), with idle time in the sample: the share falls by a quarter */
 const DELAY_CLEAR = 0.25;
 /** a queue delay this much shorter than at the last sample, and not yet near empty, is draining: the share holds */
 const DELAY_DRAINING = 0.75;

@@ -85,8 +85,8 @@ export interface ProxyOptions {
    * for load shedding (`workers: N`: the relay socket the other workers hand this one its share on).
    */
   backlogSockets?(): readonly ListenerInfo[];
-  /** ms: the queue delay of those sockets since the last call (as TransportLayer.udpQueueDelay) */
-  backlogDelay?(minSpanMs: number): number | undefined;
+  /** ms: the queue delay of those sockets since the last call, which starts it over (as TransportLayer.takeUdpQueueDelay) */
+  takeBacklogDelay?(minSpanMs: number): number | undefined;
   /** Step 3, custom: may this in-dialog request pass? (default: yes, or the dialog token's answer) */
   checkInDialog?(req: SipMessage, ourRoute: SipUri | undefined, ctx: RequestContext): boolean;
   /**
@@ -316,8 +316,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           limit: opts.maxLoad,
           backlog,
           queueDelay: (minSpanMs) => {
-            const own = transport.udpQueueDelay(minSpanMs);
-            const more = opts.backlogDelay?.(minSpanMs);
+            const own = transport.takeUdpQueueDelay(minSpanMs);
+            const more = opts.takeBacklogDelay?.(minSpanMs);
             return more === undefined ? own : own === undefined ? more : Math.max(own, more);
           },
           // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at

@@ -183,7 +183,7 @@ export function createTransportLayer(options: TransportOptions): TransportLayer 
       return least;
     },
 
-    udpQueueDelay(minSpanMs) {
+    takeUdpQueueDelay(minSpanMs) {
       let worst: number | undefined;
       // every listener's is taken (each starts over), the longest is the answer
       for (const l of udpById.values()) {

@@ -126,11 +126,12 @@ export interface TransportLayer {
   udpSendThread(listenerId: string): boolean;
   /**
    * ms: the longest, over the batched UDP listeners, of the shortest queue wait a read met since
-   * the last call (UdpBatch.takeQueueDelay; a standing queue, not a burst). Undefined when none
+   * the last call, which starts each listener's over (UdpBatch.takeQueueDelay; a standing queue,
+   * not a burst). Undefined when none
    * read datagrams with the kernel's receive time over at least `minSpanMs` since then (or none
    * is batched).
    */
-  udpQueueDelay(minSpanMs?: number): number | undefined;
+  takeUdpQueueDelay(minSpanMs?: number): number | undefined;
   /** bytes the smallest UDP listen socket's receive queue holds (SO_RCVBUF as granted); undefined without one */
   udpRecvBuffer(): number | undefined;
   listenerFor(target: Endpoint, preferred?: ListenerInfo): ListenerInfo | undefined;

@@ -132,7 +132,7 @@ describe('UDP batching', () => {
   it('tells how long the oldest datagram of a read waited in the socket (the kernel receive time): long while the loop was held, short after; nothing from one read when asked for a span', async () => {
     const { layer, inbox, w } = makeLayer(true);
     const [l] = await layer.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-    expect(layer.udpQueueDelay()).toBeUndefined(); // nothing read yet
+    expect(layer.takeUdpQueueDelay()).toBeUndefined(); // nothing read yet
     // the receive queue's size as the kernel granted it (4 MB asked: Linux doubles it, up to rmem_max)
     const granted = Number(readFileSync('/proc/sys/net/core/rmem_max', 'latin1')) * 2;
     expect(layer.udpRecvBuffer()).toBe(Math.min(granted, 8 * 1024 * 1024));
@@ -162,27 +162,27 @@ describe('UDP batching', () => {
       // it sent them while this loop was held (its thread was ready: a few ms at most)
       expect(heldUntil - sentAt).toBeGreaterThan(HOLD_MS / 3);
       await w.until(() => inbox.length === 20, '20 datagrams');
-      const held = layer.udpQueueDelay();
+      const held = layer.takeUdpQueueDelay();
       // each waited from its send to the end of the hold at least; and not for seconds
       expect(held).toBeDefined();
       expect(held!).toBeGreaterThanOrEqual(heldUntil - sentAt - 2);
       expect(held!).toBeLessThan(HOLD_MS + 1000);
-      expect(layer.udpQueueDelay()).toBeUndefined(); // taken: it starts over
+      expect(layer.takeUdpQueueDelay()).toBeUndefined(); // taken: it starts over
       // a datagram read at once waited next to nothing
       const c = await client('127.0.0.1');
       c.socket.send('OPTIONS y', l!.port, '127.0.0.1');
       await w.until(() => inbox.length === 21, 'the 21st datagram');
-      expect(layer.udpQueueDelay()!).toBeLessThan(50);
+      expect(layer.takeUdpQueueDelay()!).toBeLessThan(50);
       // asked for reads spread over 50 ms at least, one read tells nothing; two 60 ms apart do
       c.socket.send('OPTIONS z', l!.port, '127.0.0.1');
       await w.until(() => inbox.length === 22, 'the 22nd datagram');
-      expect(layer.udpQueueDelay(50)).toBeUndefined();
+      expect(layer.takeUdpQueueDelay(50)).toBeUndefined();
       c.socket.send('OPTIONS z', l!.port, '127.0.0.1');
       await w.until(() => inbox.length === 23, 'the 23rd datagram');
       await new Promise((r) => setTimeout(r, 60));
       c.socket.send('OPTIONS z', l!.port, '127.0.0.1');
       await w.until(() => inbox.length === 24, 'the 24th datagram');
-      expect(layer.udpQueueDelay(50)!).toBeLessThan(50);
+      expect(layer.takeUdpQueueDelay(50)!).toBeLessThan(50);
     } finally {
       await sender.terminate();
     }
