@@ -378,24 +378,40 @@ describe('load shedding', () => {
       expect(s.share).toBe(0);
       feed(0.7, 124);
       expect(s.share).toBe(0);
+      feed(0.7, 60); // falling: holds at 0
+      expect(s.share).toBe(0);
       feed(0.7, 126); // the loop had room, but the queue stood: behind all the same
       expect(s.share).toBeCloseTo(0.05);
       feed(1, 126); // flat: 5 % more a sample
       expect(s.share).toBeCloseTo(0.1);
     });
 
-    it('grows by half what the standing queue gained per ms of the sample on top (a queue that keeps growing is that far over)', () => {
+    it('grows by what the standing queue gained per ms of the sample on top: g / (1 + g) of the requests still let in (a queue that keeps growing is that far over)', () => {
       const { s, feed } = delayed();
       feed(1, 130); // 0.05: a first sample over the target
-      feed(1, 170); // +40 ms in 200: 20 % over: 0.05 + 0.1
-      expect(s.share).toBeCloseTo(0.2);
-      feed(1, 250); // +80 ms: 0.05 + 0.2
-      expect(s.share).toBeCloseTo(0.45);
+      feed(1, 170); // +40 ms in 200: the loop got through 1 / 1.2 of its work: 0.05 + 0.95 · 0.2 / 1.2
+      expect(s.share).toBeCloseTo(0.1 + (0.95 * 0.2) / 1.2, 6);
+      const before = s.share;
+      feed(1, 250); // +80 ms: 0.05 + (1 - share) · 0.4 / 1.4
+      expect(s.share).toBeCloseTo(before + 0.05 + ((1 - before) * 0.4) / 1.4, 6);
       // a jump from a short queue (a stall: the thread without a CPU) counts as a first sample only
       const other = delayed();
       other.feed(1, 0);
       other.feed(1, 300);
       expect(other.s.share).toBeCloseTo(0.05);
+    });
+
+    it('refuses at once the share a growing queue asks for, under T1/4, once it stood at T1/8 (before it gets near T1/2)', () => {
+      const { s, feed } = delayed();
+      feed(0.9, 20);
+      feed(0.9, 60); // grew, but from a queue that was short: a pause, a burst
+      expect(s.share).toBe(0);
+      feed(0.9, 70); // stood at 60 (under T1/8): nothing yet
+      expect(s.share).toBe(0);
+      feed(0.9, 110); // stood at 70 and gained 40 ms in 200: a fifth more work than the loop did
+      expect(s.share).toBeCloseTo(0.2 / 1.2, 6);
+      feed(0.9, 110); // stands under T1/4, no longer growing, the loop with room: 2.5 % less
+      expect(s.share).toBeCloseTo(0.2 / 1.2 - 0.025, 6);
     });
 
     it('a nearly saturated loop whose reads found the queue short at some moment refuses nothing (a pause, a burst), whatever the backlog reads', () => {
@@ -406,7 +422,7 @@ describe('load shedding', () => {
       expect(backlogReads()).toBe(0);
     });
 
-    it('a loop saturated for the whole window whose queue falls by a quarter is draining it: the share holds', () => {
+    it('a loop saturated for the whole window whose queue falls by a tenth is draining it: the share holds', () => {
       const { s, feed } = delayed();
       feed(1, 100, 5); // saturated, 100 ms standing (under T1/4): 5 % a sample from the fifth
       expect(s.share).toBeCloseTo(0.05);
@@ -444,14 +460,16 @@ describe('load shedding', () => {
       expect(s.share).toBe(0);
     });
 
-    it('holds while the standing queue shrinks by a quarter or more a sample, and grows again when it stops shrinking', () => {
+    it('holds while the standing queue shrinks by a tenth or more a sample, and grows again when it stops shrinking', () => {
       const { s, feed } = delayed();
       feed(1, 200, 3); // 0.05, 0.1, 0.15
       const held = s.share;
       expect(held).toBeCloseTo(0.15);
+      feed(1, 179); // a fifth less: what came before is being read (growing now would overshoot)
+      expect(s.share).toBe(held);
       feed(1, 140);
       expect(s.share).toBe(held);
-      feed(1, 139); // under a quarter less, still over the target: behind
+      feed(1, 139); // under a tenth less, still over the target: behind
       expect(s.share).toBeCloseTo(held + 0.05);
     });
 
