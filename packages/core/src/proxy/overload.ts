@@ -21,8 +21,10 @@
 // wait, over a sample, of the oldest datagram each read found. A GC pause, a burst or a moment
 // without the CPU leaves that near 0 (some read in the sample found the queue short); a proxy
 // that falls behind leaves a queue that never empties, and that decides (at T1/4, maxQueueDelayMs).
-// The share then grows by what the queue's delay grew, not by a quarter of itself: a second-long
-// slump of a loaded machine needs a few per cent, not three quarters. This replaced the queue's
+// The share then grows by what the queue's delay grew (a queue that gained g ms per ms is work
+// the loop did not get through: g / (1 + g) of what is let in must go as well), from half that
+// threshold on, not by a quarter of itself: a second-long slump of a loaded machine needs a few
+// per cent, not three quarters; and it holds while the delay falls. This replaced the queue's
 // length at two instants, which refused calls a 20 ms pause had queued (measured: 492 of 40,000
 // refused at 2,000 calls/s and 3,795 of 60,000 at 3,000 by a process that carried 3,000 clean
 // with the shedder off).
