@@ -142,6 +142,41 @@ describe('SipMessage: changing headers', () => {
     expect(m.has('via')).toBe(false);
   });
 
+  it('removeFirstItem takes a one-item line out of a parsed message; the other lines go out exactly as received', () => {
+    const text = [
+      'SIP/2.0 200 OK',
+      'v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKsf1;rport=5060',
+      'Via:  SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKcaller ;received=198.51.100.8',
+      'Route: <sip:p1.example.com;lr>',
+      'From: "A"  <sip:a@example.com>;tag=1',
+      'To: <sip:b@example.com>;tag=2',
+      'Call-ID: c1@x',
+      'CSeq:  7 BYE',
+      'l: 0',
+      '',
+      '',
+    ];
+    const m = parseMessage(Buffer.from(text.join('\r\n'), 'latin1'));
+    const copy = m.clone();
+    m.removeFirstItem('via');
+    expect(m.toBuffer().toString('latin1')).toBe(text.filter((_, i) => i !== 1).join('\r\n'));
+    expect(m.topVia?.branch).toBe('z9hG4bKcaller');
+    expect(m.vias()).toHaveLength(1);
+    // a line in the middle: the text before and after it are two pieces
+    m.removeFirstItem('route');
+    expect(m.toBuffer().toString('latin1')).toBe(text.filter((_, i) => i !== 1 && i !== 3).join('\r\n'));
+    expect(m.routes()).toEqual([]);
+    expect(m.headers.map((h) => h.key)).toEqual(['via', 'from', 'to', 'call-id', 'cseq', 'content-length']);
+    expect(m.keys()).toEqual(['via', 'from', 'to', 'call-id', 'cseq', 'content-length']);
+    // the clone taken before shares nothing that changed
+    expect(copy.toBuffer().toString('latin1')).toBe(text.join('\r\n'));
+    expect(copy.topVia?.branch).toBe('z9hG4bKsf1');
+    // and a body that changed since still gets its Content-Length
+    copy.removeFirstItem('via');
+    copy.body = Buffer.from('hello');
+    expect(copy.toBuffer().toString('latin1')).toContain('\r\nl: 5\r\n\r\nhello');
+  });
+
   it('removeFirstItem on Route pops the first route', () => {
     const m = parse();
     m.removeFirstItem('route');

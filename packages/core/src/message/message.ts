@@ -306,6 +306,35 @@ export class SipMessage {
 
   /** Removes the first item of a list header (our Via from a response, our Route). */
   removeFirstItem(key: string): void {
+    const ks = this.ks;
+    if (ks !== undefined) {
+      // a line as received holding one item (no comma in it: every item grammar admits one only
+      // inside quotes or <>, and then the general way below decides) goes as a whole, and the
+      // others stay offsets into the text received: no Header objects, and toBuffer still sends
+      // them as pieces of that text
+      const i = this.indexOf(key);
+      if (i === -1) return;
+      const o = this.offs!;
+      const b = this.bytes;
+      let comma = false;
+      for (let k = o[5 * i + 2]!, e = o[5 * i + 3]!; k < e; k++) {
+        if (b[k] === 44) {
+          comma = true;
+          break;
+        }
+      }
+      if (!comma) {
+        // new arrays (a clone may share these), filled by push: packed, as the parser's are
+        const no: number[] = [];
+        for (let k = 0; k < o.length; k++) if (k < 5 * i || k >= 5 * i + 5) no.push(o[k]!);
+        const nk: string[] = [];
+        for (let k = 0; k < ks.length; k++) if (k !== i) nk.push(ks[k]!);
+        this.offs = no;
+        this.ks = nk;
+        this.changed();
+        return;
+      }
+    }
     const first = this.list(key)[0];
     if (first === undefined) return;
     const h = this.headers[first.header]!;
@@ -495,8 +524,8 @@ export class SipMessage {
   }
 
   /**
-   * The header section of a parsed message whose header lines are unchanged: the lines as one
-   * piece of the text received. Undefined when Content-Length needs correcting.
+   * The header section of a parsed message whose header lines are as received (some may have
+   * been removed): the lines as pieces of the text received. Undefined when Content-Length needs correcting.
    */
   private unchangedHead(bodyLen: number): string | undefined {
     const ks = this.ks!, o = this.offs!;
@@ -507,7 +536,20 @@ export class SipMessage {
       cl = i;
     }
     let s = this.startLine() + '\r\n';
-    if (ks.length > 0) s += this.src.slice(o[0]!, o[o.length - 1]!) + '\r\n';
+    // the lines as runs of the text received (a line removed since splits it)
+    const src = this.src;
+    let runStart = -1;
+    let runEnd = -1;
+    for (let j = 0; j < o.length; j += 5) {
+      if (runStart !== -1 && o[j] === runEnd + 2) {
+        runEnd = o[j + 4]!;
+        continue;
+      }
+      if (runStart !== -1) s += src.slice(runStart, runEnd) + '\r\n';
+      runStart = o[j]!;
+      runEnd = o[j + 4]!;
+    }
+    if (runStart !== -1) s += src.slice(runStart, runEnd) + '\r\n';
     if (cl === -1) s += `Content-Length: ${bodyLen}\r\n`;
     else {
       const v = this.valueAt(cl);
