@@ -358,8 +358,15 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     return opts.sendSocket(out, endpoint) ?? out;
   };
 
+  /**
+   * A request forwarded over UDP was serialized for its size check: its bytes, for the send that
+   * follows in the same turn (sendToTarget clears them when it returns; nothing changes the
+   * message in between)
+   */
+  let wireOf: SipMessage | undefined;
+  let wireBytes: Buffer | undefined;
   const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
-    const data = msg.toBuffer();
+    const data = msg === wireOf ? wireBytes! : msg.toBuffer();
     if (observer?.sent !== undefined) {
       const l = listener ?? transport.listenerFor(target);
       observer.sent(msg, target, data, l === undefined ? undefined : endpointOf(l));
@@ -861,20 +868,27 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const from = sendSocketFor(out, endpoint);
     msg.insertFirst('Via', local.via(from, branch));
     if (endpoint.transport === 'udp') {
-      const size = msg.toBuffer().length;
-      if (size > UDP_MAX) {
+      const data = msg.toBuffer();
+      if (data.length > UDP_MAX) {
         if (rc === undefined) return reply(req, ctx, undefined, 513);
         return branchFailed(rc, req, ctx, target, 513, initial);
       }
+      wireOf = msg;
+      wireBytes = data;
     }
-    if (rc === undefined) {
-      sendRaw(msg, endpoint, from);
-      return;
+    try {
+      if (rc === undefined) {
+        sendRaw(msg, endpoint, from);
+        return;
+      }
+      if (rc.cancelled || rc.finalSent) return;
+      const sent = target.onChallenge !== undefined ? msg.clone() : undefined;
+      if (sent !== undefined) sent.removeFirstItem('via');
+      launchBranch(rc, target, msg, endpoint, from, sent, shift, 0);
+    } finally {
+      wireOf = undefined;
+      wireBytes = undefined;
     }
-    if (rc.cancelled || rc.finalSent) return;
-    const sent = target.onChallenge !== undefined ? msg.clone() : undefined;
-    if (sent !== undefined) sent.removeFirstItem('via');
-    launchBranch(rc, target, msg, endpoint, from, sent, shift, 0);
   };
 
   const launchBranch = (rc: ResponseContext, target: RouteTarget, msg: SipMessage, endpoint: Endpoint, out: ListenerInfo, sent: SipMessage | undefined, shift: number, authTries: number): void => {
