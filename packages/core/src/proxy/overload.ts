@@ -84,8 +84,9 @@ export interface LoadShedderOptions {
    * each read found (TransportLayer.takeUdpQueueDelay); undefined where nothing was read with the
    * kernel's receive time, over at least minSpanMs, since then. Where it is known it decides,
    * instead of the backlog: maxQueueDelayMs or more (or half of what queueCapacity holds, where
-   * less), not falling by a quarter since the last sample, is behind, and so is a loop saturated
-   * for the whole window whose queue is not falling.
+   * less), not falling by a tenth since the last sample, is behind, so is a queue that stood at
+   * half of that and still grows, and so is a loop saturated for the whole window whose queue is
+   * not falling.
    */
   queueDelay?: (minSpanMs: number) => number | undefined;
   /**
