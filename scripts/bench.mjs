@@ -920,10 +920,10 @@ const STEP_COLUMNS = [
   { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
 ];
 
-/** the median of numbers (the lower middle of an even count) */
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-  return v.length === 0 ? null : v[(v.length - 1) >> 1];
+/** the item whose `get` is the median (the lower middle of an even count); items where it is null are left out */
+const middleBy = (items, get) => {
+  const v = items.filter((x) => get(x) !== null && get(x) !== undefined).sort((a, b) => get(a) - get(b));
+  return v.length === 0 ? undefined : v[(v.length - 1) >> 1];
 };
 
 /**
@@ -943,7 +943,7 @@ function headline(steps, proxy) {
     if (clean.length * 2 > runs.length && (best === null || rate > best.rate)) best = { rate, runs, clean };
   }
   if (best === null) return null;
-  const mid = [...best.clean].sort((a, b) => (a.cpuPer1000 ?? 0) - (b.cpuPer1000 ?? 0))[(best.clean.length - 1) >> 1];
+  const mid = middleBy(best.clean, (s) => s.cpuPer1000) ?? best.clean[0];
   return {
     proxy,
     rate: best.rate,
@@ -1186,10 +1186,11 @@ async function main() {
       await warmUp(runDir, proxies, backends, warmups);
 
       const stopped = new Set();
-      let n = 0;
-      for (let r = 1; r <= ROUNDS && stopped.size < proxies.length; r++) {
-      for (let i = 0; i < RATES.length; i++, n++) {
-        const rate = RATES[i];
+      // every rate once a round
+      const schedule = [];
+      for (let round = 1; round <= ROUNDS; round++) for (const rate of RATES) schedule.push({ round, rate });
+      for (let n = 0; n < schedule.length; n++) {
+        const { round: r, rate } = schedule[n];
         // Alternate who goes first, so neither always runs on a machine warmed by the other.
         const order = n % 2 === 0 ? proxies : [...proxies].reverse();
         for (const p of order) {
@@ -1206,7 +1207,6 @@ async function main() {
           await settle(p, step.clean ? 10_000 : 40_000);
         }
         if (stopped.size === proxies.length) break;
-      }
       }
     }
   } finally {
@@ -1278,8 +1278,8 @@ async function main() {
         });
       }
       const med = (key) => {
-        const m = median(each.map((e) => e[key]));
-        return m === null ? null : round(m, 2);
+        const m = middleBy(each, (e) => e[key]);
+        return m === undefined ? null : round(m[key], 2);
       };
       const both = each.filter((e) => e.both).length;
       return { rate, pairs, cpsRatio: med('cps'), cpuRatio: med('cpu'), pssRatio: med('pss'), bothClean: both * 2 > pairs, bothCleanRuns: `${both}/${pairs}` };
