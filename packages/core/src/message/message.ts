@@ -178,6 +178,13 @@ export class SipMessage {
     return out;
   }
 
+  /** The value of the `n`-th header line with this key (0: the first), undefined when there are fewer. */
+  nth(key: string, n: number): string | undefined {
+    let i = this.indexOf(key);
+    for (let k = 0; k < n && i !== -1; k++) i = this.indexOf(key, i + 1);
+    return i === -1 ? undefined : this.valueAt(i);
+  }
+
   count(key: string): number {
     let n = 0;
     for (let i = this.indexOf(key); i !== -1; i = this.indexOf(key, i + 1)) n++;

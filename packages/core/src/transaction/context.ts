@@ -23,8 +23,12 @@ export interface TxContext {
   sendCancel(cancel: SipMessage, target: Target): void;
   serverTerminated(tx: ServerTransaction): void;
   clientTerminated(tx: ClientTransaction): void;
-  /** `tx` is done but for `ms` of absorbing or replaying: the map keeps `rest` for it instead */
-  serverRest(tx: ServerTransaction, rest: string | number, ms: number): void;
+  /**
+   * `tx` is done but for `ms` of absorbing or replaying: the map keeps `rest` for it instead. A
+   * final response to replay comes with its request (`req`), which the layer may keep it against
+   * (replay.ts).
+   */
+  serverRest(tx: ServerTransaction, rest: string | number, ms: number, req?: SipMessage): void;
   /** the same for a client transaction; `nominal` is its timer's full duration (the queue) */
   clientRest(tx: ClientTransaction, rest: Target | number, ms: number, nominal: number): void;
   /** an exception from a callback */

@@ -10,7 +10,8 @@ import { monotonicOf, queuedClock, realClock, resolveTimers } from './clock.js';
 import type { QueuedClock } from './clock.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
-import { REST_ABSORB, REST_ACCEPTED, REST_STRAY, RestQueue } from './rest.js';
+import { fillSkeleton, SkeletonTable, skeletonOf } from './replay.js';
+import { REST_ABSORB, REST_ACCEPTED, REST_REPLAY, REST_STRAY, RestQueue } from './rest.js';
 import { credentialsOf, fresh } from './retain.js';
 import { ServerTransaction } from './server-transaction.js';
 import type {
@@ -52,13 +53,20 @@ const CANCEL_HANDLERS: ClientTransactionHandlers = {
 };
 
 /**
- * A server transaction at rest: the final response to replay (latin1), or REST_ACCEPTED /
- * REST_CONFIRMED with a serial (withSerial) that makes each entry's value its own.
+ * A server transaction at rest: the final response to replay (latin1; OWN_SKELETON and a
+ * skeleton of its own, replay.ts), or REST_ACCEPTED / REST_CONFIRMED with a serial (withSerial)
+ * that makes each entry's value its own, or REST_REPLAY with a shared skeleton's id and a serial.
  */
 type ServerRest = string | number;
 /** a small integer (a Smi, no boxed number) holding a mark in its low two bits */
 const withSerial = (mark: number, serial: number): number => serial * 4 + mark;
 const markOf = (v: number): number => v & 3;
+/** REST_REPLAY: 17 bits of serial, 12 of skeleton id (SkeletonTable's bound), 2 of mark: a Smi */
+const SKELETONS = 4096;
+const replayValue = (id: number, serial: number): number => ((serial & 0x1ffff) * SKELETONS + id) * 4 + REST_REPLAY;
+const skeletonIdOf = (v: number): number => (v >> 2) & (SKELETONS - 1);
+/** the first character of a skeleton kept as the value itself (a response starts with `SIP/`) */
+const OWN_SKELETON = '\x01';
 /** a client transaction at rest: where a 2xx goes (Accepted), or REST_ABSORB / REST_STRAY */
 type ClientRest = Target | number;
 
@@ -85,6 +93,11 @@ class Layer implements TransactionLayer, TxContext {
   private closed = false;
   /** makes each server mark at rest a value of its own (withSerial) */
   private restSerial = 0;
+  /** the finals at rest as skeletons, one copy of each (replay.ts) */
+  private readonly skeletons = new SkeletonTable(SKELETONS);
+  private readonly endServerRest = (v: ServerRest): void => {
+    if (typeof v === 'number' && markOf(v) === REST_REPLAY) this.skeletons.release(skeletonIdOf(v));
+  };
 
   constructor(opts: TransactionLayerOptions) {
     this.opts = opts;
@@ -98,6 +111,10 @@ class Layer implements TransactionLayer, TxContext {
     if (typeof td !== 'number' || !Number.isFinite(td) || td < 0) throw new TransactionError('bad-timer', `tryingDelay: not a duration in ms: ${String(td)}`);
     this.tryingDelay = td;
     this.responseTargetOf = opts.responseTarget ?? defaultResponseTarget;
+  }
+
+  get restSkeletons(): number {
+    return this.skeletons.size;
   }
 
   get size(): { server: number; client: number } {
@@ -158,11 +175,18 @@ class Layer implements TransactionLayer, TxContext {
     }
     if (credentialsOf(msg) !== '') {
       this.servers.delete(key);
+      this.endServerRest(rest);
       return false;
     }
     // a retransmission: Completed (non-INVITE) replays its final where this copy's answer goes;
     // Accepted and Confirmed absorb it
-    if (typeof rest === 'string') this.transmitBytes(rest, this.responseTargetOf(msg, source));
+    let text: string | undefined;
+    if (typeof rest === 'string') text = rest.charCodeAt(0) === 1 ? fillSkeleton(rest.slice(1), msg) : rest;
+    else if (markOf(rest) === REST_REPLAY) {
+      const skeleton = this.skeletons.text(skeletonIdOf(rest));
+      if (skeleton !== undefined) text = fillSkeleton(skeleton, msg);
+    }
+    if (text !== undefined) this.transmitBytes(text, this.responseTargetOf(msg, source));
     return true;
   }
 
@@ -312,6 +336,7 @@ class Layer implements TransactionLayer, TxContext {
     for (const q of this.clientRests.values()) q.clear();
     this.serverRests.clear();
     this.clientRests.clear();
+    this.skeletons.clear();
     for (const bucket of this.legacy.values()) for (const tx of bucket) tx.dispose();
     this.clock.close();
     this.clients.clear();
@@ -374,13 +399,23 @@ class Layer implements TransactionLayer, TxContext {
     if (this.clients.get(tx.id) === tx) this.clients.delete(tx.id);
   }
 
-  serverRest(tx: ServerTransaction, rest: ServerRest, ms: number): void {
+  serverRest(tx: ServerTransaction, rest: ServerRest, ms: number, req?: SipMessage): void {
     if (this.closed || this.servers.get(tx.key) !== tx) return;
     // a mark of its own: an older entry under this key (before a copy with credentials took it
     // over) must not take this one for itself when it falls due
-    if (typeof rest === 'number') rest = withSerial(rest, (this.restSerial = (this.restSerial + 1) & 0xfffffff));
+    const serial = (this.restSerial = (this.restSerial + 1) & 0xfffffff);
+    if (typeof rest === 'number') rest = withSerial(rest, serial);
+    else if (req !== undefined && rest !== '') {
+      // the final as a skeleton filled in from the retransmission that asks for it: shared when
+      // another transaction at rest has the same one (a backend's 200 to BYE), else its own
+      const skeleton = skeletonOf(rest, req);
+      if (skeleton !== undefined) {
+        const id = this.skeletons.acquire(skeleton);
+        rest = id >= 0 ? replayValue(id, serial) : OWN_SKELETON + skeleton;
+      }
+    }
     this.servers.set(tx.key, rest);
-    this.restQueue(this.serverRests, ms, this.servers).add(tx.key, rest, ms);
+    this.restQueue(this.serverRests, ms, this.servers, this.endServerRest).add(tx.key, rest, ms);
   }
 
   clientRest(tx: ClientTransaction, rest: ClientRest, ms: number, nominal: number): void {
@@ -389,10 +424,10 @@ class Layer implements TransactionLayer, TxContext {
     this.restQueue(this.clientRests, nominal, this.clients).add(tx.id, rest, ms);
   }
 
-  private restQueue<V>(queues: Map<number, RestQueue<V>>, ms: number, map: Map<string, unknown>): RestQueue<V> {
+  private restQueue<V>(queues: Map<number, RestQueue<V>>, ms: number, map: Map<string, unknown>, onEnd?: (v: V) => void): RestQueue<V> {
     let q = queues.get(ms);
     if (q === undefined) {
-      q = new RestQueue<V>(map, this.base, this.mono);
+      q = new RestQueue<V>(map, this.base, this.mono, onEnd);
       queues.set(ms, q);
     }
     return q;

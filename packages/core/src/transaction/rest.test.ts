@@ -62,6 +62,51 @@ describe('a server transaction at rest (compactRest)', () => {
     layer.close();
   });
 
+  it('non-INVITE finals of many calls share one skeleton; each replay is filled from its own retransmission', () => {
+    const { layer, sent, requests } = harness();
+    const byes = [1, 2, 3].map((i) => () => request('BYE', `z9hG4bK-sk${i}`, [], 'BYE'));
+    for (const mk of byes) layer.receive(mk(), UDP);
+    for (const r of requests) r.tx!.respond(response(r.req, 200, 'same-tag'));
+    expect(layer.restSkeletons).toBe(1);
+    const firsts = sent.map((s) => s.bytes);
+    expect(new Set(firsts).size).toBe(3);
+    for (const mk of [...byes].reverse()) layer.receive(mk(), UDP);
+    expect(sent.slice(3).map((s) => s.bytes)).toEqual([...firsts].reverse());
+    expect(requests).toHaveLength(3);
+    vi.advanceTimersByTime(64 * T1);
+    expect(layer.size.server).toBe(0);
+    expect(layer.restSkeletons).toBe(0);
+    layer.close();
+  });
+
+  it('a final not made of its request (a Via rewritten) and one of a full table replay their own text', () => {
+    const { layer, sent, requests } = harness();
+    layer.receive(request('BYE', 'z9hG4bK-odd'), UDP);
+    const own = response(requests[0]!.req, 200);
+    own.replaceFirstItem('via', 'SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-odd');
+    requests[0]!.tx!.respond(own);
+    layer.receive(request('BYE', 'z9hG4bK-odd'), UDP);
+    expect(sent[1]!.bytes).toBe(sent[0]!.bytes);
+    // 4,096 different skeletons (a header of each call's own), then one more that keeps its own
+    const n = 4097;
+    for (let i = 0; i < n; i++) {
+      layer.receive(request('BYE', `z9hG4bK-full${i}`), UDP);
+      const r = requests[requests.length - 1]!;
+      const res = response(r.req, 200);
+      res.append('X-Seq', String(i));
+      r.tx!.respond(res);
+    }
+    expect(layer.restSkeletons).toBe(4096);
+    const before = sent.length;
+    layer.receive(request('BYE', `z9hG4bK-full${n - 1}`), UDP);
+    layer.receive(request('BYE', 'z9hG4bK-full7'), UDP);
+    expect(sent.slice(before).map((s) => s.bytes)).toEqual([sent[before - 1]!.bytes, sent[2 + 7]!.bytes]);
+    expect(sent[before]!.bytes).toContain(`X-Seq: ${n - 1}\r\n`);
+    vi.advanceTimersByTime(64 * T1);
+    expect(layer.restSkeletons).toBe(0);
+    layer.close();
+  });
+
   it('INVITE 2xx (Accepted): absorbs the INVITE, passes each ACK on, answers for a CANCEL, for 64·T1 (Timer L)', () => {
     const { layer, sent, requests } = harness();
     layer.receive(request('INVITE'), UDP);
@@ -146,6 +191,7 @@ describe('a server transaction at rest (compactRest)', () => {
     layer.receive(request('BYE', 'z9hG4bK-rest2', ['Authorization: Digest username="a"']), UDP);
     expect(requests).toHaveLength(2);
     const second = requests[1]!.tx!;
+    expect(layer.restSkeletons).toBe(0); // the first one's skeleton went with its entry
     vi.advanceTimersByTime(64 * T1); // the first one's rest is over
     expect(second.state).toBe('trying');
     expect(layer.size.server).toBe(1);

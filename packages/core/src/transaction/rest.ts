@@ -22,12 +22,15 @@ export class RestQueue<V> {
   private readonly mono: () => number;
   /** due times are relative to this, whole ms: small integers in the array */
   private readonly origin: number;
+  /** told of each value whose entry ends while the map still holds it */
+  private readonly onEnd: ((val: V) => void) | undefined;
 
-  constructor(map: Map<string, unknown>, base: TransactionClock, mono: () => number) {
+  constructor(map: Map<string, unknown>, base: TransactionClock, mono: () => number, onEnd?: (val: V) => void) {
     this.map = map;
     this.base = base;
     this.mono = mono;
     this.origin = mono();
+    this.onEnd = onEnd;
   }
 
   get length(): number {
@@ -67,15 +70,18 @@ export class RestQueue<V> {
     this.pending = this.base.setTimeout(RestQueue.run, Math.max(1, this.dues[this.head]! - Math.floor(this.now())), this);
   }
 
-  private static run(q: RestQueue<unknown>): void {
+  private static run<T>(q: RestQueue<T>): void {
     q.pending = undefined;
     const now = q.now();
-    const { keys, vals, dues, map } = q;
+    const { keys, vals, dues, map, onEnd } = q;
     let h = q.head;
     while (h < keys.length && dues[h]! <= now) {
       const key = keys[h]!;
       // a transaction that took the key over since (new credentials) is not this entry's
-      if (map.get(key) === vals[h]) map.delete(key);
+      if (map.get(key) === vals[h]) {
+        map.delete(key);
+        if (onEnd !== undefined) onEnd(vals[h]);
+      }
       h++;
     }
     if (h === keys.length) {
@@ -117,6 +123,8 @@ export class RestQueue<V> {
 export const REST_ACCEPTED = 1;
 /** server: an INVITE answered with a non-2xx and ACKed (Confirmed): everything is absorbed */
 export const REST_CONFIRMED = 2;
+/** server: a non-INVITE in Completed whose final is a shared skeleton (replay.ts) to fill and send */
+export const REST_REPLAY = 3;
 /** client: a non-INVITE in Completed: every response is absorbed */
 export const REST_ABSORB = 3;
 /** client: an INVITE in Accepted that its TU sent nowhere: each 2xx goes the stray way */

@@ -179,10 +179,11 @@ export class ServerTransaction {
         this.ctx.transmit(res, this.responseTarget);
         // non-INVITE completed replays the final; INVITE completed retransmits it (Timer G) and
         // replays it; accepted passes 2xx from the TU and replays nothing
+        const req = this.request;
         this.release(res, this.isInvite ? s >= 300 : !this.reliable);
         if (!this.isInvite) {
           this.st = 'completed';
-          this.rest(this.finalBytes ?? '', this.reliable ? 0 : 64 * t.t1); // Timer J
+          this.rest(this.finalBytes ?? '', this.reliable ? 0 : 64 * t.t1, req); // Timer J
         } else if (s < 300) {
           this.st = 'accepted';
           this.rest(REST_ACCEPTED, 64 * t.t1); // Timer L
@@ -345,11 +346,11 @@ export class ServerTransaction {
    * Not with hooks (someone watches this object), credentials (a re-sent request with others is
    * a new one: compared on the object) or RFC 2543 matching.
    */
-  private rest(what: string | number, ms: number): void {
+  private rest(what: string | number, ms: number, req?: SipMessage): void {
     if (ms > 0 && this.ctx.compactRest && this.lg === undefined && this.hooks === undefined && this.creds === '') {
       if (this.st === 'accepted') this.flags |= ACCEPTED_AT_REST;
       this.stop();
-      this.ctx.serverRest(this, what, ms);
+      this.ctx.serverRest(this, what, ms, req);
       return;
     }
     this.arm(ms);

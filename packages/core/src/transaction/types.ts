@@ -128,6 +128,8 @@ export interface TransactionLayer {
   answeredInvite(cancel: SipMessage): boolean;
   /** Live transactions, for `sipfront_transactions_active`. */
   readonly size: { server: number; client: number };
+  /** Different skeletons the finals at rest are kept as (replay.ts): one copy each, however many use it. */
+  readonly restSkeletons: number;
   /** Stops every transaction and timer, without callbacks. Later messages are ignored. */
   close(): void;
 }
