@@ -97,6 +97,41 @@ describe('skeletonOf / fillSkeleton', () => {
   });
 });
 
+describe('skeletonOf, mixed answers', () => {
+  it('gives back every answer byte for byte from the request it was made from (1,000 seeded variants)', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const names: Record<string, string[]> = { Via: ['Via', 'v', 'VIA', 'Via '], From: ['From', 'f', 'from'], To: ['To', 't', 'TO'], 'Call-ID': ['Call-ID', 'i', 'call-id'], CSeq: ['CSeq', 'cseq'] };
+    let referenced = 0;
+    for (let k = 0; k < 1000; k++) {
+      const lines = bye(`c${k}`, `z9hG4bK-m${k}`, 5060 + rnd(3));
+      if (rnd(3) === 0) lines.splice(2, 0, `Via: SIP/2.0/TCP 10.9.9.${rnd(9)};branch=z9hG4bK-x${k}`);
+      const req = parse(lines);
+      const out = ['SIP/2.0 200 OK'];
+      for (const l of lines.slice(1)) {
+        const m = /^(Via|From|To|Call-ID|CSeq): (.*)$/.exec(l);
+        if (m === null || rnd(6) === 0) continue; // a line the answer leaves out
+        const choices = names[m[1]!]!;
+        const name = choices[rnd(choices.length)]!;
+        const value = rnd(5) === 0 ? `${m[2]!};x=${rnd(10)}` : m[2]!; // sometimes changed
+        out.push(`${name}:${rnd(4) === 0 ? '  ' : ' '}${value}`);
+      }
+      if (rnd(2) === 0) out.push(`Contact: <sip:10.0.0.${rnd(3)}>`);
+      out.push('Content-Length: 0', '', '');
+      const text = out.join('\r\n');
+      const sk = skeletonOf(text, req);
+      if (sk === undefined) continue;
+      referenced++;
+      expect(fillSkeleton(sk, req)).toBe(text);
+      expect(fillSkeleton(sk, parse(lines))).toBe(text);
+    }
+    expect(referenced).toBeGreaterThan(900);
+  });
+});
+
 describe('SkeletonTable', () => {
   it('keeps one copy of each skeleton while it is used, and makes room when the last user lets go', () => {
     const t = new SkeletonTable(2);
