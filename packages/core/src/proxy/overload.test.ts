@@ -454,9 +454,9 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(0.05);
       feed(1, 1);
       expect(s.share).toBeCloseTo(0.1);
-      feed(0.5, 1); // idle time, the queue near empty: a quarter (2.5 % at least), and from 5 % to 0
+      feed(0.9, 1); // idle time, the queue near empty, the loop near the limit: a quarter (2.5 % at least)
       expect(s.share).toBeCloseTo(0.075);
-      feed(0.5, 1, 3);
+      feed(0.5, 1); // the loop at half with every call let in: no share needed
       expect(s.share).toBe(0);
     });
 
@@ -521,6 +521,20 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(0.05);
       setQueued(0);
       feed(0.2, undefined, 20); // and back down as before
+      expect(s.share).toBe(0);
+    });
+
+    it('lets the share go at once when the queue is empty and the loop would stay well under the limit with every call let in', () => {
+      const { s, feed } = delayed();
+      feed(1, 150, 8);
+      const high = s.share;
+      expect(high).toBeCloseTo(0.4);
+      // empty queue, the loop at 0.75: with the refused 40 % back (a refusal saves 3/4 of a call)
+      // it would be at 0.75 / 0.7 = 1.07, over the limit: a quarter down
+      feed(0.75, 0);
+      expect(s.share).toBeCloseTo(high * 0.75);
+      // at 0.55 with 30 % refused: 0.55 / 0.775 = 0.71, under 0.99 - 0.15: the stall is over
+      feed(0.55, 0);
       expect(s.share).toBe(0);
     });
 
