@@ -100,6 +100,25 @@ describe('SipMessage: reading headers', () => {
   });
 });
 
+describe('SipMessage.firstItemText', () => {
+  it("is list(key)[0].value without the list: the first line's first item, trimmed", () => {
+    const m = parse();
+    for (const key of ['via', 'route', 'record-route', 'contact', 'x-custom', 'call-id', 'warning']) {
+      expect(m.firstItemText(key)).toBe(m.list(key)[0]?.value);
+    }
+    expect(m.firstItemText('via')).toBe('SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKaaa');
+    expect(m.firstItemText('x-custom')).toBe('spaced   value');
+    expect(m.firstItemText('warning')).toBeUndefined();
+    // a quoted comma is not a separator; a changed (materialised) line reads the same way
+    const q = parse(INVITE.replace('X-Custom:   spaced   value  ', 'Contact: "a, b" <sip:x@y>, <sip:z@w>'));
+    q.set('Max-Forwards', '69');
+    expect(q.firstItemText('contact')).toBe(q.list('contact')[0]!.value);
+    expect(q.firstItemText('contact')).toBe('<sip:alice@198.51.100.10>;expires=60');
+    const c = parse(INVITE.replace('Contact: <sip:alice@198.51.100.10>;expires=60, "Other" <sip:alice@192.0.2.99>;q=0.1', 'Contact: "a, b" <sip:x@y>, <sip:z@w>'));
+    expect(c.firstItemText('contact')).toBe('"a, b" <sip:x@y>');
+  });
+});
+
 describe('SipMessage: changing headers', () => {
   it('prepend adds a line before all others and drops the cached views', () => {
     const m = parse();
@@ -202,6 +221,12 @@ describe('SipMessage: changing headers', () => {
     expect(m.vias()).toHaveLength(3);
     m.replaceFirstItem('subject', 'x');
     expect(m.has('subject')).toBe(false);
+    // a line of one item is the new value alone
+    const one = parse(INVITE.replace('Via: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKaaa, SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKbbb\r\n', ''));
+    one.replaceFirstItem('via', 'SIP/2.0/TCP 192.0.2.7;branch=z9hG4bKccc;received=10.0.0.2');
+    expect(lines(one)[1]).toBe('Via: SIP/2.0/TCP 192.0.2.7;branch=z9hG4bKccc;received=10.0.0.2');
+    expect(one.vias()).toHaveLength(1);
+    expect(one.topVia?.params).toContainEqual(['received', '10.0.0.2']);
   });
 
   it('insertFirst, append and remove', () => {

@@ -3,7 +3,7 @@
 // any change to the headers drops the cache. Header text is held as latin1 strings, so every
 // byte that came in goes out unchanged (see `text()` for UTF-8 display).
 import { headerKey } from './header-names.js';
-import { splitCommas, isDigits, bytesOf } from './grammar.js';
+import { splitCommas, isDigits, bytesOf, trimLws } from './grammar.js';
 import type { NameAddr } from './name-addr.js';
 import { nameAddrAt, tagOf } from './name-addr.js';
 import type { Via } from './via.js';
@@ -16,6 +16,7 @@ import { parseUri, uriAt } from './uri.js';
 const nameAddrAt_ = nameAddrAt;
 const viaAt_ = viaAt;
 const splitCommas_ = splitCommas;
+const trimLws_ = trimLws;
 const isDigits_ = isDigits;
 const parseUri_ = parseUri;
 const uriAt_ = uriAt;
@@ -222,6 +223,17 @@ export class SipMessage {
   }
 
   /**
+   * The text of the first item of a list header (the first line's value up to a top-level comma,
+   * trimmed): `list(key)[0]?.value` without building the list.
+   */
+  firstItemText(key: string): string | undefined {
+    const i = this.indexOf(key);
+    if (i === -1) return undefined;
+    const v = this.valueAt(i);
+    return v.indexOf(',') === -1 ? trimLws_(v) : splitCommas_(v)[0];
+  }
+
+  /**
    * Every item of a list header, parsed, without building HeaderItems (the hot path). An
    * unchanged line is parsed where it sits in the header section text.
    */
@@ -342,12 +354,13 @@ export class SipMessage {
         return;
       }
     }
-    const first = this.list(key)[0];
-    if (first === undefined) return;
-    const h = this.headers[first.header]!;
+    // the first line holds the first item (list() gives every line one at least)
+    const first = this.indexOf(key);
+    if (first === -1) return;
+    const h = this.headers[first]!;
     const items = splitCommas_(h.value);
-    if (items.length <= 1) this.headers.splice(first.header, 1);
-    else this.headers[first.header] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
+    if (items.length <= 1) this.headers.splice(first, 1);
+    else this.headers[first] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
     this.changed();
   }
 
@@ -365,12 +378,18 @@ export class SipMessage {
 
   /** Replaces the first item of a list header, keeping the others on that line. */
   replaceFirstItem(key: string, value: string): void {
-    const first = this.list(key)[0];
-    if (first === undefined) return;
-    const h = this.headers[first.header]!;
-    const items = splitCommas_(h.value);
-    items[0] = value;
-    this.headers[first.header] = { name: h.name, key: h.key, value: items.join(', '), raw: undefined };
+    const first = this.indexOf(key);
+    if (first === -1) return;
+    const h = this.headers[first]!;
+    const old = h.value;
+    // one item (no comma at all): the new value alone, without splitting
+    let v = value;
+    if (old.indexOf(',') !== -1) {
+      const items = splitCommas_(old);
+      items[0] = value;
+      v = items.join(', ');
+    }
+    this.headers[first] = { name: h.name, key: h.key, value: v, raw: undefined };
     this.changed();
   }
 

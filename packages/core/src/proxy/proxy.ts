@@ -776,7 +776,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   // ---- forwarding --------------------------------------------------------------------
 
   const forward = (req: SipMessage, ctx: RequestContext, tx: ServerTransaction | undefined, d: Extract<RouteDecision, { action: 'forward' }>, initial: boolean): void => {
-    const loop = loopHash(req, req.list('via')[0]?.value);
+    const loop = loopHash(req, req.firstItemText('via'));
     if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
       const target = d.targets[0]!;

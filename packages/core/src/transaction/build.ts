@@ -33,8 +33,8 @@ export const buildTrying = (req: SipMessage, delaySeconds = 0): SipMessage => {
 // number as the request, its top Via only (same branch), its Route set.
 const hopByHop = (req: SipMessage, method: string, to: SipMessage): SipMessage => {
   const m = SipMessage.request(method, req.uri);
-  const top = req.list('via')[0];
-  if (top !== undefined) m.append('Via', top.value);
+  const top = req.firstItemText('via');
+  if (top !== undefined) m.append('Via', top);
   m.append('Max-Forwards', req.get('max-forwards') ?? '70');
   copy(req, m, 'route');
   copy(req, m, 'from');

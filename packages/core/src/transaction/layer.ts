@@ -41,7 +41,7 @@ const serverKey = (branch: string, via: Via, method: string): string =>
  * of the response and no credentials.
  */
 const legacyKey = (req: SipMessage, method: string, seq: number): string =>
-  `${method}\n${req.uri}\n${req.fromTag ?? ''}\n${req.callId ?? ''}\n${seq}\n${req.list('via')[0]?.value ?? ''}`;
+  `${method}\n${req.uri}\n${req.fromTag ?? ''}\n${req.callId ?? ''}\n${seq}\n${req.firstItemText('via') ?? ''}`;
 
 const sameCredentials = (tx: ServerTransaction, req: SipMessage): boolean => tx.credentials === credentialsOf(req);
 

@@ -273,8 +273,10 @@ describe('UDP batching', () => {
   });
 
   const modes: Array<[string, boolean | UdpBatchLimits]> = [
-    // every flush to the sender thread, even of one datagram (by default one of 1–2 stays on the loop thread)
+    // every flush to the sender thread, even of one datagram (the default)
     ['batched', { threadMin: 1 }],
+    // flushes of 1–2 datagrams sent on the loop thread while the sender thread has none queued
+    ['batched, small flushes on the loop thread', { threadMin: 3 }],
     ['batched, sent on the loop thread', { sendThread: false }],
     ['dgram', false],
   ];

@@ -66,11 +66,14 @@ const ADDRESS_CACHE_MAX = 4096;
 const RING = 1024;
 /**
  * Flushes of fewer datagrams are sent on the JavaScript thread when the sender thread has nothing
- * of the socket's queued: waking the thread costs about what the kernel's delivery of one
- * datagram does (a futex wake and an inter-processor interrupt, dear on a VM), so it pays from a
- * few datagrams on, and under load, when reads bring many, every flush goes to it.
+ * of the socket's queued. Waking the thread costs about what the kernel's delivery of one datagram
+ * does (a futex wake and an inter-processor interrupt, dear on a VM), but on a machine whose CPUs
+ * other processes share, what leaves the JavaScript thread is what counts: with every flush on the
+ * sender thread, 2,500 calls/s on two vCPUs beside three sipp processes was clean in 3 of 3 runs
+ * at 0.302 CPU s per 1000 calls, against 0 of 3 at 0.332 with flushes of 1–2 datagrams sent here
+ * (`bench/README.md`, twelfth session). So every flush goes to the thread.
  */
-const THREAD_MIN = 3;
+const THREAD_MIN = 1;
 
 let native: NativeModule | null | undefined;
 
