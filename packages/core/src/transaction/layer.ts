@@ -181,7 +181,7 @@ class Layer implements TransactionLayer, TxContext {
     // a retransmission: Completed (non-INVITE) replays its final where this copy's answer goes;
     // Accepted and Confirmed absorb it
     let text: string | undefined;
-    if (typeof rest === 'string') text = rest.charCodeAt(0) === 1 ? fillSkeleton(rest.slice(1), msg) : rest;
+    if (typeof rest === 'string') text = rest[0] === OWN_SKELETON ? fillSkeleton(rest.slice(1), msg) : rest;
     else if (markOf(rest) === REST_REPLAY) {
       const skeleton = this.skeletons.text(skeletonIdOf(rest));
       if (skeleton !== undefined) text = fillSkeleton(skeleton, msg);
