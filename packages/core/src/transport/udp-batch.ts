@@ -65,13 +65,15 @@ const ADDRESS_CACHE_MAX = 4096;
  */
 const RING = 1024;
 /**
- * Flushes of fewer datagrams are sent on the JavaScript thread when the sender thread has nothing
- * of the socket's queued. Waking the thread costs about what the kernel's delivery of one datagram
- * does (a futex wake and an inter-processor interrupt, dear on a VM), but on a machine whose CPUs
- * other processes share, what leaves the JavaScript thread is what counts: with every flush on the
- * sender thread, 2,500 calls/s on two vCPUs beside three sipp processes was clean in 3 of 3 runs
- * at 0.302 CPU s per 1000 calls, against 0 of 3 at 0.332 with flushes of 1–2 datagrams sent here
- * (`bench/README.md`, twelfth session). So every flush goes to the thread.
+ * A flush of fewer datagrams is sent on the JavaScript thread when the sender thread has nothing
+ * of the socket's queued; 1, the default, hands every flush to the thread. Waking the thread costs
+ * about what the kernel's delivery of one datagram does (a futex wake and an inter-processor
+ * interrupt, dear on a VM), but the JavaScript thread is the one that falls behind when other
+ * processes share the CPUs. Measured both ways (`bench/README.md`): on a slower VM at 2,500 calls/s,
+ * every flush on the thread was clean in 3 of 3 runs at 0.302 CPU s per 1000 calls against 0 of 3
+ * at 0.332 with 3 (twelfth session); on a faster one at 3,000/s, 1 cost 0.269–0.309 against
+ * 0.245–0.276 and was clean less often (tenth session). The slower case is where the top step is
+ * lost, so 1.
  */
 const THREAD_MIN = 1;
 
