@@ -27,7 +27,8 @@
 //     options.compactRest?: boolean             a finished server transaction (no hooks, no credentials,
 //                                               RFC 3261 matching) leaves its object: the layer keeps
 //                                               under its key only the final to replay or a mark, for
-//                                               the same Timer J, I or L (default false; the proxy: true)
+//                                               the same Timer J, I or L (default false; the proxy: true),
+//                                               in a RestTable (typed arrays, found by a 64-bit hash)
 //     options.onRested2xx?(res, up)             a 2xx for an INVITE client transaction retired with up
 //   layer.receive(msg, source) · createClient(req, target, handlers) · reportTransportError(target, err)
 //   layer.findInviteServerTx(cancel) · layer.answeredInvite(cancel) (true also at rest)

@@ -11,7 +11,7 @@ import type { QueuedClock } from './clock.js';
 import type { TxContext } from './context.js';
 import { TransactionError } from './errors.js';
 import { fillSkeleton, SkeletonTable, skeletonOf } from './replay.js';
-import { REST_ABSORB, REST_ACCEPTED, REST_REPLAY, REST_STRAY, RestQueue } from './rest.js';
+import { REST_ABSORB, REST_ACCEPTED, REST_REPLAY, REST_STRAY, RestTable } from './rest.js';
 import { credentialsOf, fresh } from './retain.js';
 import { ServerTransaction } from './server-transaction.js';
 import type {
@@ -54,16 +54,14 @@ const CANCEL_HANDLERS: ClientTransactionHandlers = {
 
 /**
  * A server transaction at rest: the final response to replay (latin1; OWN_SKELETON and a
- * skeleton of its own, replay.ts), or REST_ACCEPTED / REST_CONFIRMED with a serial (withSerial)
- * that makes each entry's value its own, or REST_REPLAY with a shared skeleton's id and a serial.
+ * skeleton of its own, replay.ts), or REST_ACCEPTED / REST_CONFIRMED, or REST_REPLAY with a
+ * shared skeleton's id above the mark's two bits.
  */
 type ServerRest = string | number;
-/** a small integer (a Smi, no boxed number) holding a mark in its low two bits */
-const withSerial = (mark: number, serial: number): number => serial * 4 + mark;
 const markOf = (v: number): number => v & 3;
-/** REST_REPLAY: 17 bits of serial, 12 of skeleton id (SkeletonTable's bound), 2 of mark: a Smi */
+/** at most this many shared skeletons (SkeletonTable's bound) */
 const SKELETONS = 4096;
-const replayValue = (id: number, serial: number): number => ((serial & 0x1ffff) * SKELETONS + id) * 4 + REST_REPLAY;
+const replayValue = (id: number): number => id * 4 + REST_REPLAY;
 const skeletonIdOf = (v: number): number => (v >> 2) & (SKELETONS - 1);
 /** the first character of a skeleton kept as the value itself (a response starts with `SIP/`) */
 const OWN_SKELETON = '\x01';
@@ -78,21 +76,19 @@ class Layer implements TransactionLayer, TxContext {
   private readonly autoTrying: boolean;
   private readonly tryingDelay: number;
   private readonly responseTargetOf: (req: SipMessage, source: Target) => Target;
-  /** server transactions with a magic-cookie branch, and what is left of those at rest */
-  private readonly servers = new Map<string, ServerTransaction | ServerRest>();
+  /** server transactions with a magic-cookie branch */
+  private readonly servers = new Map<string, ServerTransaction>();
   /** RFC 2543 server transactions; one key may hold several (To tag, credentials) */
   private readonly legacy = new Map<string, ServerTransaction[]>();
   private legacyCount = 0;
   private legacySeq = 0;
-  private readonly clients = new Map<string, ClientTransaction | ClientRest>();
-  /** the rest queues of `servers` and of `clients`, one per duration (ms) */
-  private readonly serverRests = new Map<number, RestQueue<ServerRest>>();
-  private readonly clientRests = new Map<number, RestQueue<ClientRest>>();
+  private readonly clients = new Map<string, ClientTransaction>();
+  /** what is left of server and client transactions at rest, under the same keys (rest.ts) */
+  private readonly serverRests: RestTable<ServerRest>;
+  private readonly clientRests: RestTable<ClientRest>;
   private readonly base: NonNullable<TransactionLayerOptions['clock']>;
   private readonly mono: () => number;
   private closed = false;
-  /** makes each server mark at rest a value of its own (withSerial) */
-  private restSerial = 0;
   /** the finals at rest as skeletons, one copy of each (replay.ts) */
   private readonly skeletons = new SkeletonTable(SKELETONS);
   private readonly endServerRest = (v: ServerRest): void => {
@@ -104,6 +100,8 @@ class Layer implements TransactionLayer, TxContext {
     this.base = opts.clock ?? realClock;
     this.mono = monotonicOf(this.base);
     this.clock = queuedClock(this.base, this.mono);
+    this.serverRests = new RestTable<ServerRest>(this.base, this.mono, this.endServerRest);
+    this.clientRests = new RestTable<ClientRest>(this.base, this.mono);
     this.compactRest = opts.compactRest ?? false;
     this.timers = resolveTimers(opts.timers);
     this.autoTrying = opts.autoTrying ?? true;
@@ -118,7 +116,7 @@ class Layer implements TransactionLayer, TxContext {
   }
 
   get size(): { server: number; client: number } {
-    return { server: this.servers.size + this.legacyCount, client: this.clients.size };
+    return { server: this.servers.size + this.serverRests.size + this.legacyCount, client: this.clients.size + this.clientRests.size };
   }
 
   // ---- inbound -----------------------------------------------------------------------
@@ -137,13 +135,18 @@ class Layer implements TransactionLayer, TxContext {
     if (isRfc3261Branch(branch)) {
       const key = serverKey(branch, via, method === 'ACK' ? 'INVITE' : method);
       const tx = this.servers.get(key);
-      if (tx !== undefined && typeof tx !== 'object') {
-        if (this.atRest(tx, key, msg, source, method)) return;
+      if (tx === undefined) {
+        const rest = this.serverRests.get(key);
+        if (rest !== undefined) {
+          if (this.atRest(rest, key, msg, source, method)) return;
+        } else if (method === 'ACK') {
+          this.passAck(msg, source);
+          return;
+        }
       } else if (method === 'ACK') {
-        if (tx !== undefined) tx.ack(msg, source);
-        else this.passAck(msg, source);
+        tx.ack(msg, source);
         return;
-      } else if (tx !== undefined) {
+      } else {
         // A retransmission, unless it brings other credentials after a final response: then it
         // is a new request from a client that reused the branch; the old transaction gives way.
         if (tx.finalStatus < 200 || sameCredentials(tx, msg)) {
@@ -174,8 +177,7 @@ class Layer implements TransactionLayer, TxContext {
       return true; // Confirmed absorbs it
     }
     if (credentialsOf(msg) !== '') {
-      this.servers.delete(key);
-      this.endServerRest(rest);
+      this.serverRests.remove(key);
       return false;
     }
     // a retransmission: Completed (non-INVITE) replays its final where this copy's answer goes;
@@ -243,11 +245,13 @@ class Layer implements TransactionLayer, TxContext {
     const cseq = res.cseq;
     const branch = via?.branch;
     if (branch !== undefined && cseq !== undefined) {
-      const tx = this.clients.get(`${branch}\n${cseq.method}`);
-      if (tx instanceof ClientTransaction) {
-        tx.response(res);
+      const key = `${branch}\n${cseq.method}`;
+      const live = this.clients.get(key);
+      if (live !== undefined) {
+        live.response(res);
         return;
       }
+      const tx = this.clientRests.get(key);
       if (tx !== undefined) {
         // at rest: Completed absorbs; Accepted passes every 2xx on (RFC 6026)
         const s = res.status;
@@ -280,8 +284,7 @@ class Layer implements TransactionLayer, TxContext {
     if (via === undefined || cseq === undefined) return undefined;
     const branch = via.branch;
     if (isRfc3261Branch(branch)) {
-      const tx = this.servers.get(serverKey(branch, via, 'INVITE'));
-      return typeof tx === 'object' ? tx : undefined;
+      return this.servers.get(serverKey(branch, via, 'INVITE'));
     }
     // §9.2: the §17.2.3 rules as if the CANCEL were the INVITE; its To tag is the INVITE's
     const bucket = this.legacy.get(legacyKey(cancel, 'INVITE', cseq.seq));
@@ -295,8 +298,9 @@ class Layer implements TransactionLayer, TxContext {
     const via = cancel.topVia;
     const branch = via?.branch;
     if (via !== undefined && isRfc3261Branch(branch)) {
-      const tx = this.servers.get(serverKey(branch, via, 'INVITE'));
-      return typeof tx === 'object' ? tx.finalStatus >= 200 : tx !== undefined;
+      const key = serverKey(branch, via, 'INVITE');
+      const tx = this.servers.get(key);
+      return tx !== undefined ? tx.finalStatus >= 200 : this.serverRests.has(key);
     }
     return (this.findInviteServerTx(cancel)?.finalStatus ?? 0) >= 200;
   }
@@ -310,7 +314,7 @@ class Layer implements TransactionLayer, TxContext {
     const viaBranch = req.topVia?.branch;
     if (viaBranch === undefined || viaBranch.length === 0) throw new TransactionError('no-branch', 'the request has no Via branch');
     const key = fresh(`${viaBranch}\n${method}`);
-    if (this.clients.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${viaBranch} exists`);
+    if (this.clients.has(key) || this.clientRests.has(key)) throw new TransactionError('duplicate-branch', `a ${method} client transaction with branch ${viaBranch} exists`);
     const tx = new ClientTransaction(this, key, req, target, handlers);
     this.clients.set(key, tx);
     tx.start();
@@ -321,8 +325,8 @@ class Layer implements TransactionLayer, TxContext {
     if (this.closed) return;
     // collect first: the callbacks may start new transactions (failover) to other targets
     const hit: Array<ClientTransaction | ServerTransaction> = [];
-    for (const tx of this.clients.values()) if (tx instanceof ClientTransaction && sameTarget(tx.target, target)) hit.push(tx);
-    for (const tx of this.servers.values()) if (typeof tx === 'object' && sameTarget(tx.responseTarget, target)) hit.push(tx);
+    for (const tx of this.clients.values()) if (sameTarget(tx.target, target)) hit.push(tx);
+    for (const tx of this.servers.values()) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
     for (const bucket of this.legacy.values()) for (const tx of bucket) if (sameTarget(tx.responseTarget, target)) hit.push(tx);
     for (const tx of hit) tx.transportError(err);
   }
@@ -330,10 +334,8 @@ class Layer implements TransactionLayer, TxContext {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const tx of this.clients.values()) if (tx instanceof ClientTransaction) tx.dispose();
-    for (const tx of this.servers.values()) if (typeof tx === 'object') tx.dispose();
-    for (const q of this.serverRests.values()) q.clear();
-    for (const q of this.clientRests.values()) q.clear();
+    for (const tx of this.clients.values()) tx.dispose();
+    for (const tx of this.servers.values()) tx.dispose();
     this.serverRests.clear();
     this.clientRests.clear();
     this.skeletons.clear();
@@ -375,7 +377,7 @@ class Layer implements TransactionLayer, TxContext {
   sendCancel(cancel: SipMessage, target: Target): void {
     if (this.closed) return;
     const key = fresh(`${cancel.topVia?.branch ?? ''}\nCANCEL`);
-    if (this.clients.has(key)) return;
+    if (this.clients.has(key) || this.clientRests.has(key)) return;
     const tx = new ClientTransaction(this, key, cancel, target, CANCEL_HANDLERS);
     this.clients.set(key, tx);
     tx.start();
@@ -401,36 +403,23 @@ class Layer implements TransactionLayer, TxContext {
 
   serverRest(tx: ServerTransaction, rest: ServerRest, ms: number, req?: SipMessage): void {
     if (this.closed || this.servers.get(tx.key) !== tx) return;
-    // a mark of its own: an older entry under this key (before a copy with credentials took it
-    // over) must not take this one for itself when it falls due
-    const serial = (this.restSerial = (this.restSerial + 1) & 0xfffffff);
-    if (typeof rest === 'number') rest = withSerial(rest, serial);
-    else if (req !== undefined && rest !== '') {
+    if (typeof rest === 'string' && req !== undefined && rest !== '') {
       // the final as a skeleton filled in from the retransmission that asks for it: shared when
       // another transaction at rest has the same one (a backend's 200 to BYE), else its own
       const skeleton = skeletonOf(rest, req);
       if (skeleton !== undefined) {
         const id = this.skeletons.acquire(skeleton);
-        rest = id >= 0 ? replayValue(id, serial) : OWN_SKELETON + skeleton;
+        rest = id >= 0 ? replayValue(id) : OWN_SKELETON + skeleton;
       }
     }
-    this.servers.set(tx.key, rest);
-    this.restQueue(this.serverRests, ms, this.servers, this.endServerRest).add(tx.key, rest, ms);
+    this.servers.delete(tx.key);
+    this.serverRests.set(tx.key, rest, ms);
   }
 
   clientRest(tx: ClientTransaction, rest: ClientRest, ms: number, nominal: number): void {
     if (this.closed || this.clients.get(tx.id) !== tx) return;
-    this.clients.set(tx.id, rest);
-    this.restQueue(this.clientRests, nominal, this.clients).add(tx.id, rest, ms);
-  }
-
-  private restQueue<V>(queues: Map<number, RestQueue<V>>, ms: number, map: Map<string, unknown>, onEnd?: (v: V) => void): RestQueue<V> {
-    let q = queues.get(ms);
-    if (q === undefined) {
-      q = new RestQueue<V>(map, this.base, this.mono, onEnd);
-      queues.set(ms, q);
-    }
-    return q;
+    this.clients.delete(tx.id);
+    this.clientRests.set(tx.id, rest, ms, nominal);
   }
 
   fail(err: unknown): void {
