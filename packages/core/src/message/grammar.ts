@@ -95,6 +95,23 @@ export const splitCommas = (value: string): string[] => {
   return out;
 };
 
+/** Where the first top-level comma of a header value is (splitCommas' rule), or -1. */
+export const firstTopComma = (value: string): number => {
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) return i;
+  }
+  return -1;
+};
+
 /** Unquotes a quoted-string (RFC 3261 quoted-pair handling); returns undefined when malformed. */
 export const unquote = (s: string): string | undefined => {
   if (s.length < 2 || s.charCodeAt(0) !== 34 || s.charCodeAt(s.length - 1) !== 34) return undefined;

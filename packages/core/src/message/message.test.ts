@@ -196,6 +196,52 @@ describe('SipMessage: changing headers', () => {
     expect(copy.toBuffer().toString('latin1')).toContain('\r\nl: 5\r\n\r\nhello');
   });
 
+  it('removeFirstItem keeps the rest of a `Via: a, b` line as written, without Header objects, as the Header objects would', () => {
+    const text = [
+      'SIP/2.0 180 Ringing',
+      'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKsf1 ,  SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKb ,SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc  ',
+      'X-Custom:   spaced   value  ',
+      'From: <sip:a@example.com>;tag=1',
+      'To: <sip:b@example.com>;tag=2',
+      'Call-ID: c1@x',
+      'CSeq: 7 INVITE',
+      'Content-Length: 0',
+      '',
+      '',
+    ];
+    const m = parseMessage(Buffer.from(text.join('\r\n'), 'latin1'));
+    const copy = m.clone();
+    const slow = m.clone();
+    void slow.headers;
+    m.removeFirstItem('via');
+    slow.removeFirstItem('via');
+    const want = [text[0], 'Via: SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKb ,SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc', ...text.slice(2)].join('\r\n');
+    expect(m.toBuffer().toString('latin1')).toBe(want);
+    expect(slow.toBuffer().toString('latin1')).toBe(want);
+    expect(m.vias().map((v) => v?.branch)).toEqual(['z9hG4bKb', 'z9hG4bKc']);
+    expect(m.get('via')).toBe('SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKb ,SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc');
+    // again on the same line, then the line goes
+    m.removeFirstItem('via');
+    expect(m.toBuffer().toString('latin1')).toBe([text[0], 'Via: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc', ...text.slice(2)].join('\r\n'));
+    m.removeFirstItem('via');
+    expect(m.has('via')).toBe(false);
+    expect(m.toBuffer().toString('latin1')).toBe([text[0], ...text.slice(2)].join('\r\n'));
+    // the clone taken before is untouched; Header objects made after the change read the rest
+    expect(copy.toBuffer().toString('latin1')).toBe(text.join('\r\n'));
+    copy.removeFirstItem('via');
+    copy.set('X-Custom', 'v');
+    expect(copy.headers[0]).toMatchObject({ name: 'Via', key: 'via', value: 'SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKb ,SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc' });
+    expect(copy.toBuffer().toString('latin1')).toBe([text[0], 'Via: SIP/2.0/UDP 198.51.100.7;branch=z9hG4bKb ,SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKc', 'X-Custom: v', ...text.slice(3)].join('\r\n'));
+  });
+
+  it('removeFirstItem with a quoted comma before the first item ends splits where the grammar says', () => {
+    const m = parse(INVITE.replace('Contact: <sip:alice@198.51.100.10>;expires=60,', 'Contact: "Smith, A" <sip:alice@198.51.100.10>;expires=60,'));
+    m.removeFirstItem('contact');
+    expect(m.get('contact')).toBe('"Other" <sip:alice@192.0.2.99>;q=0.1');
+    expect(m.contacts()).toHaveLength(1);
+    expect(String(m.contacts()[0]?.nameAddr?.uri)).toBe('sip:alice@192.0.2.99');
+  });
+
   it('removeFirstItem takes an empty first line as the Header objects do', () => {
     const text = ['BYE sip:b@example.com SIP/2.0', 'Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx', 'Route:', 'Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>',
       'Max-Forwards: 70', 'From: <sip:a@example.com>;tag=1', 'To: <sip:b@example.com>;tag=2', 'Call-ID: e1', 'CSeq: 2 BYE', 'Content-Length: 0', '', ''].join('\r\n');

@@ -3,7 +3,7 @@
 // any change to the headers drops the cache. Header text is held as latin1 strings, so every
 // byte that came in goes out unchanged (see `text()` for UTF-8 display).
 import { headerKey } from './header-names.js';
-import { splitCommas, isDigits, bytesOf, trimLws } from './grammar.js';
+import { splitCommas, isDigits, bytesOf, trimLws, firstTopComma } from './grammar.js';
 import type { NameAddr } from './name-addr.js';
 import { nameAddrAt, tagOf } from './name-addr.js';
 import type { Via } from './via.js';
@@ -17,6 +17,7 @@ const nameAddrAt_ = nameAddrAt;
 const viaAt_ = viaAt;
 const splitCommas_ = splitCommas;
 const trimLws_ = trimLws;
+const firstTopComma_ = firstTopComma;
 const isDigits_ = isDigits;
 const parseUri_ = parseUri;
 const uriAt_ = uriAt;
@@ -71,7 +72,11 @@ export class SipMessage {
   /** where `uri` is in `src` while it is the one parsed (`uriText`), else -1 */
   private uriPos = -1;
   private uriText = '';
-  /** per header line: line start, name end, value start, value end, line end */
+  /**
+   * per header line: line start, name end, value start, value end, line end. A line whose first
+   * items were removed (removeFirstItem) has its name end stored as `-ne - 1` and its value start
+   * moved: it is written as the name, `: ` and its value.
+   */
   private offs: number[] | undefined = undefined;
   private ks: string[] | undefined = undefined;
   // Typed views, parsed on first use: undefined = not parsed yet, null = absent or malformed.
@@ -117,7 +122,13 @@ export class SipMessage {
       // `src` and `bytes` stay: the received lines still point into them
       const ks = this.ks!, o = this.offs!, src = this.src;
       hs = new Array<Header>(ks.length);
-      for (let i = 0, j = 0; i < ks.length; i++, j += 5) hs[i] = new ReceivedLine(src, o[j]!, o[j + 1]!, o[j + 2]!, o[j + 3]!, o[j + 4]!, ks[i]!);
+      for (let i = 0, j = 0; i < ks.length; i++, j += 5) {
+        const ne = o[j + 1]!;
+        hs[i] =
+          ne >= 0
+            ? new ReceivedLine(src, o[j]!, ne, o[j + 2]!, o[j + 3]!, o[j + 4]!, ks[i]!)
+            : { name: src.slice(o[j]!, -ne - 1), key: ks[i]!, value: src.slice(o[j + 2]!, o[j + 3]!), raw: undefined };
+      }
       this.hs = hs;
       this.ks = this.offs = undefined;
     }
@@ -335,14 +346,35 @@ export class SipMessage {
       if (i === -1) return;
       const o = this.offs!;
       const b = this.bytes;
-      let comma = false;
+      let comma = -1;
+      let nested = false;
       for (let k = o[5 * i + 2]!, e = o[5 * i + 3]!; k < e; k++) {
-        if (b[k] === 44) {
-          comma = true;
+        const c = b[k];
+        if (c === 44) {
+          comma = k;
           break;
         }
+        // a quoted string or <…> before the first comma: the general way below decides
+        if (c === 34 || c === 60) nested = true;
       }
-      if (!comma) {
+      if (comma !== -1 && !nested) {
+        // the line keeps the items after the first: its value starts after that comma (and the
+        // white space behind it), and it is written as name, `: ` and that rest (see `offs`)
+        const e = o[5 * i + 3]!;
+        let vs = comma + 1;
+        let c = 0;
+        while (vs < e && ((c = b[vs]!) === 32 || c === 9 || c === 13 || c === 10)) vs++;
+        if (vs < e) {
+          const no = o.slice();
+          const ne = no[5 * i + 1]!;
+          if (ne >= 0) no[5 * i + 1] = -ne - 1;
+          no[5 * i + 2] = vs;
+          this.offs = no;
+          this.changed();
+          return;
+        }
+      }
+      if (comma === -1) {
         // new arrays (a clone may share these), filled by push: packed, as the parser's are
         const no: number[] = [];
         for (let k = 0; k < o.length; k++) if (k < 5 * i || k >= 5 * i + 5) no.push(o[k]!);
@@ -358,9 +390,16 @@ export class SipMessage {
     const first = this.indexOf(key);
     if (first === -1) return;
     const h = this.headers[first]!;
-    const items = splitCommas_(h.value);
-    if (items.length <= 1) this.headers.splice(first, 1);
-    else this.headers[first] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
+    // the items after the first stay as written (the fast way above writes them so too)
+    const v = h.value;
+    const k = firstTopComma_(v);
+    const rest = k === -1 ? '' : trimLws_(v.slice(k + 1));
+    if (rest !== '') this.headers[first] = { name: h.name, key: h.key, value: rest, raw: undefined };
+    else {
+      const items = splitCommas_(v);
+      if (items.length <= 1) this.headers.splice(first, 1);
+      else this.headers[first] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
+    }
     this.changed();
   }
 
@@ -567,6 +606,14 @@ export class SipMessage {
     let runStart = -1;
     let runEnd = -1;
     for (let j = 0; j < o.length; j += 5) {
+      const ne = o[j + 1]!;
+      if (ne < 0) {
+        // a line that lost its first items: its name, then what is left of its value
+        if (runStart !== -1) s += src.slice(runStart, runEnd) + '\r\n';
+        runStart = -1;
+        s += `${src.slice(o[j]!, -ne - 1)}: ${src.slice(o[j + 2]!, o[j + 3]!)}\r\n`;
+        continue;
+      }
       if (runStart !== -1 && o[j] === runEnd + 2) {
         runEnd = o[j + 4]!;
         continue;
