@@ -1,6 +1,8 @@
 // Serial failover through the dispatcher set: a backend that stays silent is given up after
 // dispatcher.failover.first_answer and the call goes on to the next one; a failover answer
 // (503) does the same; the caller sees only the final outcome.
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
@@ -77,5 +79,77 @@ describe('failover to the next destination', () => {
     const fin = await caller.next(3000, (m) => m.status >= 200 && m.callId === id);
     expect(fin.status).toBe(503);
     expect(fin.get('retry-after')).toBeDefined();
+  });
+});
+
+describe('failover waits for an answer that came in time behind a busy loop', () => {
+  let sf: TestSipfront;
+  let slow: UdpPeer;
+  let other: UdpPeer;
+  let caller: UdpPeer;
+  let sfPort: number;
+  const FIRST_ANSWER = 400;
+
+  beforeAll(async () => {
+    slow = await udpPeer();
+    other = await udpPeer({ answerOptions: true });
+    const port = (sfPort = await freeSipPort());
+    sf = await startSipfront(
+      [
+        'listen:',
+        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+        'security: { trusted: [127.0.0.1/32] }',
+        'dispatcher:',
+        '  probe: { interval: 1h, timeout: 20s }',
+        `  failover: { first_answer: ${FIRST_ANSWER}ms, max_tries: 3 }`,
+        '  sets:',
+        '    - id: 1',
+        '      name: asterisk',
+        '      algorithm: priority',
+        '      destinations:',
+        `        - { uri: "sip:127.0.0.1:${slow.port}", priority: 0 }`,
+        `        - { uri: "sip:127.0.0.1:${other.port}", priority: 1 }`,
+      ].join('\n'),
+    );
+    caller = (await udpPeer()).to(port);
+    slow.to(port);
+    other.to(port);
+  });
+  afterAll(async () => {
+    await sf?.close();
+    for (const p of [slow, other, caller]) await p?.close();
+  });
+
+  it('a 100 Trying sent before first_answer but read after it keeps the call on its backend', async () => {
+    // the backend's 100 comes from another thread (as from another process): this one, which is
+    // sipfront's too, is kept busy past first_answer, so the 100 waits in the socket unread while
+    // the timer falls due
+    const sender = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const dgram = require('node:dgram');
+       const s = dgram.createSocket('udp4');
+       s.bind(0, '127.0.0.1', () => parentPort.postMessage('ready'));
+       parentPort.on('message', (m) => setTimeout(() => s.send(Buffer.from(m.bytes, 'latin1'), m.port, '127.0.0.1', () => parentPort.postMessage('sent')), m.at - Date.now()));`,
+      { eval: true },
+    );
+    try {
+      await once(sender, 'message');
+      const inv = request('INVITE', 'sip:600@example.com', { port: caller.port });
+      const id = callIdOf(inv);
+      caller.send(inv);
+      const got = await slow.next(2000, (m) => m.method === 'INVITE' && m.callId === id);
+      const at = Date.now();
+      const sent = once(sender, 'message');
+      sender.postMessage({ bytes: responseTo(got, 100, 'Trying'), port: sfPort, at: at + FIRST_ANSWER - 150 });
+      while (Date.now() < at + FIRST_ANSWER + 150) {
+        // busy: no timer, no socket of this thread is served
+      }
+      await sent;
+      expect(await other.silence(600, (m) => m.method === 'INVITE' && m.callId === id)).toBe(true);
+      slow.send(responseTo(got, 200, 'OK', { contact: `<sip:600@127.0.0.1:${slow.port}>` }));
+      expect((await caller.next(3000, (m) => m.status >= 200 && m.callId === id)).status).toBe(200);
+    } finally {
+      await sender.terminate();
+    }
   });
 });
