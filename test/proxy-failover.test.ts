@@ -8,6 +8,26 @@ import { udpPeer, type UdpPeer } from './helpers/sip-client.js';
 import { freeSipPort, startSipfront, type TestSipfront } from './helpers/sipfront.js';
 import { callIdOf, request, responseTo } from './helpers/sip-text.js';
 
+/** sipfront on `port` with one set of two backends tried in order, `first` before `second` */
+const startPrioritySet = (port: number, firstAnswer: string, first: number, second: number): Promise<TestSipfront> =>
+  startSipfront(
+    [
+      'listen:',
+      `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
+      'security: { trusted: [127.0.0.1/32] }',
+      'dispatcher:',
+      '  probe: { interval: 1h, timeout: 20s }',
+      `  failover: { first_answer: ${firstAnswer}, max_tries: 3 }`,
+      '  sets:',
+      '    - id: 1',
+      '      name: asterisk',
+      '      algorithm: priority',
+      '      destinations:',
+      `        - { uri: "sip:127.0.0.1:${first}", priority: 0 }`,
+      `        - { uri: "sip:127.0.0.1:${second}", priority: 1 }`,
+    ].join('\n'),
+  );
+
 describe('failover to the next destination', () => {
   let sf: TestSipfront;
   let port: number;
@@ -19,23 +39,7 @@ describe('failover to the next destination', () => {
     dead = await udpPeer();
     alive = await udpPeer({ answerOptions: true });
     port = await freeSipPort();
-    sf = await startSipfront(
-      [
-        'listen:',
-        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-        'security: { trusted: [127.0.0.1/32] }',
-        'dispatcher:',
-        '  probe: { interval: 1h, timeout: 20s }',
-        '  failover: { first_answer: 500ms, max_tries: 3 }',
-        '  sets:',
-        '    - id: 1',
-        '      name: asterisk',
-        '      algorithm: priority',
-        '      destinations:',
-        `        - { uri: "sip:127.0.0.1:${dead.port}", priority: 0 }`,
-        `        - { uri: "sip:127.0.0.1:${alive.port}", priority: 1 }`,
-      ].join('\n'),
-    );
+    sf = await startPrioritySet(port, '500ms', dead.port, alive.port);
     caller = (await udpPeer()).to(port);
     alive.to(port);
     dead.to(port);
@@ -94,23 +98,7 @@ describe('failover waits for an answer that came in time behind a busy loop', ()
     slow = await udpPeer();
     other = await udpPeer({ answerOptions: true });
     const port = (sfPort = await freeSipPort());
-    sf = await startSipfront(
-      [
-        'listen:',
-        `  - { transport: udp, host: 127.0.0.1, port: ${port} }`,
-        'security: { trusted: [127.0.0.1/32] }',
-        'dispatcher:',
-        '  probe: { interval: 1h, timeout: 20s }',
-        `  failover: { first_answer: ${FIRST_ANSWER}ms, max_tries: 3 }`,
-        '  sets:',
-        '    - id: 1',
-        '      name: asterisk',
-        '      algorithm: priority',
-        '      destinations:',
-        `        - { uri: "sip:127.0.0.1:${slow.port}", priority: 0 }`,
-        `        - { uri: "sip:127.0.0.1:${other.port}", priority: 1 }`,
-      ].join('\n'),
-    );
+    sf = await startPrioritySet(port, `${FIRST_ANSWER}ms`, slow.port, other.port);
     caller = (await udpPeer()).to(port);
     slow.to(port);
     other.to(port);

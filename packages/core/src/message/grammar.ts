@@ -69,37 +69,13 @@ export const trimLws = (s: string): string => {
 export const collapseLws = (s: string): string => trimLws(s.replace(/[ \t\r\n]+/g, ' '));
 
 /**
- * Splits a header value on top-level commas: commas inside quoted strings, angle brackets
- * or after a backslash inside quotes do not split. Returns trimmed items.
+ * Where the next top-level comma of a header value is, from `from` (an item's start), or -1:
+ * commas inside quoted strings, angle brackets or after a backslash inside quotes do not count.
  */
-export const splitCommas = (value: string): string[] => {
-  if (value.indexOf(',') === -1) return [trimLws(value)];
-  const out: string[] = [];
-  let start = 0;
+export const nextTopComma = (value: string, from: number): number => {
   let inQuote = false;
   let inAngle = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60) inAngle = true;
-    else if (c === 62) inAngle = false;
-    else if (c === 44 && !inAngle) {
-      out.push(trimLws(value.slice(start, i)));
-      start = i + 1;
-    }
-  }
-  out.push(trimLws(value.slice(start)));
-  return out;
-};
-
-/** Where the first top-level comma of a header value is (splitCommas' rule), or -1. */
-export const firstTopComma = (value: string): number => {
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = 0; i < value.length; i++) {
+  for (let i = from; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (inQuote) {
       if (c === 92) i++;
@@ -110,6 +86,19 @@ export const firstTopComma = (value: string): number => {
     else if (c === 44 && !inAngle) return i;
   }
   return -1;
+};
+
+/** Splits a header value on top-level commas (nextTopComma). Returns trimmed items. */
+export const splitCommas = (value: string): string[] => {
+  if (value.indexOf(',') === -1) return [trimLws(value)];
+  const out: string[] = [];
+  let start = 0;
+  for (let k = nextTopComma(value, 0); k !== -1; k = nextTopComma(value, start)) {
+    out.push(trimLws(value.slice(start, k)));
+    start = k + 1;
+  }
+  out.push(trimLws(value.slice(start)));
+  return out;
 };
 
 /** Unquotes a quoted-string (RFC 3261 quoted-pair handling); returns undefined when malformed. */

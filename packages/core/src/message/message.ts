@@ -3,7 +3,7 @@
 // any change to the headers drops the cache. Header text is held as latin1 strings, so every
 // byte that came in goes out unchanged (see `text()` for UTF-8 display).
 import { headerKey } from './header-names.js';
-import { splitCommas, isDigits, bytesOf, trimLws, firstTopComma } from './grammar.js';
+import { splitCommas, isDigits, bytesOf, trimLws, nextTopComma } from './grammar.js';
 import type { NameAddr } from './name-addr.js';
 import { nameAddrAt, tagOf } from './name-addr.js';
 import type { Via } from './via.js';
@@ -17,7 +17,7 @@ const nameAddrAt_ = nameAddrAt;
 const viaAt_ = viaAt;
 const splitCommas_ = splitCommas;
 const trimLws_ = trimLws;
-const firstTopComma_ = firstTopComma;
+const nextTopComma_ = nextTopComma;
 const isDigits_ = isDigits;
 const parseUri_ = parseUri;
 const uriAt_ = uriAt;
@@ -392,7 +392,7 @@ export class SipMessage {
     const h = this.headers[first]!;
     // the items after the first stay as written (the fast way above writes them so too)
     const v = h.value;
-    const k = firstTopComma_(v);
+    const k = nextTopComma_(v, 0);
     const rest = k === -1 ? '' : trimLws_(v.slice(k + 1));
     if (rest !== '') this.headers[first] = { name: h.name, key: h.key, value: rest, raw: undefined };
     else {

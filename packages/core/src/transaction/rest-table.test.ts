@@ -2,37 +2,12 @@
 // due order. Checked against a plain Map and a list of due times under a seeded random workload.
 import { describe, expect, it } from 'vitest';
 import { RestTable } from './rest.js';
-import type { TimerHandle, TransactionClock } from './types.js';
+import { fakeBase } from '../../test/helpers/fake-clock.js';
 
-/** a clock whose timers fire only when the test moves it on */
+/** the fake base clock, as the layer's tests drive it */
 const manualClock = () => {
-  let now = 0;
-  let seq = 0;
-  const timers = new Map<number, { at: number; fn: (a: unknown) => void; arg: unknown }>();
-  const clock: TransactionClock = {
-    now: () => now,
-    setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle {
-      const id = ++seq;
-      timers.set(id, { at: now + ms, fn: fn as (a: unknown) => void, arg });
-      return id as unknown as TimerHandle;
-    },
-    clearTimeout(h: TimerHandle): void {
-      timers.delete(h as unknown as number);
-    },
-  };
-  const advance = (ms: number): void => {
-    const end = now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: (a: unknown) => void; arg: unknown }] | undefined;
-      for (const t of timers) if (t[1].at <= end && (next === undefined || t[1].at < next[1].at)) next = t;
-      if (next === undefined) break;
-      timers.delete(next[0]);
-      now = next[1].at;
-      next[1].fn(next[1].arg);
-    }
-    now = end;
-  };
-  return { clock, advance, mono: () => now, pending: () => timers.size };
+  const f = fakeBase();
+  return { clock: f.base, advance: f.advance, mono: f.mono, pending: () => f.pending.size };
 };
 
 /** a seeded generator (mulberry32): the same workload every run */
