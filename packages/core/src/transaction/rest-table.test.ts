@@ -113,6 +113,28 @@ describe('RestTable', () => {
     expect(c.pending()).toBe(0);
   });
 
+  it('gives back the arrays of a peak as its entries end, keeping the rest in order', () => {
+    const c = manualClock();
+    const ended: number[] = [];
+    const t = new RestTable<number>(c.clock, c.mono, (v) => ended.push(v));
+    for (let i = 0; i < 20_000; i++) t.set(`peak${i}`, i, 5_000);
+    c.advance(1_000);
+    for (let i = 0; i < 100; i++) t.set(`stay${i}`, 100_000 + i, 32_000);
+    t.remove('peak7');
+    expect(t.capacity).toBe(32_768);
+    c.advance(4_000);
+    expect(t.size).toBe(100);
+    expect(t.capacity).toBeLessThanOrEqual(1_024);
+    for (let i = 0; i < 100; i++) expect(t.get(`stay${i}`)).toBe(100_000 + i);
+    expect(t.get('peak8')).toBeUndefined();
+    ended.length = 0;
+    t.set('late', -1, 10_000);
+    c.advance(28_000);
+    expect(ended).toEqual([-1, ...Array.from({ length: 100 }, (_, i) => 100_000 + i)]);
+    expect(t.capacity).toBe(64);
+    expect(c.pending()).toBe(0);
+  });
+
   it('tells keys of every shape apart: empty, one character apart, long, beyond latin1', () => {
     const c = manualClock();
     const t = new RestTable<number>(c.clock, c.mono);

@@ -22,7 +22,8 @@ const seed = (): number => (Math.random() * 0x100000000) >>> 0;
  * The entries at rest of one map (server or client transactions), outside the JavaScript heap
  * but for their values: at a few thousand calls a second some 250,000 transactions rest at once
  * (64·T1 = 32 s), and a Map of key strings and a queue of arrays cost ~140 bytes each and a major
- * GC's tracing of all of them; here an entry is ~48 bytes of typed arrays and one value slot.
+ * GC's tracing of all of them; here an entry is ~36 bytes of typed arrays and one value slot
+ * (the arrays double when full and halve when under an eighth full).
  *
  * An entry is found by a 64-bit hash of its key (two 32-bit lanes, seeded per process), not by the
  * key itself: a new transaction's key meeting an entry's hash has a chance of about n / 2^64
@@ -126,7 +127,7 @@ export class RestTable<V> {
       i = this.slotOf(key);
     }
     if (this.free === NONE && this.top === this.h1.length) {
-      this.grow();
+      this.resize(this.h1.length * 2);
       i = this.slotOf(key);
     }
     let e: number;
@@ -235,6 +236,8 @@ export class RestTable<V> {
     this.free = e;
     this.count--;
     this.lastKey = '';
+    const cap = this.h1.length;
+    if (cap > MIN_CAPACITY && this.count < cap >> 3) this.resize(cap >> 1);
     if (tell && this.onEnd !== undefined) this.onEnd(val as V);
   }
 
@@ -255,38 +258,59 @@ export class RestTable<V> {
     index[hole] = 0;
   }
 
-  private grow(): void {
-    const cap = this.h1.length * 2;
+  /**
+   * New arrays of `cap` entries, the live ones renumbered in queue order (the free list goes):
+   * twice as large when full, half as large when under an eighth full, so a load peak's tables
+   * are given back as the peak's entries end.
+   */
+  private resize(cap: number): void {
     const h1 = new Int32Array(cap);
-    h1.set(this.h1);
     const h2 = new Int32Array(cap);
-    h2.set(this.h2);
     const due = new Float64Array(cap).fill(Number.NaN);
-    due.set(this.due);
     const prev = new Int32Array(cap);
-    prev.set(this.prev);
     const next = new Int32Array(cap);
-    next.set(this.next);
     const queueOf = new Int32Array(cap);
-    queueOf.set(this.queueOf);
+    const vals = new Array<V | undefined>(cap);
+    const index = new Int32Array(cap * 2);
+    const mask = cap * 2 - 1;
+    let n = 0;
+    for (let qi = 0; qi < this.queues.length; qi++) {
+      const q = this.queues[qi]!;
+      const first = n;
+      for (let e = q.head; e !== NONE; e = this.next[e]!) {
+        h1[n] = this.h1[e]!;
+        h2[n] = this.h2[e]!;
+        due[n] = this.due[e]!;
+        vals[n] = this.vals[e];
+        queueOf[n] = qi;
+        prev[n] = n === first ? NONE : n - 1;
+        next[n] = NONE;
+        if (n !== first) next[n - 1] = n;
+        let i = h1[n]! & mask;
+        while (index[i] !== 0) i = (i + 1) & mask;
+        index[i] = n + 1;
+        n++;
+      }
+      q.head = n === first ? NONE : first;
+      q.tail = n === first ? NONE : n - 1;
+    }
     this.h1 = h1;
     this.h2 = h2;
     this.due = due;
     this.prev = prev;
     this.next = next;
     this.queueOf = queueOf;
-    this.vals.length = cap;
-    const index = new Int32Array(cap * 2);
-    const mask = cap * 2 - 1;
-    for (let e = 0; e < this.top; e++) {
-      if (Number.isNaN(due[e]!)) continue;
-      let i = h1[e]! & mask;
-      while (index[i] !== 0) i = (i + 1) & mask;
-      index[i] = e + 1;
-    }
+    this.vals = vals;
     this.index = index;
     this.mask = mask;
+    this.top = n;
+    this.free = NONE;
     this.lastKey = '';
+  }
+
+  /** entries the arrays have room for (they grow and shrink by halves) */
+  get capacity(): number {
+    return this.h1.length;
   }
 
   /** the layer is closing: every entry goes, no value is told */
