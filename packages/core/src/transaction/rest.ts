@@ -60,7 +60,7 @@ export class RestTable<V> {
   private readonly origin: number;
   /** told of each value whose entry ends by its time or by remove() */
   private readonly onEnd: ((val: V) => void) | undefined;
-  /** the last hash computed by find(): set() and remove() of the same key reuse it */
+  /** the last key slotOf() hashed and its hash: get() then remove() of the same key hash it once */
   private lastKey = '';
   private lastH1 = 0;
   private lastH2 = 0;
