@@ -4,10 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { RestTable } from './rest.js';
 import { fakeBase } from '../../test/helpers/fake-clock.js';
 
-/** the fake base clock, as the layer's tests drive it */
-const manualClock = () => {
+/** a table on the fake base clock, and the values it told onEnd of, in order */
+const setup = <V>() => {
   const f = fakeBase();
-  return { clock: f.base, advance: f.advance, mono: f.mono, pending: () => f.pending.size };
+  const ended: V[] = [];
+  const t = new RestTable<V>(f.base, f.mono, (v) => ended.push(v));
+  return { t, ended, c: { advance: f.advance, mono: f.mono, pending: () => f.pending.size } };
 };
 
 /** a seeded generator (mulberry32): the same workload every run */
@@ -21,9 +23,7 @@ const rng = (seed: number) => () => {
 
 describe('RestTable', () => {
   it('finds what rests under a key for exactly its time, then tells onEnd and forgets it', () => {
-    const c = manualClock();
-    const ended: string[] = [];
-    const t = new RestTable<string>(c.clock, c.mono, (v) => ended.push(v));
+    const { t, ended, c } = setup<string>();
     t.set('z9hG4bK-a\n192.0.2.1:5060\nBYE', 'a', 32_000);
     t.set('z9hG4bK-b\n192.0.2.1:5060\nBYE', 'b', 32_000);
     expect(t.get('z9hG4bK-a\n192.0.2.1:5060\nBYE')).toBe('a');
@@ -40,9 +40,7 @@ describe('RestTable', () => {
   });
 
   it('keeps one queue per duration, an entry with less time left in its place, and one timer per queue', () => {
-    const c = manualClock();
-    const ended: string[] = [];
-    const t = new RestTable<string>(c.clock, c.mono, (v) => ended.push(v));
+    const { t, ended, c } = setup<string>();
     t.set('k1', 'long1', 32_000);
     t.set('k2', 'short', 5_000);
     c.advance(1_000);
@@ -55,9 +53,7 @@ describe('RestTable', () => {
   });
 
   it('replaces an entry under the same key and ends one at once on remove(), telling onEnd each time', () => {
-    const c = manualClock();
-    const ended: string[] = [];
-    const t = new RestTable<string>(c.clock, c.mono, (v) => ended.push(v));
+    const { t, ended, c } = setup<string>();
     t.set('k', 'old', 32_000);
     t.set('k', 'new', 32_000);
     expect(ended).toEqual(['old']);
@@ -72,10 +68,8 @@ describe('RestTable', () => {
   });
 
   it('agrees with a Map over 200,000 seeded operations across growth, removals and expiry', () => {
-    const c = manualClock();
+    const { t, ended, c } = setup<number>();
     const random = rng(8);
-    const ended: number[] = [];
-    const t = new RestTable<number>(c.clock, c.mono, (v) => ended.push(v));
     const model = new Map<string, { val: number; due: number }>();
     let val = 0;
     const keyOf = (n: number) => `z9hG4bK-${n.toString(36)}\n198.51.100.${n % 7}:${5060 + (n % 3)}\n${n % 2 === 0 ? 'INVITE' : 'BYE'}`;
@@ -114,9 +108,7 @@ describe('RestTable', () => {
   });
 
   it('gives back the arrays of a peak as its entries end, keeping the rest in order', () => {
-    const c = manualClock();
-    const ended: number[] = [];
-    const t = new RestTable<number>(c.clock, c.mono, (v) => ended.push(v));
+    const { t, ended, c } = setup<number>();
     for (let i = 0; i < 20_000; i++) t.set(`peak${i}`, i, 5_000);
     c.advance(1_000);
     for (let i = 0; i < 100; i++) t.set(`stay${i}`, 100_000 + i, 32_000);
@@ -136,8 +128,7 @@ describe('RestTable', () => {
   });
 
   it('tells keys of every shape apart: empty, one character apart, long, beyond latin1', () => {
-    const c = manualClock();
-    const t = new RestTable<number>(c.clock, c.mono);
+    const { t } = setup<number>();
     const keys = ['', 'a', 'b', 'ab', 'ba', 'x'.repeat(1000), `${'x'.repeat(999)}y`, 'z9hG4bK\u00e9\n::1:5060\nBYE', 'z9hG4bK\u4e2d\n::1:5060\nBYE'];
     keys.forEach((k, i) => t.set(k, i, 1_000));
     keys.forEach((k, i) => expect(t.get(k)).toBe(i));
@@ -145,9 +136,7 @@ describe('RestTable', () => {
   });
 
   it('clear() drops everything and its timers, telling no one', () => {
-    const c = manualClock();
-    const ended: number[] = [];
-    const t = new RestTable<number>(c.clock, c.mono, (v) => ended.push(v));
+    const { t, ended, c } = setup<number>();
     for (let i = 0; i < 1_000; i++) t.set(`k${i}`, i, i % 2 === 0 ? 32_000 : 5_000);
     t.clear();
     expect(c.pending()).toBe(0);

@@ -77,7 +77,7 @@ export class RestTable<V> {
   }
 
   private hash(key: string): void {
-    if (key === this.lastKey && key !== '') return;
+    if (key === this.lastKey && key !== '') return; // a function of the key and the seeds only
     // two lanes: FNV-1a and a multiply-rotate, each a bijection per character; mixed at the end
     let a = this.s1 ^ key.length;
     let b = this.s2;
@@ -235,7 +235,6 @@ export class RestTable<V> {
     this.next[e] = this.free;
     this.free = e;
     this.count--;
-    this.lastKey = '';
     const cap = this.h1.length;
     if (cap > MIN_CAPACITY && this.count < cap >> 3) this.resize(cap >> 1);
     if (tell && this.onEnd !== undefined) this.onEnd(val as V);
@@ -305,7 +304,6 @@ export class RestTable<V> {
     this.mask = mask;
     this.top = n;
     this.free = NONE;
-    this.lastKey = '';
   }
 
   /** entries the arrays have room for (they grow and shrink by halves) */
@@ -318,19 +316,9 @@ export class RestTable<V> {
     for (const q of this.queues) if (q.pending !== undefined) this.base.clearTimeout(q.pending);
     this.queues.length = 0;
     this.queueByMs.clear();
-    this.h1 = new Int32Array(MIN_CAPACITY);
-    this.h2 = new Int32Array(MIN_CAPACITY);
-    this.due = new Float64Array(MIN_CAPACITY).fill(Number.NaN);
-    this.prev = new Int32Array(MIN_CAPACITY);
-    this.next = new Int32Array(MIN_CAPACITY);
-    this.queueOf = new Int32Array(MIN_CAPACITY);
-    this.vals = new Array<V | undefined>(MIN_CAPACITY);
-    this.index = new Int32Array(MIN_CAPACITY * 2);
-    this.mask = MIN_CAPACITY * 2 - 1;
-    this.top = 0;
-    this.free = NONE;
     this.count = 0;
-    this.lastKey = '';
+    // no queue left: the smallest arrays, empty
+    this.resize(MIN_CAPACITY);
   }
 }
 
