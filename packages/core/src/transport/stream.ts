@@ -34,6 +34,8 @@ interface Connection {
   pendingBytes: number;
   /** Why the socket went down, when it was an error or a timeout. */
   error: Error | null;
+  /** Corked by a write of this turn; uncorked (one writev) once the turn's callbacks are done. */
+  corked: boolean;
 }
 
 export interface StreamListener {
@@ -67,6 +69,23 @@ export function createConnectionTable(ctx: LayerContext): ConnectionTable {
   let tlsClientContext: tls.SecureContext | undefined;
   let seq = 0;
   let closed = false;
+  /**
+   * Connections written to in this turn. Each write of its own is a system call and, with
+   * Nagle off, a TCP segment: a busy proxy writes several messages to a backend while it handles
+   * one chunk read from the caller, and a corked socket sends them in one writev once the
+   * chunk's messages are all handled (process.nextTick: before the loop reads again, so a message
+   * waits for no other I/O).
+   */
+  let corked: Connection[] = [];
+  const uncorkAll = (): void => {
+    const list = corked;
+    corked = [];
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i]!;
+      conn.corked = false;
+      if (!conn.socket.destroyed) conn.socket.uncork();
+    }
+  };
 
   function register(socket: net.Socket, remote: Endpoint, listener: ListenerInfo, inbound: boolean): Connection {
     const id = `${remote.transport}-${(++seq).toString(36)}`;
@@ -82,6 +101,7 @@ export function createConnectionTable(ctx: LayerContext): ConnectionTable {
       pending: null,
       pendingBytes: 0,
       error: null,
+      corked: false,
     };
     const framer = new StreamFramer(framerLimits, {
       message(data) {
@@ -177,6 +197,11 @@ export function createConnectionTable(ctx: LayerContext): ConnectionTable {
       ctx.failSend(onError, conn.error);
       socket.destroy();
       return;
+    }
+    if (!conn.corked) {
+      conn.corked = true;
+      socket.cork();
+      if (corked.push(conn) === 1) process.nextTick(uncorkAll);
     }
     if (onError === undefined) {
       socket.write(data);

@@ -386,6 +386,45 @@ describe('connection reuse', () => {
     expect(accepted.items).toEqual([]);
   });
 
+  it('writes what one turn sends to a connection in one writev, whole and in order', async () => {
+    const { layer } = makeLayer();
+    await layer.listen([{ transport: 'tcp', host: '127.0.0.1', port: 0 }]);
+    const accepted = collector<net.Socket>();
+    const server = track(net.createServer((s) => accepted.push(s)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening', bounded());
+    const port = (server.address() as net.AddressInfo).port;
+    const target: Endpoint = { transport: 'tcp', address: '127.0.0.1', port };
+    const first = request('OPTIONS', '', 'TCP');
+    layer.send(target, first);
+    const peer = track(await accepted.next('accepted connection'));
+    peer.on('error', () => {});
+    const read = reader(peer);
+    await read.until((d) => d.length >= first.length, 'first request');
+
+    // count the writes the layer's socket to this peer makes in one turn of 20 sends
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+    const saved = { _write: proto._write, _writev: proto._writev };
+    const calls = { _write: 0, _writev: 0 };
+    for (const k of ['_write', '_writev'] as const) {
+      proto[k] = function (this: net.Socket, ...a: unknown[]) {
+        if (this.remotePort === port) calls[k]++;
+        return saved[k].apply(this, a);
+      };
+    }
+    const many = Array.from({ length: 20 }, (_, i) => request(i % 2 === 0 ? 'INVITE' : 'BYE', 'x'.repeat(i), 'TCP'));
+    const failed: Error[] = [];
+    try {
+      for (const [i, m] of many.entries()) layer.send(target, m, i === 7 ? { onError: (e) => failed.push(e) } : undefined);
+      await read.until((d) => d.length >= first.length + many.reduce((n, m) => n + m.length, 0), 'twenty requests');
+    } finally {
+      Object.assign(proto, saved);
+    }
+    expect(read.data.equals(Buffer.concat([first, ...many]))).toBe(true);
+    expect(calls).toEqual({ _write: 0, _writev: 1 });
+    expect(failed).toEqual([]);
+  });
+
   it('reports a failed connect through onError, never synchronously', async () => {
     const { layer } = makeLayer();
     await layer.listen([{ transport: 'tcp', host: '127.0.0.1', port: 0 }]);
