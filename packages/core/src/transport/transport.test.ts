@@ -155,6 +155,17 @@ async function tcpClient(host: string, port: number): Promise<net.Socket> {
   return s;
 }
 
+/** A plain TCP server on 127.0.0.1 for the layer to connect to: its accepted sockets, port, and the layer's target for it. */
+async function tcpPeer() {
+  const accepted = collector<net.Socket>();
+  const server = track(net.createServer((s) => accepted.push(s)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening', bounded());
+  const port = (server.address() as net.AddressInfo).port;
+  const target: Endpoint = { transport: 'tcp', address: '127.0.0.1', port };
+  return { accepted, port, target };
+}
+
 async function closedPromise(s: net.Socket): Promise<void> {
   if (s.destroyed && s.closed) return;
   await once(s, 'close', bounded());
@@ -355,12 +366,7 @@ describe('connection reuse', () => {
   it('opens a connection when none exists, then reuses it both ways', async () => {
     const { layer, inbox } = makeLayer();
     const [listener] = await layer.listen([{ transport: 'tcp', host: '127.0.0.1', port: 0 }]);
-    const accepted = collector<net.Socket>();
-    const server = track(net.createServer((s) => accepted.push(s)));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening', bounded());
-    const port = (server.address() as net.AddressInfo).port;
-    const target: Endpoint = { transport: 'tcp', address: '127.0.0.1', port };
+    const { accepted, target } = await tcpPeer();
 
     const a = request('INVITE', 'v=0', 'TCP');
     const b = request('BYE', '', 'TCP');
@@ -389,12 +395,7 @@ describe('connection reuse', () => {
   it('writes what one turn sends to a connection in one writev, whole and in order', async () => {
     const { layer } = makeLayer();
     await layer.listen([{ transport: 'tcp', host: '127.0.0.1', port: 0 }]);
-    const accepted = collector<net.Socket>();
-    const server = track(net.createServer((s) => accepted.push(s)));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening', bounded());
-    const port = (server.address() as net.AddressInfo).port;
-    const target: Endpoint = { transport: 'tcp', address: '127.0.0.1', port };
+    const { accepted, port, target } = await tcpPeer();
     const first = request('OPTIONS', '', 'TCP');
     layer.send(target, first);
     const peer = track(await accepted.next('accepted connection'));
