@@ -17,8 +17,12 @@ const NONE = -1;
 const MIN_CAPACITY = 64;
 /** distinct durations a table queues (queueOf is 16 bits; the layer uses two or three) */
 const MAX_QUEUES = 0xffff;
-/** the arrays grow by half when full: a step past a power of two costs half, not all, again */
-const GROWTH = 1.5;
+/**
+ * the arrays double when full. Growing by half instead saved nothing measurable (A/B at 4,500
+ * calls/s: mean peak PSS 144 MB either way): the pages of a typed array that no entry has reached
+ * yet are never touched, so the kernel never backs them
+ */
+const GROWTH = 2;
 
 /** the index's slots for `cap` entries: a power of two, at least twice as many (at most half full) */
 const indexSize = (cap: number): number => 2 ** Math.ceil(Math.log2(cap * 2));
@@ -29,10 +33,8 @@ const seed = (): number => (Math.random() * 0x100000000) >>> 0;
  * The entries at rest of one map (server or client transactions), outside the JavaScript heap
  * but for their values: at a few thousand calls a second some 250,000 transactions rest at once
  * (64·T1 = 32 s), and a Map of key strings and a queue of arrays cost ~140 bytes each and a major
- * GC's tracing of all of them; here an entry is 22 bytes of typed arrays, one value slot and 8 to
- * 16 bytes of the index (the arrays grow by half when full and halve when under an eighth full:
- * at 4,500 calls/s the server table's 288,000 entries took 21 MB in arrays that doubled and had
- * 32 bytes an entry, 12.5 MB now).
+ * GC's tracing of all of them; here an entry is 22 bytes of typed arrays, one value slot and 8
+ * bytes of the index (the arrays double when full and halve when under an eighth full).
  *
  * An entry is found by a 64-bit hash of its key (two 32-bit lanes, seeded per process), not by the
  * key itself: a new transaction's key meeting an entry's hash has a chance of about n / 2^64
@@ -276,8 +278,8 @@ export class RestTable<V> {
 
   /**
    * New arrays of `cap` entries, the live ones renumbered in queue order (the free list goes):
-   * half as large again when full, half as large when under an eighth full, so a load peak's
-   * tables are given back as the peak's entries end.
+   * twice as large when full, half as large when under an eighth full, so a load peak's tables
+   * are given back as the peak's entries end.
    */
   private resize(cap: number): void {
     const h1 = new Int32Array(cap);
@@ -324,7 +326,7 @@ export class RestTable<V> {
     this.free = NONE;
   }
 
-  /** entries the arrays have room for (they grow by half and shrink by halves) */
+  /** entries the arrays have room for (they grow and shrink by halves) */
   get capacity(): number {
     return this.h1.length;
   }
