@@ -1182,7 +1182,9 @@ async function main() {
   let profileSummary = null;
   try {
     // Backends live for the whole run (bounded by -timeout); each step reads deltas of their counters.
-    const lifetime = estimate * 2 + 120;
+    // (each run may wait up to SETTLE_MS after it for its proxy to go quiet)
+    const settleRuns = OVERHEADS.length > 0 ? OVERHEADS.length * 2 * RATES.length * OVERHEAD_ROUNDS : nProxies * ROUNDS * RATES.length;
+    const lifetime = estimate * 2 + (settleRuns * SETTLE_MS) / 1000 + 120;
     for (const name of ['backend-a', 'backend-b']) backends.push(await startBackend(runDir, name, await freePort(), lifetime));
     if (OVERHEADS.length > 0) {
       // --overhead: one feature after the other, each with its own pair of sipfronts.
