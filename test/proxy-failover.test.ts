@@ -28,25 +28,44 @@ const startPrioritySet = (port: number, firstAnswer: string, first: number, seco
     ].join('\n'),
   );
 
+/**
+ * Two backends tried in order (`first` silent, `second` answering OPTIONS so the probes find it
+ * up), sipfront before them as startPrioritySet sets it up, and a caller; all on loopback.
+ */
+const startFailoverNet = async (firstAnswer: string) => {
+  const first = await udpPeer();
+  const second = await udpPeer({ answerOptions: true });
+  const port = await freeSipPort();
+  const sf = await startPrioritySet(port, firstAnswer, first.port, second.port);
+  const caller = (await udpPeer()).to(port);
+  first.to(port);
+  second.to(port);
+  return {
+    sf,
+    port,
+    first,
+    second,
+    caller,
+    async close(): Promise<void> {
+      await sf.close();
+      for (const p of [first, second, caller]) await p.close();
+    },
+  };
+};
+
 describe('failover to the next destination', () => {
   let sf: TestSipfront;
-  let port: number;
   let dead: UdpPeer;
   let alive: UdpPeer;
   let caller: UdpPeer;
+  let net: Awaited<ReturnType<typeof startFailoverNet>> | undefined;
 
   beforeAll(async () => {
-    dead = await udpPeer();
-    alive = await udpPeer({ answerOptions: true });
-    port = await freeSipPort();
-    sf = await startPrioritySet(port, '500ms', dead.port, alive.port);
-    caller = (await udpPeer()).to(port);
-    alive.to(port);
-    dead.to(port);
+    net = await startFailoverNet('500ms');
+    ({ sf, first: dead, second: alive, caller } = net);
   });
   afterAll(async () => {
-    await sf?.close();
-    for (const p of [dead, alive, caller]) await p?.close();
+    await net?.close();
   });
 
   it('gives up on a silent backend after first_answer and completes the call on the next', async () => {
@@ -87,25 +106,19 @@ describe('failover to the next destination', () => {
 });
 
 describe('failover waits for an answer that came in time behind a busy loop', () => {
-  let sf: TestSipfront;
   let slow: UdpPeer;
   let other: UdpPeer;
   let caller: UdpPeer;
   let sfPort: number;
   const FIRST_ANSWER = 400;
+  let net: Awaited<ReturnType<typeof startFailoverNet>> | undefined;
 
   beforeAll(async () => {
-    slow = await udpPeer();
-    other = await udpPeer({ answerOptions: true });
-    const port = (sfPort = await freeSipPort());
-    sf = await startPrioritySet(port, `${FIRST_ANSWER}ms`, slow.port, other.port);
-    caller = (await udpPeer()).to(port);
-    slow.to(port);
-    other.to(port);
+    net = await startFailoverNet(`${FIRST_ANSWER}ms`);
+    ({ port: sfPort, first: slow, second: other, caller } = net);
   });
   afterAll(async () => {
-    await sf?.close();
-    for (const p of [slow, other, caller]) await p?.close();
+    await net?.close();
   });
 
   it('a 100 Trying sent before first_answer but read after it keeps the call on its backend', async () => {
