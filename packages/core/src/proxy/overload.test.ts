@@ -414,6 +414,26 @@ describe('load shedding', () => {
       expect(s.share).toBeCloseTo(0.2 / 1.2 - 0.025, 6);
     });
 
+    it('a queue that stands under T1/4 and rises and falls from sample to sample is not growing: only a rise on a rise counts', () => {
+      const { s, feed } = delayed();
+      feed(0.75, 50, 5);
+      // a shedder trace at 1,750 calls/s on a loaded machine (ms, one a sample): the queue came
+      // back each time; counting every rise took the share to 0.30 here (no retransmission followed)
+      const seen = [52.2, 57.5, 97, 72, 102.6, 99.7, 87.2, 88, 91, 78.4, 70.8, 72.3, 56.9, 89.6, 87.4, 113.8, 114.5, 78, 116.1, 103.7];
+      let most = 0;
+      for (const d of seen) {
+        feed(0.72, d);
+        most = Math.max(most, s.share);
+      }
+      expect(most).toBeGreaterThan(0); // the two rises in a row (87 → 88 → 91) do count
+      expect(most).toBeLessThan(0.03);
+      // a queue that rises at every sample under the target is met as before
+      feed(0.72, 70);
+      feed(0.72, 90);
+      feed(0.72, 120); // stood at 90 (over T1/8), rose before and again by 30 ms in 200
+      expect(s.share).toBeGreaterThan(0.1);
+    });
+
     it('a nearly saturated loop whose reads found the queue short at some moment refuses nothing (a pause, a burst), whatever the backlog reads', () => {
       const { s, feed, backlogReads } = delayed();
       for (let i = 0; i < 30; i++) feed(0.97, i % 2 === 0 ? 124 : 3);
