@@ -23,11 +23,11 @@
 // that falls behind leaves a queue that never empties, and that decides (at T1/4, maxQueueDelayMs).
 // The share then grows by what the queue's delay grew (a queue that gained g ms per ms is work
 // the loop did not get through: g / (1 + g) of what is let in must go as well), from half that
-// threshold on (under the threshold, where it grew at two samples in a row), not by a quarter of itself: a second-long slump of a loaded machine needs a few
-// per cent, not three quarters; and it holds while the delay falls. This replaced the queue's
-// length at two instants, which refused calls a 20 ms pause had queued (measured: 492 of 40,000
-// refused at 2,000 calls/s and 3,795 of 60,000 at 3,000 by a process that carried 3,000 clean
-// with the shedder off).
+// threshold on (under the threshold, where it grew at two samples in a row), not by a quarter of
+// itself: a second-long slump of a loaded machine needs a few per cent, not three quarters; and
+// it holds while the delay falls. This replaced the queue's length at two instants, which
+// refused calls a 20 ms pause had queued (measured: 492 of 40,000 refused at 2,000 calls/s and
+// 3,795 of 60,000 at 3,000 by a process that carried 3,000 clean with the shedder off).
 //
 // Refused requests get 503 without Retry-After: with it, RFC 3261 §21.5.4 tells an upstream proxy
 // to send nothing at all to this server for that long, which turns refusing a few calls into
@@ -213,7 +213,7 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
   /** the backlog at the previous sample, and whether it was long */
   let lastQ = 0;
   let lastLong = false;
-  /** the queue delay at the previous sample (ms; 0 when it was not known), when that was, and the one before */
+  /** the queue delay at the previous sample (ms; 0 when it was not known), when that was, and the delay before it */
   let lastDelay = 0;
   let lastDelayAt = 0;
   let prevDelay = 0;
