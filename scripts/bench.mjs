@@ -1174,10 +1174,10 @@ async function main() {
   // each run may wait up to SETTLE_MS after it for its proxy to go quiet: at low rates that ends
   // at once, at the top rates it adds up to SETTLE_MS a run
   const settleRuns = OVERHEADS.length > 0 ? OVERHEADS.length * 2 * RATES.length * OVERHEAD_ROUNDS : nProxies * ROUNDS * RATES.length;
-  const settleMin = Math.ceil((estimate + (settleRuns * SETTLE_MS) / 1000) / 60);
+  const settleS = (settleRuns * SETTLE_MS) / 1000;
   const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
   log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
-    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min (up to ${settleMin} with the settle after each step); files in ${runDir}`);
+    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step); files in ${runDir}`);
 
   const backends = [];
   const proxies = [];
@@ -1187,7 +1187,7 @@ async function main() {
   try {
     // Backends live for the whole run (bounded by -timeout); each step reads deltas of their counters.
     // (their lifetime counts every run's settle)
-    const lifetime = estimate * 2 + (settleRuns * SETTLE_MS) / 1000 + 120;
+    const lifetime = estimate * 2 + settleS + 120;
     for (const name of ['backend-a', 'backend-b']) backends.push(await startBackend(runDir, name, await freePort(), lifetime));
     if (OVERHEADS.length > 0) {
       // --overhead: one feature after the other, each with its own pair of sipfronts.

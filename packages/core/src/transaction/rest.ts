@@ -248,7 +248,7 @@ export class RestTable<V> {
     this.free = e;
     this.count--;
     const cap = this.h1.length;
-    if (cap > MIN_CAPACITY && this.count < cap >> 3) this.resize(Math.max(MIN_CAPACITY, cap >> 1));
+    if (cap > MIN_CAPACITY && this.count < cap >> 3) this.resize(cap >> 1);
     if (tell && this.onEnd !== undefined) this.onEnd(val as V);
   }
 
