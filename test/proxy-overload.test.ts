@@ -29,12 +29,15 @@ describe('load shedding (sip.max_load)', () => {
   let backend: UdpPeer;
   let caller: UdpPeer;
   let sf: TestSipfront;
+  /** sipfront's log lines (debug level) */
+  const logs: Array<Record<string, unknown>> = [];
+  const moves = (): Array<Record<string, unknown>> => logs.filter((l) => l['msg'] === 'load shedding: share moved');
 
   beforeAll(async () => {
     // a low limit: the loop's load counts only the time its thread ran on a CPU, and a test
     // machine running other test files beside this one gives the spinning thread a share of a
     // core, not all of it (at 0.5, a thread on a third of a core was never refused)
-    net = await startProxyToOneBackend([`sip: { max_load: 0.2, t1: ${T1}ms }`]);
+    net = await startProxyToOneBackend([`sip: { max_load: 0.2, t1: ${T1}ms }`], { logLevel: 'debug', logs });
     ({ sf, port, backend, caller } = net);
   });
   afterAll(async () => {
@@ -194,6 +197,18 @@ describe('load shedding (sip.max_load)', () => {
       }
     }
     expect(passed).toBe(true);
+    // the log told each move of the share and its rule: up while the loop was saturated, down after
+    const seen = moves();
+    const rules = ['over-target', 'rising', 'saturated', 'falling', 'clear', 'backlog'];
+    expect(seen.length).toBeGreaterThan(1);
+    for (const m of seen) {
+      expect(rules).toContain(m['rule']);
+      expect(m['share']).not.toBe(m['from']);
+      expect(typeof m['busy']).toBe('number');
+    }
+    expect(seen.some((m) => (m['share'] as number) > (m['from'] as number))).toBe(true);
+    expect(seen.some((m) => (m['share'] as number) < (m['from'] as number))).toBe(true);
+    expect(logs.some((l) => l['msg'] === 'overloaded: refusing a share of new requests with 503')).toBe(true);
   }, 120_000);
 });
 

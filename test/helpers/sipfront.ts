@@ -21,7 +21,7 @@ export interface TestSipfront {
  * `yaml` is the config body; when it has no `listen:`, udp and tcp on 127.0.0.1 port 0 are used;
  * when it has no `api:`, the REST API listens on 127.0.0.1 port 0 (tests run side by side).
  */
-export async function startSipfront(yaml: string, opts: { logLevel?: string } = {}): Promise<TestSipfront> {
+export async function startSipfront(yaml: string, opts: { logLevel?: string; logs?: Array<Record<string, unknown>> } = {}): Promise<TestSipfront> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sipfront-test-'));
   let text = yaml;
   if (!/^listen:/m.test(text)) {
@@ -30,7 +30,10 @@ export async function startSipfront(yaml: string, opts: { logLevel?: string } = 
   if (!/^store:/m.test(text)) text += `\nstore: { kind: memory, path: ${JSON.stringify(dataDir)} }\n`;
   if (!/^api:/m.test(text)) text += '\napi: { host: 127.0.0.1, port: 0 }\n';
   const { config } = parseConfigText(text, { env: {}, cwd: dataDir, sourceName: 'test.yaml' });
-  const log = pino({ level: opts.logLevel ?? process.env.SIPFRONT_TEST_LOG ?? 'silent' });
+  const level = opts.logLevel ?? process.env.SIPFRONT_TEST_LOG ?? 'silent';
+  // `logs`: every line as the JSON object pino wrote
+  const logs = opts.logs;
+  const log = logs === undefined ? pino({ level }) : pino({ level }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const server = await startServer(config, log);
   const ls = server.listeners();
   const udp = ls.find((l) => l.transport === 'udp');
@@ -69,7 +72,7 @@ export interface ProxyToOneBackend {
   close(): Promise<void>;
 }
 
-export async function startProxyToOneBackend(extra: string[] = []): Promise<ProxyToOneBackend> {
+export async function startProxyToOneBackend(extra: string[] = [], opts: { logLevel?: string; logs?: Array<Record<string, unknown>> } = {}): Promise<ProxyToOneBackend> {
   const backend = await udpPeer({ answerOptions: true });
   const port = await freeSipPort();
   const sf = await startSipfront(
@@ -83,6 +86,7 @@ export async function startProxyToOneBackend(extra: string[] = []): Promise<Prox
       '  sets:',
       `    - { id: 1, name: b, algorithm: round-robin, destinations: [ { uri: "sip:127.0.0.1:${backend.port}" } ] }`,
     ].join('\n'),
+    opts,
   );
   const caller = (await udpPeer()).to(port);
   backend.to(port);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { BACKLOG_HIGH, createLoadShedder, loopSampler } from './overload.js';
+import { BACKLOG_HIGH, createLoadShedder, loopSampler, type ShedMove } from './overload.js';
 
 /** a shedder fed from `loads` (one per tick); request id `k` draws k/100 */
 const harness = (limit: number) => {
@@ -464,6 +464,54 @@ describe('load shedding', () => {
         [true, 130],
         [false, 0],
       ]);
+    });
+
+    it('tells onMove which rule moved the share, at each sample that moved it and no other', () => {
+      const moves: ShedMove[] = [];
+      let d = 0;
+      let load = 0.5;
+      let t = 0;
+      const s = createLoadShedder({
+        limit: 0.99,
+        manual: true,
+        maxQueueDelayMs: 125,
+        now: () => t,
+        sample: () => load,
+        queueDelay: () => d,
+        onMove: (m) => moves.push(m),
+      });
+      const at = (delay: number, l = 0.5): void => {
+        d = delay;
+        load = l;
+        t += 200;
+        s.tick();
+      };
+      at(20);
+      at(20); // nothing moves: nothing told
+      expect(moves).toEqual([]);
+      at(130); // over the target
+      at(70); // draining (shorter by more than a tenth): holds, untold
+      at(70); // under the target, not near empty, idle time: down a step
+      for (let i = 0; i < 5; i++) at(70, 1); // the whole window saturated (at its fifth sample)
+      at(80, 1); // grew, but not over two samples: saturated still
+      at(100, 0.9); // stood at T1/8 or more, rose twice: rising
+      at(5); // near empty, idle: clear
+      expect(moves.map((m) => m.rule)).toEqual(['over-target', 'falling', 'saturated', 'saturated', 'rising', 'clear']);
+      expect(moves[0]).toMatchObject({ from: 0, sample: 0.5, queueDelayMs: 130, targetMs: 125 });
+      expect(moves[0]!.share).toBeCloseTo(0.05);
+      expect(moves[1]!.from).toBeCloseTo(0.05);
+      expect(moves[1]!.share).toBeCloseTo(0.025);
+      for (let i = 1; i < moves.length; i++) expect(moves[i]!.from).toBeCloseTo(moves[i - 1]!.share);
+      expect(moves.at(-1)!.share).toBe(0);
+      // without a measured delay the rules are the loop's (and the backlog's)
+      const plain: ShedMove[] = [];
+      let l2 = 1;
+      const p = createLoadShedder({ limit: 0.9, manual: true, sample: () => l2, onMove: (m) => plain.push(m) });
+      for (let i = 0; i < 5; i++) p.tick();
+      l2 = 0.5;
+      for (let i = 0; i < 5; i++) p.tick();
+      expect(plain.map((m) => m.rule)).toEqual(['saturated', 'falling', 'clear']);
+      expect(plain[0]!.queueDelayMs).toBeUndefined();
     });
 
     it('a loop saturated for the whole window is behind however short its queue (work other than reading UDP): 5 % a sample', () => {

@@ -106,6 +106,30 @@ export interface LoadShedderOptions {
   queueCapacity?: () => number | undefined;
   /** refusing starts (true) or stops (false); busy is the load that made it, queueDelayMs the queue's delay (where known) */
   onChange?(refusing: boolean, busy: number, queueDelayMs?: number): void;
+  /** each sample that moved the share, with the rule that moved it (the proxy logs these at debug level) */
+  onMove?(move: ShedMove): void;
+}
+
+/**
+ * Which rule of a sample moved the share: with the queue's delay measured, `over-target` (the
+ * delay stood at the target or more), `rising` (under it, but grown over two samples from half of
+ * it), `saturated` (the loop busy the whole window), `falling` (idle time, the queue not yet near
+ * empty: down a step), `clear` (idle time and the queue near empty: down fast or to 0); without
+ * it, `backlog` (a long queue that does not shrink), `saturated`, `falling`, `clear`.
+ */
+export type ShedRule = 'over-target' | 'rising' | 'saturated' | 'falling' | 'clear' | 'backlog';
+
+export interface ShedMove {
+  rule: ShedRule;
+  /** the share before and after the sample */
+  from: number;
+  share: number;
+  /** the loop's busy share over the sample and over the window */
+  sample: number;
+  busy: number;
+  /** ms: the queue's delay and the target it is held to (where the delay is measured) */
+  queueDelayMs?: number;
+  targetMs?: number;
 }
 
 /** samples the load is the mean of */
@@ -272,9 +296,12 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       prevDelay = lastDelay;
       lastDelay = d;
       lastDelayAt = t;
+      const from = share;
+      let rule: ShedRule = 'clear';
       if (draining) {
         // holds, however busy the loop (growing now overshoots)
       } else if (d >= target) {
+        rule = 'over-target';
         // a standing queue: behind by at least what it grew by. One sample over the target
         // after a stall (the thread without a CPU, a GC) refuses little; a queue that keeps
         // growing gets the share its growth asks for at once
@@ -282,9 +309,11 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       } else if (more > 0 && rising) {
         // under the target, but a queue that stood at half of it and grew over two samples is
         // falling behind now: the share its growth asks for, before the queue gets near T1/2
+        rule = 'rising';
         share = Math.min(1, share + more);
       } else if (s >= limit && busy >= limit) {
         // the loop saturated the whole window (by work other than reading UDP, say): behind
+        rule = 'saturated';
         share = Math.min(1, share + STEP_UP);
       } else if (share > 0 && s < limit) {
         // the queue empties at times and the loop had idle time: the share comes down, by a
@@ -294,9 +323,12 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
         // refused calls' part added back) was behind for a moment only (a stall of the machine,
         // a burst): the share goes at once. Measured at 2,500/s: a quarter of the calls refused
         // in such moments were refused with the queue already empty, over ~2 s of decay.
-        if (d >= target * DELAY_CLEAR) share = Math.max(0, share - STEP_DOWN);
-        else share = s / (1 - REFUSAL_SAVES * share) < limit - CLEAR_MARGIN ? 0 : fallFast(share);
+        if (d >= target * DELAY_CLEAR) {
+          rule = 'falling';
+          share = Math.max(0, share - STEP_DOWN);
+        } else share = s / (1 - REFUSAL_SAVES * share) < limit - CLEAR_MARGIN ? 0 : fallFast(share);
       }
+      if (share !== from) opts.onMove?.({ rule, from, share, sample: s, busy, queueDelayMs: d, targetMs: target });
       if (was !== share > 0) opts.onChange?.(share > 0, busy, d);
       return;
     }
@@ -309,6 +341,8 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
       lastQ = 0;
       lastLong = false;
     }
+    const from = share;
+    let rule: ShedRule = 'clear';
     if (q !== undefined) {
       const draining = q < lastQ - Math.max(DRAIN_MARGIN, lastQ / 8);
       const long = q >= BACKLOG_HIGH && q >= readRate * maxDelayMs;
@@ -321,9 +355,11 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
         // behind now: the queue stays long and does not shrink while the loop is (nearly)
         // saturated (its own reading stays a little under 1 while it polls a queue it cannot
         // empty: each poll is time in epoll_wait)
+        rule = 'backlog';
         share = Math.min(1, share + STEP_UP + share / 4);
       } else if (s >= limit) {
         // saturated the whole window and not draining: grows; draining: holds
+        rule = 'saturated';
         if (!draining && busy >= limit) share = Math.min(1, share + STEP_UP + share / 4);
       } else if (backlogged) {
         // still reading what waits: holds, whatever the window says, until the queue is short
@@ -331,13 +367,21 @@ export function createLoadShedder(opts: LoadShedderOptions): ManualLoadShedder {
         // well under the limit: falls fast, but not at once to 0 from a large share (a heavy
         // overload that needed it would fill the queue again before the share came back)
         share = fallFast(share);
-      } else share = Math.max(0, share - STEP_DOWN);
+      } else {
+        rule = 'falling';
+        share = Math.max(0, share - STEP_DOWN);
+      }
     } else if (busy >= limit) {
       // still saturated in the last sample: the share grows faster the longer that lasts (a
       // heavy overload needs a large share soon); a sample with idle time in it holds the share
+      rule = 'saturated';
       if (s >= limit) share = Math.min(1, share + STEP_UP + share / 4);
     } else if (busy < limit - CLEAR_MARGIN) share = 0;
-    else share = Math.max(0, share - STEP_DOWN);
+    else {
+      rule = 'falling';
+      share = Math.max(0, share - STEP_DOWN);
+    }
+    if (share !== from) opts.onMove?.({ rule, from, share, sample: s, busy });
     if (was !== share > 0) opts.onChange?.(share > 0, busy);
   };
   const timer = opts.manual === true ? undefined : setInterval(tick, interval);

@@ -335,6 +335,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
               log.warn({ busy: Math.round(busy * 100) / 100, maxLoad: opts.maxLoad, ...delay }, 'overloaded: refusing a share of new requests with 503');
             } else log.info({ refused: shedCount - shedFrom }, 'load back under the limit: new requests pass again');
           },
+          // which rule moved the share, each sample it moved (a few a second at most, only while refusing)
+          onMove: (m) => {
+            const r2 = (x: number): number => Math.round(x * 1000) / 1000;
+            const delay = m.queueDelayMs !== undefined ? { queueDelayMs: Math.round(m.queueDelayMs), targetMs: Math.round(m.targetMs ?? 0) } : {};
+            log.debug({ rule: m.rule, from: r2(m.from), share: r2(m.share), sample: r2(m.sample), busy: r2(m.busy), ...delay }, 'load shedding: share moved');
+          },
         })
       : undefined;
   const shedder = opts.loadShedder ?? ownShedder;
