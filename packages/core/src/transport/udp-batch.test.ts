@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batchUnavailableReason, createTransportLayer, type DropReason, type Endpoint, type Inbound, type ListenerInfo, type TransportLayer } from './index.js';
+import { batchUnavailableReason, createTransportLayer, startUdpBatch, type DropReason, type Endpoint, type Inbound, type ListenerInfo, type TransportLayer } from './index.js';
 import type { UdpBatchLimits } from './udp-batch.js';
 
 const WAIT_MS = 5000;
@@ -231,10 +231,13 @@ describe('UDP batching', () => {
     expect(made.inbox.length).toBe(1);
   });
 
-  /** a batched layer (sender thread on) and a client, inside a timer: outside any read, a flush goes on the next tick */
-  async function fromTimer() {
-    const { layer } = makeLayer(true);
-    const l = await listenOne(layer, true);
+  /**
+   * a batched layer with its sender thread taking flushes however idle the loop (threadBusy 0) and
+   * a client, inside a timer: outside any read, a flush goes on the next tick
+   */
+  async function fromTimer(limits: UdpBatchLimits = { threadBusy: 0 }) {
+    const { layer } = makeLayer(limits);
+    const l = await listenOne(layer, limits);
     const c = await client('127.0.0.1');
     await new Promise<void>((resolve) => setTimeout(resolve, 1));
     const send = (i: number, size: number): void => layer.send({ transport: 'udp', address: '127.0.0.1', port: c.port }, datagram(i, size), { listener: l });
@@ -257,8 +260,60 @@ describe('UDP batching', () => {
     expect(threadsNamed('sipfront-send')).toBe(1);
   });
 
+  it('by default the thread takes flushes only while the loop is busy: idle they are sent here, after a busy stretch on the thread, idle again here', async () => {
+    const s = dgram.createSocket('udp4');
+    sockets.push(s);
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening', { signal: AbortSignal.timeout(WAIT_MS) });
+    const batch = startUdpBatch(s, 1500, { onDatagram: () => undefined, onSendError: () => undefined, onReadError: () => undefined });
+    expect(batch?.threaded).toBe(true);
+    try {
+      const c = await client('127.0.0.1');
+      let i = 0;
+      /** n datagrams queued inside a timer (one flush, on the next tick), then all of them received */
+      const flushOf = async (n: number): Promise<void> => {
+        await new Promise<void>((resolve) => setTimeout(resolve, 1));
+        for (let k = 0; k < n; k++) batch!.send('127.0.0.1', c.port, datagram(i++, 300), undefined);
+        await c.received(i, `${i} datagrams`);
+      };
+      await flushOf(20);
+      await flushOf(1);
+      expect(batch!.threadFlushes).toBe(0);
+      // the loop kept at work for 700 ms in slices of 20 ms: the samples of its utilization (every
+      // 250 ms, on a timer that runs between the slices) see it busy
+      const end = performance.now() + 700;
+      await new Promise<void>((resolve) => {
+        const slice = (): void => {
+          const t = performance.now() + 20;
+          while (performance.now() < t) {
+            // busy
+          }
+          if (performance.now() < end) setImmediate(slice);
+          else resolve();
+        };
+        slice();
+      });
+      await flushOf(20);
+      expect(batch!.threadFlushes).toBe(1);
+      expect(c.got.slice(-20).every((g, k) => g.data.equals(datagram(i - 20 + k, 300)))).toBe(true);
+      // idle again: within a few samples the flushes are sent here again (bounded: 40 tries)
+      let tries = 0;
+      for (let before = -1; batch!.threadFlushes !== before && tries < 40; tries++) {
+        before = batch!.threadFlushes;
+        await new Promise<void>((resolve) => setTimeout(resolve, 100));
+        await flushOf(1);
+      }
+      expect(tries).toBeLessThan(40);
+      const settled = batch!.threadFlushes;
+      await flushOf(5);
+      expect(batch!.threadFlushes).toBe(settled);
+    } finally {
+      batch?.close();
+    }
+  });
+
   it('flushes too small for the thread stay behind the ones it still holds: a socket sends in order', async () => {
-    const { c, send } = await fromTimer();
+    const { c, send } = await fromTimer({ threadBusy: 0, threadMin: 3 });
     // alternate flushes of 16 datagrams (to the thread) and of 1 (small: on this thread unless the
     // thread still has some of this socket's), back to back: each send's flush is queued on
     // process.nextTick before the tick this loop waits for
@@ -273,10 +328,12 @@ describe('UDP batching', () => {
   });
 
   const modes: Array<[string, boolean | UdpBatchLimits]> = [
-    // every flush to the sender thread, even of one datagram (the default)
-    ['batched', { threadMin: 1 }],
+    // the default: flushes to the sender thread only while the loop is busy (in a test: never)
+    ['batched', true],
+    // every flush to the sender thread, even of one datagram, however idle the loop
+    ['batched, every flush to the thread', { threadMin: 1, threadBusy: 0 }],
     // flushes of 1–2 datagrams sent on the loop thread while the sender thread has none queued
-    ['batched, small flushes on the loop thread', { threadMin: 3 }],
+    ['batched, small flushes on the loop thread', { threadMin: 3, threadBusy: 0 }],
     ['batched, sent on the loop thread', { sendThread: false }],
     ['dgram', false],
   ];

@@ -54,6 +54,12 @@ export interface UdpBatchLimits {
   sendThread?: boolean;
   /** the fewest datagrams a flush hands to the thread when it has none of the socket's queued (tests: 1) */
   threadMin?: number;
+  /**
+   * the event loop's busy share from which flushes go to the thread (default THREAD_BUSY_ON; 0:
+   * always, as the tests of the thread want); below it, less THREAD_BUSY_HYSTERESIS, they are
+   * sent on this thread again
+   */
+  threadBusy?: number;
 }
 const OUT_BYTES = 256 * 1024;
 const OUT_ENTRIES = 512;
@@ -76,6 +82,46 @@ const RING = 1024;
  * lost, so 1.
  */
 const THREAD_MIN = 1;
+/**
+ * The thread is worth its wake-ups only when the JavaScript thread is short of time: below that,
+ * each flush it takes costs a futex wake and a sleep more than sending here would (A/B, sixteenth
+ * session, `bench/README.md`: every flush to the thread cost 0.98 CPU s per 1000 calls at 500
+ * calls/s against 0.88 with none, 0.68 against 0.65 at 1,000), and above it the thread takes the
+ * kernel's delivery off the thread that sets the ceiling (~9 % of its time a call). So flushes go
+ * to the thread from a sample of the loop's utilization (over THREAD_SAMPLE_MS) of THREAD_BUSY_ON
+ * or more, and come back once one falls under THREAD_BUSY_ON less the hysteresis (sending here
+ * adds to the loop's time what the thread took: the margin keeps the switch from swinging on that
+ * alone). At 0.7 the thread was on for most of a run at 1,000 calls/s (the loop then busy ~0.6 of
+ * the time with the thread, more without); at 0.8 it stays off there and is on from ~1,500.
+ */
+const THREAD_BUSY_ON = 0.8;
+const THREAD_BUSY_HYSTERESIS = 0.15;
+const THREAD_SAMPLE_MS = 250;
+
+/**
+ * The loop's busy share over the last sample, shared by the process's sockets; sampled only while
+ * some socket wants it (`busyWatchers`), on an unref'd timer.
+ */
+let loopBusy = 0;
+let busyWatchers = 0;
+let busyTimer: NodeJS.Timeout | undefined;
+let busyLast = performance.eventLoopUtilization();
+const watchBusy = (): void => {
+  if (busyWatchers++ > 0) return;
+  busyLast = performance.eventLoopUtilization();
+  busyTimer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    loopBusy = performance.eventLoopUtilization(now, busyLast).utilization;
+    busyLast = now;
+  }, THREAD_SAMPLE_MS);
+  busyTimer.unref();
+};
+const unwatchBusy = (): void => {
+  if (--busyWatchers > 0) return;
+  clearInterval(busyTimer);
+  busyTimer = undefined;
+  loopBusy = 0;
+};
 
 let native: NativeModule | null | undefined;
 
@@ -163,6 +209,8 @@ export interface UdpBatch {
   close(): void;
   /** Whether sendmmsg runs on the module's sender thread (UdpBatchLimits.sendThread). */
   readonly threaded: boolean;
+  /** Flushes handed to the sender thread so far (the rest were sent on this thread). */
+  readonly threadFlushes: number;
   /**
    * The shortest wait in the socket's queue, in ms, of the first datagram of each read since the
    * last call (the kernel's receive time, SO_TIMESTAMPNS). Each read takes the oldest datagrams
@@ -227,6 +275,11 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   // ---- the sender thread: a flush is copied into a job and sent there
   const useThread = limits.sendThread ?? process.env.SIPFRONT_UDP_SEND_THREAD !== '0';
   const threadMin = Math.max(1, limits.threadMin ?? THREAD_MIN);
+  const busyOn = Math.max(0, limits.threadBusy ?? THREAD_BUSY_ON);
+  const busyOff = busyOn - THREAD_BUSY_HYSTERESIS;
+  /** flushes go to the thread (always, with busyOn 0) */
+  let toThread = busyOn === 0;
+  let threadFlushes = 0;
   let sender: NativeSender | undefined;
   const ringSeq = new Int32Array(RING);
   const ringErrors: ((((err: Error) => void) | undefined)[] | undefined)[] = new Array<undefined>(RING).fill(undefined);
@@ -253,10 +306,12 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
         const state = sender.state;
         // the thread has sent all of this socket's and reported their errors: their callbacks go
         if (ringLive.length > 0 && state[0] === 0 && state[1] === 0) releaseRing();
-        if ((outCount >= threadMin || state[0]! > 0) && socket.getSendQueueCount() === 0) {
+        if (busyOn > 0) toThread = toThread ? loopBusy >= busyOff : loopBusy >= busyOn;
+        if (((toThread && outCount >= threadMin) || state[0]! > 0) && socket.getSendQueueCount() === 0) {
           seq = (seq + 1) | 0;
           const r = mod.sendAsync(sender.handle, out, outMeta, 0, outCount, seq);
           if (r === 0) {
+            threadFlushes++;
             const slot = seq & (RING - 1);
             ringSeq[slot] = seq;
             ringErrors[slot] = outErrors;
@@ -343,6 +398,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   if (useThread) {
     try {
       sender = mod.openSender(fd, onThreadError);
+      if (busyOn > 0) watchBusy();
     } catch (err) {
       // no thread (or no descriptor left): the flushes send on this thread, as with it off
       sender = undefined;
@@ -432,6 +488,9 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
     get threaded() {
       return sender !== undefined;
     },
+    get threadFlushes() {
+      return threadFlushes;
+    },
     takeQueueDelay(minSpanMs = 0) {
       const us = headWaitMin;
       const span = lastStampedRead - firstStampedRead;
@@ -479,6 +538,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
       } finally {
         if (sender !== undefined) {
           // waits for the thread to send what this socket queued
+          if (busyOn > 0) unwatchBusy();
           mod.closeSender(sender.handle);
           sender = undefined;
           releaseRing();
