@@ -521,6 +521,8 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
       return regs.get(id)?.spec;
     },
     matchInbound(source, ruriUser) {
+      // no trunk: nothing to match (and no address to parse for each request)
+      if (regs.size === 0) return undefined;
       const key = addressKey(source.address);
       if (key === undefined) return undefined;
       const at: Registration[] = [];
@@ -535,6 +537,7 @@ export const createTrunkManager = (deps: TrunkManagerDeps, trunks: readonly Trun
       return pick === undefined ? undefined : { id: pick.spec.id, routeTo: pick.spec.routeTo, trunk: pick.spec };
     },
     isTrunkSource(source) {
+      if (regs.size === 0) return false;
       const key = addressKey(source.address);
       if (key === undefined) return false;
       for (const r of regs.values()) {

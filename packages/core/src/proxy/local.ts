@@ -7,8 +7,8 @@ import type { ListenerInfo, TransportName } from '../transport/types.js';
 const defaultPort = (t: string): number => (t === 'tls' ? 5061 : 5060);
 
 export class LocalAddresses {
-  private hosts = new Set<string>();
-  private hostPorts = new Set<string>();
+  /** each of our host names (lower case) and the ports we listen on under it (none: a name only) */
+  private portsByHost = new Map<string, Set<number>>();
   private listenersList: ListenerInfo[] = [];
 
   constructor(
@@ -21,16 +21,21 @@ export class LocalAddresses {
 
   update(listeners: readonly ListenerInfo[], extraHosts: readonly string[] = []): void {
     this.listenersList = [...listeners];
-    this.hosts.clear();
-    this.hostPorts.clear();
+    const byHost = new Map<string, Set<number>>();
+    const portsOf = (host: string): Set<number> => {
+      const h = host.toLowerCase();
+      let ports = byHost.get(h);
+      if (ports === undefined) byHost.set(h, (ports = new Set<number>()));
+      return ports;
+    };
     const names = [...extraHosts];
     if (this.advertise !== undefined) names.push(this.advertise);
+    for (const n of names) portsOf(n);
     for (const l of listeners) {
-      this.hosts.add(l.host.toLowerCase());
-      this.hostPorts.add(`${l.host.toLowerCase()}|${l.port}`);
-      for (const n of names) this.hostPorts.add(`${n.toLowerCase()}|${l.port}`);
+      portsOf(l.host).add(l.port);
+      for (const n of names) portsOf(n).add(l.port);
     }
-    for (const n of names) this.hosts.add(n.toLowerCase());
+    this.portsByHost = byHost;
   }
 
   get listeners(): readonly ListenerInfo[] {
@@ -39,9 +44,9 @@ export class LocalAddresses {
 
   /** host (and port, default by transport) is one of ours */
   isLocal(host: string, port: number | undefined, transport: string = 'udp'): boolean {
-    const h = host.toLowerCase();
-    if (!this.hosts.has(h)) return false;
-    return this.hostPorts.has(`${h}|${port ?? defaultPort(transport)}`);
+    // a lookup by host, then the port: no key string built per message (this runs on each request)
+    const ports = this.portsByHost.get(host) ?? this.portsByHost.get(host.toLowerCase());
+    return ports !== undefined && ports.has(port ?? defaultPort(transport));
   }
 
   isLocalUri(u: Uri | undefined): boolean {

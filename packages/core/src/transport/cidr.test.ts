@@ -43,6 +43,19 @@ describe('createCidrMatcher', () => {
     expect(n('not-an-ip')).toBe(false);
   });
 
+  it('answers the same for an address asked again and past its cache bound (4096 addresses), and nothing matches an empty list', () => {
+    const m = createCidrMatcher(['10.1.0.0/16']);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        expect(m(`10.1.${i >> 8}.${i & 255}`)).toBe(true);
+        expect(m(`10.2.${i >> 8}.${i & 255}`)).toBe(false);
+      }
+    }
+    expect(m('not-an-ip')).toBe(false);
+    expect(m('not-an-ip')).toBe(false);
+    expect(createCidrMatcher([])('10.1.0.1')).toBe(false);
+  });
+
   it('names the bad entry', () => {
     expect(() => createCidrMatcher(['10.0.0.0/8', 'nope'], 'listen[0].allow')).toThrow(/listen\[0\]\.allow\[1\]/);
     try {

@@ -117,17 +117,32 @@ export function parseCidrList(list: readonly string[], path: string): Cidr[] {
   });
 }
 
+const ACL_CACHE_MAX = 4096;
+
+/**
+ * Whether an address is in any of the CIDRs. Answers are cached per address string (bounded, as
+ * the listeners' ACL): the trusted-network test runs on every request, and sources repeat.
+ */
 export function createCidrMatcher(list: readonly string[], path = 'cidrs'): (address: string) => boolean {
   const cidrs = parseCidrList(list, path);
-  return (address) => {
+  if (cidrs.length === 0) return () => false;
+  const cache = new Map<string, boolean>();
+  const decide = (address: string): boolean => {
     const ip = parseIp(address);
     if (ip === null) return false;
     for (const c of cidrs) if (cidrContains(c, ip)) return true;
     return false;
   };
+  return (address) => {
+    let ok = cache.get(address);
+    if (ok === undefined) {
+      ok = decide(address);
+      if (cache.size >= ACL_CACHE_MAX) cache.clear();
+      cache.set(address, ok);
+    }
+    return ok;
+  };
 }
-
-const ACL_CACHE_MAX = 4096;
 
 /**
  * A listener's access check: deny wins over allow, an empty allow list admits everyone.
