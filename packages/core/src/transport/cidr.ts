@@ -126,13 +126,17 @@ const ACL_CACHE_MAX = 4096;
 export function createCidrMatcher(list: readonly string[], path = 'cidrs'): (address: string) => boolean {
   const cidrs = parseCidrList(list, path);
   if (cidrs.length === 0) return () => false;
-  const cache = new Map<string, boolean>();
-  const decide = (address: string): boolean => {
+  return cachedByAddress((address) => {
     const ip = parseIp(address);
     if (ip === null) return false;
     for (const c of cidrs) if (cidrContains(c, ip)) return true;
     return false;
-  };
+  });
+}
+
+/** `decide`, its answers kept per address string (at most ACL_CACHE_MAX, then started over) */
+function cachedByAddress(decide: (address: string) => boolean): (address: string) => boolean {
+  const cache = new Map<string, boolean>();
   return (address) => {
     let ok = cache.get(address);
     if (ok === undefined) {
@@ -157,22 +161,12 @@ export function createAcl(
   const allowList = parseCidrList(allow ?? [], `${path}.allow`);
   const denyList = parseCidrList(deny ?? [], `${path}.deny`);
   if (allowList.length === 0 && denyList.length === 0) return null;
-  const cache = new Map<string, boolean>();
-  const decide = (address: string): boolean => {
+  return cachedByAddress((address) => {
     const ip = parseIp(address);
     if (ip === null) return false;
     for (const c of denyList) if (cidrContains(c, ip)) return false;
     if (allowList.length === 0) return true;
     for (const c of allowList) if (cidrContains(c, ip)) return true;
     return false;
-  };
-  return (address) => {
-    let ok = cache.get(address);
-    if (ok === undefined) {
-      ok = decide(address);
-      if (cache.size >= ACL_CACHE_MAX) cache.clear();
-      cache.set(address, ok);
-    }
-    return ok;
-  };
+  });
 }
