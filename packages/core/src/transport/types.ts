@@ -122,7 +122,7 @@ export interface TransportLayer {
   listeners(): ListenerInfo[];
   /** Whether a UDP listener reads and sends in batches (udpBatch), not through node:dgram per datagram. */
   udpBatched(listenerId: string): boolean;
-  /** Whether a batched UDP listener's sendmmsg runs on the native sender thread (UdpBatchLimits.sendThread). */
+  /** Whether a batched UDP listener has the native sender thread (UdpBatchLimits.sendThread), which sends while the loop is busy. */
   udpSendThread(listenerId: string): boolean;
   /**
    * ms: the longest, over the batched UDP listeners, of the shortest queue wait a read met since

@@ -232,10 +232,10 @@ describe('UDP batching', () => {
   });
 
   /**
-   * a batched layer with its sender thread taking flushes however idle the loop (threadBusy 0) and
+   * a batched layer with its sender thread taking flushes however idle the loop (threadAlways) and
    * a client, inside a timer: outside any read, a flush goes on the next tick
    */
-  async function fromTimer(limits: UdpBatchLimits = { threadBusy: 0 }) {
+  async function fromTimer(limits: UdpBatchLimits = { threadAlways: true }) {
     const { layer } = makeLayer(limits);
     const l = await listenOne(layer, limits);
     const c = await client('127.0.0.1');
@@ -313,7 +313,7 @@ describe('UDP batching', () => {
   });
 
   it('flushes too small for the thread stay behind the ones it still holds: a socket sends in order', async () => {
-    const { c, send } = await fromTimer({ threadBusy: 0, threadMin: 3 });
+    const { c, send } = await fromTimer({ threadAlways: true, threadMin: 3 });
     // alternate flushes of 16 datagrams (to the thread) and of 1 (small: on this thread unless the
     // thread still has some of this socket's), back to back: each send's flush is queued on
     // process.nextTick before the tick this loop waits for
@@ -331,9 +331,9 @@ describe('UDP batching', () => {
     // the default: flushes to the sender thread only while the loop is busy (in a test: never)
     ['batched', true],
     // every flush to the sender thread, even of one datagram, however idle the loop
-    ['batched, every flush to the thread', { threadMin: 1, threadBusy: 0 }],
+    ['batched, every flush to the thread', { threadMin: 1, threadAlways: true }],
     // flushes of 1–2 datagrams sent on the loop thread while the sender thread has none queued
-    ['batched, small flushes on the loop thread', { threadMin: 3, threadBusy: 0 }],
+    ['batched, small flushes on the loop thread', { threadMin: 3, threadAlways: true }],
     ['batched, sent on the loop thread', { sendThread: false }],
     ['dgram', false],
   ];

@@ -48,18 +48,15 @@ export interface UdpBatchLimits {
   outBytes?: number;
   outEntries?: number;
   /**
-   * sendmmsg on the module's sender thread (default: on unless SIPFRONT_UDP_SEND_THREAD=0): a
-   * flush copies its datagrams and returns; the kernel's delivery leaves the JS thread.
+   * the module's sender thread (default: on unless SIPFRONT_UDP_SEND_THREAD=0): while the loop is
+   * busy (THREAD_BUSY_ON), a flush copies its datagrams for it and returns; the kernel's delivery
+   * leaves the JS thread
    */
   sendThread?: boolean;
   /** the fewest datagrams a flush hands to the thread when it has none of the socket's queued (tests: 1) */
   threadMin?: number;
-  /**
-   * the event loop's busy share from which flushes go to the thread (default THREAD_BUSY_ON; 0:
-   * always, as the tests of the thread want); below it, less THREAD_BUSY_HYSTERESIS, they are
-   * sent on this thread again
-   */
-  threadBusy?: number;
+  /** flushes go to the sender thread however idle the loop (the tests of the thread; default false) */
+  threadAlways?: boolean;
 }
 const OUT_BYTES = 256 * 1024;
 const OUT_ENTRIES = 512;
@@ -99,20 +96,20 @@ const THREAD_BUSY_HYSTERESIS = 0.15;
 const THREAD_SAMPLE_MS = 250;
 
 /**
- * The loop's busy share over the last sample, shared by the process's sockets; sampled only while
- * some socket wants it (`busyWatchers`), on an unref'd timer.
+ * Whether the loop is busy (THREAD_BUSY_ON, with the hysteresis), one answer for the process's
+ * sockets; sampled only while a socket has a sender thread (`busyWatchers`), on an unref'd timer.
  */
-let loopBusy = 0;
+let loopBusy = false;
 let busyWatchers = 0;
 let busyTimer: NodeJS.Timeout | undefined;
-let busyLast = performance.eventLoopUtilization();
 const watchBusy = (): void => {
   if (busyWatchers++ > 0) return;
-  busyLast = performance.eventLoopUtilization();
+  let last = performance.eventLoopUtilization();
   busyTimer = setInterval(() => {
     const now = performance.eventLoopUtilization();
-    loopBusy = performance.eventLoopUtilization(now, busyLast).utilization;
-    busyLast = now;
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    loopBusy = u >= (loopBusy ? THREAD_BUSY_ON - THREAD_BUSY_HYSTERESIS : THREAD_BUSY_ON);
   }, THREAD_SAMPLE_MS);
   busyTimer.unref();
 };
@@ -120,7 +117,7 @@ const unwatchBusy = (): void => {
   if (--busyWatchers > 0) return;
   clearInterval(busyTimer);
   busyTimer = undefined;
-  loopBusy = 0;
+  loopBusy = false;
 };
 
 let native: NativeModule | null | undefined;
@@ -207,7 +204,7 @@ export interface UdpBatch {
   send(address: string, port: number, data: Buffer, onError: ((err: Error) => void) | undefined, head?: Buffer): void;
   /** Stops reading (the socket itself stays the caller's to close). */
   close(): void;
-  /** Whether sendmmsg runs on the module's sender thread (UdpBatchLimits.sendThread). */
+  /** Whether the socket has the module's sender thread (UdpBatchLimits.sendThread; it sends while the loop is busy). */
   readonly threaded: boolean;
   /** Flushes handed to the sender thread so far (the rest were sent on this thread). */
   readonly threadFlushes: number;
@@ -275,10 +272,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   // ---- the sender thread: a flush is copied into a job and sent there
   const useThread = limits.sendThread ?? process.env.SIPFRONT_UDP_SEND_THREAD !== '0';
   const threadMin = Math.max(1, limits.threadMin ?? THREAD_MIN);
-  const busyOn = Math.max(0, limits.threadBusy ?? THREAD_BUSY_ON);
-  const busyOff = busyOn - THREAD_BUSY_HYSTERESIS;
-  /** flushes go to the thread (always, with busyOn 0) */
-  let toThread = busyOn === 0;
+  const threadAlways = limits.threadAlways === true;
   let threadFlushes = 0;
   let sender: NativeSender | undefined;
   const ringSeq = new Int32Array(RING);
@@ -306,8 +300,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
         const state = sender.state;
         // the thread has sent all of this socket's and reported their errors: their callbacks go
         if (ringLive.length > 0 && state[0] === 0 && state[1] === 0) releaseRing();
-        if (busyOn > 0) toThread = toThread ? loopBusy >= busyOff : loopBusy >= busyOn;
-        if (((toThread && outCount >= threadMin) || state[0]! > 0) && socket.getSendQueueCount() === 0) {
+        if ((((threadAlways || loopBusy) && outCount >= threadMin) || state[0]! > 0) && socket.getSendQueueCount() === 0) {
           seq = (seq + 1) | 0;
           const r = mod.sendAsync(sender.handle, out, outMeta, 0, outCount, seq);
           if (r === 0) {
@@ -398,7 +391,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   if (useThread) {
     try {
       sender = mod.openSender(fd, onThreadError);
-      if (busyOn > 0) watchBusy();
+      if (!threadAlways) watchBusy();
     } catch (err) {
       // no thread (or no descriptor left): the flushes send on this thread, as with it off
       sender = undefined;
@@ -538,7 +531,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
       } finally {
         if (sender !== undefined) {
           // waits for the thread to send what this socket queued
-          if (busyOn > 0) unwatchBusy();
+          if (!threadAlways) unwatchBusy();
           mod.closeSender(sender.handle);
           sender = undefined;
           releaseRing();
