@@ -42,8 +42,18 @@ export interface CallWiring {
   observe(base: ProxyObserver): ProxyObserver;
 }
 
-export const wireCalls = (config: Config, events: EventHub): CallWiring => {
-  const trace = createCallTrace({ calls: config.trace.calls, maxBytes: config.trace.maxBytes, capture: config.trace.capture });
+/**
+ * What one process keeps of `trace.calls` and `trace.max_bytes`: with `workers: N` the budget is
+ * the service's, split evenly (each worker traces the calls whose Call-ID it owns, an even share
+ * of them), so N workers keep about the calls and at most the bytes one process would.
+ */
+export const traceShare = (trace: Config['trace'], workers: number): { calls: number; maxBytes: number } => {
+  const n = Math.max(1, Math.floor(workers));
+  return { calls: Math.ceil(trace.calls / n), maxBytes: Math.floor(trace.maxBytes / n) };
+};
+
+export const wireCalls = (config: Config, events: EventHub, workers = 1): CallWiring => {
+  const trace = createCallTrace({ ...traceShare(config.trace, workers), capture: config.trace.capture });
   trace.onCall = (event, call) => {
     if (events.listeners() > 0) events.publish('call', { event, ...summaryView(call) });
   };

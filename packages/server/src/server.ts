@@ -245,7 +245,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
   // a registered provider sends many calls: never flood-banned
   securityRef.addTrusted((s) => trunks.isTrunkSource(s));
   if (worker !== undefined) trunkSync = syncWorkerTrunks(worker, trunks.manager);
-  const calls: CallWiring = wireCalls(config, events);
+  const calls: CallWiring = wireCalls(config, events, worker?.count ?? 1);
   const router = createRouter({
     config,
     sets: countingSelector(dispatch.selector, metrics, config.dispatcher.failover.codes),
