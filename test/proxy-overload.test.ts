@@ -10,6 +10,7 @@ import type { UdpPeer } from './helpers/sip-client.js';
 import { startProxyToOneBackend, type ProxyToOneBackend, type TestSipfront } from './helpers/sipfront.js';
 import { metricValue } from './helpers/workers-cli.js';
 import { byCall, callIdOf, request, responseTo } from './helpers/sip-text.js';
+import { waitFor } from './helpers/wait.js';
 
 /** keeps the event loop busy in 25 ms slices, letting I/O and timers run between them */
 const spinSlice = async (): Promise<void> => {
@@ -209,6 +210,14 @@ describe('load shedding (sip.max_load)', () => {
     expect(seen.some((m) => (m['share'] as number) > (m['from'] as number))).toBe(true);
     expect(seen.some((m) => (m['share'] as number) < (m['from'] as number))).toBe(true);
     expect(logs.some((l) => l['msg'] === 'overloaded: refusing a share of new requests with 503')).toBe(true);
+    // the end of an episode says how many were refused, for how long, and at most what share
+    const ended = (): Array<Record<string, unknown>> => logs.filter((l) => l['msg'] === 'load back under the limit: new requests pass again');
+    // (a call passes while a small share is still refused: the end comes a few idle samples later)
+    const ends = await waitFor(() => (ended().length > 0 ? ended() : undefined), { timeoutMs: 10_000, what: 'the end of refusing' });
+    const peak = Math.max(...seen.map((m) => m['share'] as number));
+    expect(ends.some((l) => (l['refused'] as number) > 0 && (l['forMs'] as number) > 0)).toBe(true);
+    for (const l of ends) expect(l['peakShare'] as number).toBeLessThanOrEqual(peak);
+    expect(Math.max(...ends.map((l) => l['peakShare'] as number))).toBeGreaterThan(0);
   }, 120_000);
 });
 

@@ -301,6 +301,9 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
   let draining = false;
   let shedCount = 0;
   let shedFrom = 0;
+  /** the refusing episode under way: when it began (performance.now) and the largest share so far */
+  let shedSince = 0;
+  let shedPeak = 0;
   // SIPFRONT_UDP_BACKLOG_MAX_READ_MS: what one read of /proc/net/udp may cost before the shedder
   // stops reading it (tests on a host crowded with sockets set it high)
   const maxReadEnv = Number(process.env['SIPFRONT_UDP_BACKLOG_MAX_READ_MS']);
@@ -331,12 +334,21 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           onChange: (refusing, busy, queueDelayMs) => {
             if (refusing) {
               shedFrom = shedCount;
+              shedSince = performance.now();
+              shedPeak = 0;
               const delay = queueDelayMs !== undefined ? { queueDelayMs: Math.round(queueDelayMs) } : {};
               log.warn({ busy: Math.round(busy * 100) / 100, maxLoad: opts.maxLoad, ...delay }, 'overloaded: refusing a share of new requests with 503');
-            } else log.info({ refused: shedCount - shedFrom }, 'load back under the limit: new requests pass again');
+            } else {
+              // the episode in one line: how many were refused, for how long, at most what share
+              log.info(
+                { refused: shedCount - shedFrom, forMs: Math.round(performance.now() - shedSince), peakShare: Math.round(shedPeak * 1000) / 1000 },
+                'load back under the limit: new requests pass again',
+              );
+            }
           },
           // which rule moved the share, each sample it moved (a few a second at most, only while refusing)
           onMove: (m) => {
+            if (m.share > shedPeak) shedPeak = m.share;
             const r2 = (x: number): number => Math.round(x * 1000) / 1000;
             const delay = m.queueDelayMs !== undefined ? { queueDelayMs: Math.round(m.queueDelayMs), targetMs: Math.round(m.targetMs ?? 0) } : {};
             log.debug({ rule: m.rule, from: r2(m.from), share: r2(m.share), sample: r2(m.sample), busy: r2(m.busy), ...delay }, 'load shedding: share moved');
