@@ -726,10 +726,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     } else applyDecision(req, ctx, tx, d);
   };
 
-  /** an asynchronous step failed: logged, never an unhandled rejection */
+  /** a step failed (a bug), at once or in a Promise: logged, never thrown on or an unhandled rejection */
+  const stepFailed = (err: unknown, msg: SipMessage): void => {
+    log.error({ err: err instanceof Error ? err.stack : String(err), callId: msg.callId }, 'proxy step failed');
+  };
+
   const guard = (p: Promise<unknown>, msg: SipMessage, onError?: () => void): void => {
     p.catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.stack : String(err), callId: msg.callId }, 'proxy step failed');
+      stepFailed(err, msg);
       try {
         onError?.();
       } catch {
@@ -798,7 +802,14 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
       const target = d.targets[0]!;
-      guard(sendToTarget(req, ctx, target, d, initial, loop, undefined), req);
+      let sending: Promise<void> | void;
+      try {
+        sending = sendToTarget(req, ctx, target, d, initial, loop, undefined);
+      } catch (err) {
+        stepFailed(err, req);
+        return;
+      }
+      if (sending !== undefined) guard(sending, req);
       return;
     }
     const rc: ResponseContext = {
@@ -818,14 +829,32 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const req = rc.req;
     if (req === undefined) return; // released: the final answer is out
     rc.tries++;
-    guard(sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc), req, () => {
-      // the branch never left: count it as a failed target so the caller still gets an answer
-      if (!rc.finalSent) branchFailed(rc, req, rc.ctx, target, 500, initial);
-    });
+    let sending: Promise<void> | void;
+    try {
+      sending = sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc);
+    } catch (err) {
+      stepFailed(err, req);
+      branchNeverLeft(rc, req, target, initial);
+      return;
+    }
+    if (sending !== undefined) guard(sending, req, () => branchNeverLeft(rc, req, target, initial));
   };
 
-  /** builds the copy for one target and sends it (statelessly, or through a client transaction) */
-  const sendToTarget = async (
+  /** the branch never left (a bug on the way): count it as a failed target so the caller still gets an answer */
+  const branchNeverLeft = (rc: ResponseContext, req: SipMessage, target: RouteTarget, initial: boolean): void => {
+    try {
+      if (!rc.finalSent) branchFailed(rc, req, rc.ctx, target, 500, initial);
+    } catch {
+      // already logged
+    }
+  };
+
+  /**
+   * Builds the copy for one target and sends it (statelessly, or through a client transaction).
+   * Synchronous while the destination resolves at once (an address, a cached name): a Promise
+   * only where resolving waits (DNS), not an async frame per forwarded request.
+   */
+  const sendToTarget = (
     req: SipMessage,
     ctx: RequestContext,
     target: RouteTarget,
@@ -833,7 +862,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     initial: boolean,
     loop: string,
     rc: ResponseContext | undefined,
-  ): Promise<void> => {
+  ): Promise<void> | void => {
     target.onAttempt?.();
     const msg = req.clone();
     if (target.requestUri !== undefined) msg.setRequestUri(target.requestUri);
@@ -857,15 +886,43 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
         destination = top.uri;
       }
     }
-    let endpoint: Endpoint;
+    let r: Endpoint[] | Promise<Endpoint[]>;
     try {
-      const r = resolver.resolve(destination);
-      const list = isPromise(r) ? await r : r;
-      endpoint = list[0]!;
+      r = resolver.resolve(destination);
     } catch (err) {
-      log.warn({ destination, err: err instanceof Error ? err.message : String(err) }, 'destination does not resolve');
-      return branchFailed(rc, req, ctx, target, 503, initial);
+      return unresolved(destination, err, rc, req, ctx, target, initial);
     }
+    if (isPromise(r)) {
+      return r.then(
+        (list) => sendResolved(req, ctx, target, initial, loop, rc, msg, destination, list[0]!, shift),
+        (err: unknown) => unresolved(destination, err, rc, req, ctx, target, initial),
+      );
+    }
+    return sendResolved(req, ctx, target, initial, loop, rc, msg, destination, r[0]!, shift);
+  };
+
+  const unresolved = (destination: string, err: unknown, rc: ResponseContext | undefined, req: SipMessage, ctx: RequestContext, target: RouteTarget, initial: boolean): void => {
+    log.warn({ destination, err: err instanceof Error ? err.message : String(err) }, 'destination does not resolve');
+    branchFailed(rc, req, ctx, target, 503, initial);
+  };
+
+  /** ours go on top of the Record-Route list; the list itself stays in one block */
+  const addRecordRoute = (msg: SipMessage, v: string): void => (msg.has('record-route') ? msg.insertFirst('Record-Route', v) : msg.prepend('Record-Route', v));
+
+  /** sendToTarget, the destination resolved: the Record-Route and Via of the copy, then out */
+  const sendResolved = (
+    req: SipMessage,
+    ctx: RequestContext,
+    target: RouteTarget,
+    initial: boolean,
+    loop: string,
+    rc: ResponseContext | undefined,
+    msg: SipMessage,
+    destination: string,
+    resolved: Endpoint,
+    shift: number,
+  ): void => {
+    let endpoint = resolved;
     const estimate = req.body.length + 1024;
     if (endpoint.transport === 'udp' && udpMtu > 0 && estimate > udpMtu - 200) endpoint = { ...endpoint, transport: 'tcp' };
     const out = transport.listenerFor(endpoint, ctx.listener);
@@ -876,10 +933,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     if (initial && DIALOG_CREATING.has(req.method)) {
       const extra = recordRouteParams?.(req) ?? '';
       const inb = ctx.listener;
-      // ours go on top of the Record-Route list; the list itself stays in one block
-      const add = (v: string): void => (msg.has('record-route') ? msg.insertFirst('Record-Route', v) : msg.prepend('Record-Route', v));
-      if (inb.id !== out.id) add(local.recordRoute(inb, extra));
-      add(local.recordRoute(out, extra));
+      if (inb.id !== out.id) addRecordRoute(msg, local.recordRoute(inb, extra));
+      addRecordRoute(msg, local.recordRoute(out, extra));
     }
     const branch = rc === undefined ? statelessBranch(req, loop, `${endpoint.transport}:${endpoint.address}:${endpoint.port}`) : newBranch(loop, branchTag);
     // workers: the request leaves from this worker's own socket (its answers come back here)
