@@ -61,7 +61,11 @@ const USAGE = `usage: pnpm bench [options]
   --json FILE            also write the results there (bench/results/latest.json is always written)
   --quiet-wait S         wait up to S seconds for other processes to leave the CPUs idle (default 120)
   --keep                 keep the run directory (configs, logs, sipp files)
-  --no-build             do not run tsc -b first`;
+  --no-build             do not run tsc -b first
+
+environment: BENCH_REDIS_URL (the Redis of --workers > 1, default redis://127.0.0.1:6379/0);
+  SIPFRONT_LOG_LEVEL (sipfront's log level, default warn; info adds the load shedder's episodes,
+  with --keep in <run dir>/sipfront/sipfront.log)`;
 
 // --- options ------------------------------------------------------------------------------------
 
@@ -716,7 +720,7 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   const { child, gone } = spawnLogged(
     process.execPath,
     [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile],
-    { cwd: dir, env: { ...process.env, SIPFRONT_LOG_LEVEL: 'warn' } },
+    { cwd: dir, env: { ...process.env, SIPFRONT_LOG_LEVEL: process.env.SIPFRONT_LOG_LEVEL ?? 'warn' } },
     join(dir, 'sipfront.log'),
   );
   await waitFor(() => gone() || probeOptions(port), 20_000, `sipfront answering OPTIONS on udp ${port}`).catch(() => {});
