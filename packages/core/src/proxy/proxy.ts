@@ -801,15 +801,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const loop = loopHash(req, req.firstItemText('via'));
     if (tx === undefined || !stateful) {
       // stateless (or ACK for 2xx): first target only
-      const target = d.targets[0]!;
-      let sending: Promise<void> | void;
-      try {
-        sending = sendToTarget(req, ctx, target, d, initial, loop, undefined);
-      } catch (err) {
-        stepFailed(err, req);
-        return;
-      }
-      if (sending !== undefined) guard(sending, req);
+      sendGuarded(req, ctx, d.targets[0]!, d, initial, loop, undefined);
       return;
     }
     const rc: ResponseContext = {
@@ -829,15 +821,31 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
     const req = rc.req;
     if (req === undefined) return; // released: the final answer is out
     rc.tries++;
+    sendGuarded(req, rc.ctx, target, rc.decision, initial, rc.loop, rc);
+  };
+
+  /**
+   * sendToTarget, its failure (a bug) logged whether it throws at once or rejects later; a
+   * stateful branch that never left then counts as a failed target
+   */
+  const sendGuarded = (
+    req: SipMessage,
+    ctx: RequestContext,
+    target: RouteTarget,
+    d: Extract<RouteDecision, { action: 'forward' }>,
+    initial: boolean,
+    loop: string,
+    rc: ResponseContext | undefined,
+  ): void => {
     let sending: Promise<void> | void;
     try {
-      sending = sendToTarget(req, rc.ctx, target, rc.decision, initial, rc.loop, rc);
+      sending = sendToTarget(req, ctx, target, d, initial, loop, rc);
     } catch (err) {
       stepFailed(err, req);
-      branchNeverLeft(rc, req, target, initial);
+      if (rc !== undefined) branchNeverLeft(rc, req, target, initial);
       return;
     }
-    if (sending !== undefined) guard(sending, req, () => branchNeverLeft(rc, req, target, initial));
+    if (sending !== undefined) guard(sending, req, rc === undefined ? undefined : () => branchNeverLeft(rc, req, target, initial));
   };
 
   /** the branch never left (a bug on the way): count it as a failed target so the caller still gets an answer */
