@@ -414,3 +414,42 @@ describe('parseCSeq', () => {
     expect(parseCSeq(undefined)).toBeUndefined();
   });
 });
+
+describe('SipMessage.forgetParsed', () => {
+  const views = (m: SipMessage) => ({
+    vias: m.vias().map((v) => v?.branch),
+    top: m.topVia?.branch,
+    from: m.from?.uri,
+    fromTag: m.fromTag,
+    to: m.to?.uri,
+    contacts: m.contacts().map((c) => c?.uri),
+    routes: m.routes().map((r) => r?.uri),
+    cseq: m.cseq,
+    ruri: m.requestUri,
+  });
+
+  it('lets go of the parsed views and parses them again, alike, when read', () => {
+    const m = parse();
+    const before = views(m);
+    const from = m.from;
+    const vias = m.vias();
+    m.forgetParsed();
+    expect(m.from).not.toBe(from);
+    expect(m.vias()).not.toBe(vias);
+    expect(views(m)).toEqual(before);
+    expect(text(m)).toBe(text(parse()));
+  });
+
+  it('after changes too: the views read what the message holds now, and it serializes the same', () => {
+    const m = parse();
+    m.removeFirstItem('via');
+    m.set('Max-Forwards', '69');
+    m.insertFirst('Via', 'SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsf1');
+    const before = views(m);
+    const out = text(m);
+    m.forgetParsed();
+    expect(views(m)).toEqual(before);
+    expect(m.topVia?.branch).toBe('z9hG4bKsf1');
+    expect(text(m)).toBe(out);
+  });
+});

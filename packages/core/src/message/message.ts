@@ -281,6 +281,16 @@ export class SipMessage {
 
   // ---- changes ---------------------------------------------------------------------
 
+  /**
+   * Lets go of the parsed views (Vias, From, To, Contact, Route, CSeq, the Request-URI); a later
+   * read parses again. For a message kept long after it was routed (an INVITE's request while its
+   * call rings): its views would otherwise live, and be promoted by the collector, as long.
+   */
+  forgetParsed(): void {
+    this.changed();
+    this.cRuri = undefined;
+  }
+
   private changed(): void {
     this.cLists = undefined;
     this.cVias = undefined;
