@@ -422,7 +422,7 @@ describe('SipMessage.forgetParsed', () => {
     from: m.from?.uri,
     fromTag: m.fromTag,
     to: m.to?.uri,
-    contacts: m.contacts().map((c) => c?.uri),
+    contacts: m.contacts().map((c) => c?.nameAddr?.uri),
     routes: m.routes().map((r) => r?.uri),
     cseq: m.cseq,
     ruri: m.requestUri,
@@ -451,5 +451,29 @@ describe('SipMessage.forgetParsed', () => {
     expect(views(m)).toEqual(before);
     expect(m.topVia?.branch).toBe('z9hG4bKsf1');
     expect(text(m)).toBe(out);
+  });
+
+  it('lets go of the bytes it came in: the body gets a buffer of its own, the rest reads from the text', () => {
+    // as a datagram arrives: a view into a larger pooled slab, shared with other messages
+    const slab = Buffer.alloc(8192, 0x58);
+    const at = 1000;
+    slab.write(INVITE, at, 'latin1');
+    const m = parseMessage(slab.subarray(at, at + INVITE.length));
+    const before = views(m);
+    expect(m.body.buffer).toBe(slab.buffer);
+    m.forgetParsed();
+    expect(m.body.toString('latin1')).toBe('hello');
+    expect(m.body.buffer).not.toBe(slab.buffer);
+    expect(m.body.buffer.byteLength).toBe(5);
+    // nothing of the slab is read again: overwriting it changes nothing
+    slab.fill(0x21);
+    expect(views(m)).toEqual(before);
+    expect(text(m)).toBe(INVITE);
+    const c = m.clone();
+    c.removeFirstItem('via');
+    expect(c.topVia?.branch).toBe('z9hG4bKbbb');
+    m.removeFirstItem('route');
+    expect(m.routes().map((r) => r?.uri)).toEqual(['sip:p2.example.com;lr']);
+    expect(m.requestUri).toMatchObject({ host: 'example.com' });
   });
 });

@@ -67,8 +67,12 @@ export class SipMessage {
   // or changes them: a proxy reads a few typed headers and forwards the rest untouched.
   private hs: Header[] | undefined = [];
   private src = '';
-  /** the bytes of `src`: the parsers read characters from them */
-  private bytes: Uint8Array = EMPTY;
+  /**
+   * the bytes of `src`: the parsers read characters from them (`bytesNow`). A parsed message's are
+   * the datagram or stream bytes it came in; undefined once let go (forgetParsed), made again from
+   * `src` when read.
+   */
+  private bytes: Uint8Array | undefined = EMPTY;
   /** where `uri` is in `src` while it is the one parsed (`uriText`), else -1 */
   private uriPos = -1;
   private uriText = '';
@@ -208,12 +212,23 @@ export class SipMessage {
     return o === undefined ? this.hs![i]!.value : this.src.slice(o[5 * i + 2]!, o[5 * i + 3]!);
   }
 
+  /** `bytes`, made again from `src` after forgetParsed let them go (a buffer of their own: see there) */
+  private bytesNow(): Uint8Array {
+    let b = this.bytes;
+    if (b === undefined) {
+      const own = Buffer.allocUnsafeSlow(this.src.length);
+      own.write(this.src, 0, own.length, 'latin1');
+      b = this.bytes = own;
+    }
+    return b;
+  }
+
   /** Parses the whole value of header line `i`: in place when it is a line as received. */
   private parseLine<T>(i: number, parse: Parse<T>): T | undefined {
     const o = this.offs;
-    if (o !== undefined) return parse(this.bytes, this.src, o[5 * i + 2]!, o[5 * i + 3]!);
+    if (o !== undefined) return parse(this.bytesNow(), this.src, o[5 * i + 2]!, o[5 * i + 3]!);
     const h = this.hs![i]!;
-    if (h instanceof ReceivedLine && !h.edited && h.src === this.src) return parse(this.bytes, this.src, h.vs, h.ve);
+    if (h instanceof ReceivedLine && !h.edited && h.src === this.src) return parse(this.bytesNow(), this.src, h.vs, h.ve);
     return parseText(parse, h.value);
   }
 
@@ -284,11 +299,21 @@ export class SipMessage {
   /**
    * Lets go of the parsed views (Vias, From, To, Contact, Route, CSeq, the Request-URI); a later
    * read parses again. For a message kept long after it was routed (an INVITE's request while its
-   * call rings): its views would otherwise live, and be promoted by the collector, as long.
+   * call rings): its views would otherwise live, and be promoted by the collector, as long. Also
+   * lets go of the bytes it was parsed from, and gives the body a buffer of its own: a received
+   * message's bytes are a view into a pooled 8 KB slab shared with other messages, which a
+   * message kept for seconds would keep whole.
    */
   forgetParsed(): void {
     this.changed();
     this.cRuri = undefined;
+    if (this.bytes !== EMPTY) this.bytes = undefined;
+    const body = this.body;
+    if (body.length > 0 && body.buffer.byteLength !== body.length) {
+      const own = Buffer.allocUnsafeSlow(body.length);
+      body.copy(own);
+      this.body = own;
+    }
   }
 
   private changed(): void {
@@ -355,7 +380,7 @@ export class SipMessage {
       const i = this.indexOf(key);
       if (i === -1) return;
       const o = this.offs!;
-      const b = this.bytes;
+      const b = this.bytesNow();
       let comma = -1;
       let nested = false;
       for (let k = o[5 * i + 2]!, e = o[5 * i + 3]!; k < e; k++) {
@@ -530,7 +555,7 @@ export class SipMessage {
       const u = this.uri;
       // while the Request-URI is the one parsed, read it where it came in
       const p = this.uriPos;
-      this.cRuri = (this.isRequest ? (p >= 0 && u === this.uriText ? uriAt_(this.bytes, this.src, p, p + u.length) : parseUri_(u)) : undefined) ?? null;
+      this.cRuri = (this.isRequest ? (p >= 0 && u === this.uriText ? uriAt_(this.bytesNow(), this.src, p, p + u.length) : parseUri_(u)) : undefined) ?? null;
     }
     return this.cRuri ?? undefined;
   }
@@ -664,7 +689,7 @@ export class SipMessage {
     m.version = this.version;
     m.startLineRaw = this.startLineRaw;
     // the header section text and its offsets never change: share them until either side changes
-    if (this.ks !== undefined) m.loadHeaders(this.src, this.bytes, this.offs!, this.ks, this.uri === this.uriText ? this.uriPos : -1);
+    if (this.ks !== undefined) m.loadHeaders(this.src, this.bytesNow(), this.offs!, this.ks, this.uri === this.uriText ? this.uriPos : -1);
     else {
       m.headers = this.hs!.slice();
       // the received lines among them still read where they came in

@@ -383,7 +383,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
    */
   let wireOf: SipMessage | undefined;
   let wireBytes: Buffer | undefined;
-  const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): void => {
+  /** sends `msg`; returns its bytes (a client transaction keeps its request as their text) */
+  const sendRaw = (msg: SipMessage, target: Endpoint & { connectionId?: string }, listener: ListenerInfo | undefined, onError?: (e: Error) => void): Buffer => {
     const data = msg === wireOf ? wireBytes! : msg.toBuffer();
     if (observer?.sent !== undefined) {
       const l = listener ?? transport.listenerFor(target);
@@ -394,10 +395,11 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       ...(listener !== undefined ? { listener } : {}),
       onError: onError ?? ((err) => log.debug({ err: err.message, target }, 'send failed')),
     });
+    return data;
   };
 
   /** what the transaction layer sends, and a 2xx of an INVITE at rest (on its server transaction's way) */
-  const txSend = (msg: SipMessage, target: Target): void =>
+  const txSend = (msg: SipMessage, target: Target): Buffer =>
     sendRaw(msg, target as Endpoint & { connectionId?: string }, target.socket !== undefined ? socketsById.get(target.socket) : undefined, (err) => transactions?.reportTransportError(target, err));
   // Always present: in stateless mode only requests sipfront originates (probes, trunk
   // registrations) use it, and responses that match none of them are forwarded statelessly.
@@ -969,9 +971,8 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       if (rc.cancelled || rc.finalSent) return;
       const sent = target.onChallenge !== undefined ? msg.clone() : undefined;
       if (sent !== undefined) sent.removeFirstItem('via');
+      // the client transaction keeps the copy as the text it sent, not the message
       launchBranch(rc, target, msg, endpoint, from, sent, shift, 0);
-      // the copy stays with its client transaction (a CANCEL or an ACK is built from it): not its parsed views
-      msg.forgetParsed();
     } finally {
       wireOf = undefined;
       wireBytes = undefined;

@@ -45,7 +45,9 @@ const harness = (opts: Partial<TransactionLayerOptions> = {}) => {
   const sent: Array<{ at: number; msg: SipMessage; target: Target }> = [];
   const stray: SipMessage[] = [];
   const layer = createTransactionLayer({
-    send: (msg, target) => sent.push({ at: Date.now() - t0, msg, target }),
+    send: (msg, target) => {
+      sent.push({ at: Date.now() - t0, msg, target });
+    },
     onRequest: () => undefined,
     onStrayResponse: (res) => stray.push(res),
     ...opts,
@@ -101,7 +103,7 @@ describe('INVITE client transaction', () => {
     layer.receive(response(inv, 100), UDP);
     layer.receive(response(inv, 180), UDP);
     expect(tx.state).toBe('proceeding');
-    expect(tx.lastProvisional?.status).toBe(180);
+    expect(tx.provisionalStatus).toBe(180);
     vi.advanceTimersByTime(600_000);
     expect(sentOf('INVITE')).toEqual([0, 500]);
     expect(events.map((e) => e.status ?? e.what)).toEqual([100, 180]);

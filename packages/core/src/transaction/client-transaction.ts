@@ -1,13 +1,16 @@
 // Client transactions (RFC 3261 §17.1 with the RFC 6026 Accepted state), plus the proxy's
 // Timer C (§16.8) and CANCEL (§9.1). INVITE: calling → proceeding → completed | accepted;
 // non-INVITE: trying → proceeding → completed. Timers receive the transaction as argument.
-// At the final response it lets go of the request and the responses; an INVITE that got a
-// non-2xx keeps only its ACK as bytes, to answer a retransmitted final.
+// Once sent, the request is kept as the text that went out (sent again as is; a CANCEL or an
+// ACK is built from it parsed again), not as the message with its header objects: an INVITE's
+// copy lives as long as its call rings. At the final response it lets go of the request and the
+// responses; an INVITE that got a non-2xx keeps only its ACK as bytes, to answer a retransmitted final.
 import type { SipMessage } from '../message/message.js';
+import { tryParseMessage } from '../message/parser.js';
 import { buildCancel, buildNon2xxAck } from './build.js';
 import type { TxContext } from './context.js';
 import { REST_ABSORB, REST_STRAY } from './rest.js';
-import { retainedText } from './retain.js';
+import { sentText } from './retain.js';
 import type { ClientTransactionHandlers, ClientTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
 export type CancelState = 'none' | 'pending' | 'sent';
@@ -16,13 +19,18 @@ export class ClientTransaction {
   /** unique among live client transactions: branch and method */
   readonly id: string;
   readonly method: string;
-  /** the request; undefined once the final response has been delivered */
-  request: SipMessage | undefined;
+  /** the request until it was sent, then undefined (see `sent`) */
+  private req: SipMessage | undefined;
+  /** the request as sent (latin1, one character a byte); undefined once the final response came */
+  private sent: string | undefined = undefined;
   readonly target: Target;
   /** free for the transaction user */
   data: unknown = undefined;
-  /** the last provisional response; undefined once a final response came */
-  lastProvisional: SipMessage | undefined = undefined;
+  /**
+   * the status of the last provisional response, 0 before one and once a final response came
+   * (the response itself goes to onResponse and is not kept: it would live while the call rings)
+   */
+  provisionalStatus = 0;
   /** the final response (the first 2xx for an INVITE), while onResponse handles it */
   lastResponse: SipMessage | undefined = undefined;
   /** the ACK sent for a non-2xx final response, while onResponse handles it */
@@ -49,12 +57,24 @@ export class ClientTransaction {
   constructor(ctx: TxContext, id: string, req: SipMessage, target: Target, handlers: ClientTransactionHandlers) {
     this.ctx = ctx;
     this.id = id;
-    this.request = req;
+    this.req = req;
     this.method = req.method;
     this.flags = (req.method === 'INVITE' ? 1 : 0) | (target.transport !== 'udp' ? 2 : 0);
     this.target = target;
     this.handlers = handlers;
     this.st = this.isInvite ? 'calling' : 'trying';
+  }
+
+  /**
+   * The request; undefined once the final response has been delivered. After it was sent, a new
+   * message parsed from the text that went out on each read (the transaction keeps only that).
+   */
+  get request(): SipMessage | undefined {
+    if (this.req !== undefined) return this.req;
+    const t = this.sent;
+    if (t === undefined) return undefined;
+    const r = tryParseMessage(Buffer.from(t, 'latin1'));
+    return r.ok ? r.message : undefined;
   }
 
   get state(): ClientTransactionState {
@@ -136,7 +156,10 @@ export class ClientTransaction {
   /** @internal sends the request and arms the first timers */
   start(): void {
     const t = this.ctx.timers;
-    this.ctx.transmit(this.request!, this.target);
+    const req = this.req!;
+    const data = this.ctx.transmit(req, this.target);
+    this.sent = sentText(data, req);
+    this.req = undefined;
     if (!this.reliable) {
       this.interval = t.t1;
       this.retransmit = this.ctx.clock.setTimeout(ClientTransaction.fireRetransmit, t.t1, this); // Timer A / E
@@ -202,16 +225,16 @@ export class ClientTransaction {
       this.ctx.clock.clearTimeout(this.timerC);
       this.timerC = this.ctx.clock.setTimeout(ClientTransaction.fireC, t.timerC, this);
     }
-    this.lastProvisional = res;
+    this.provisionalStatus = res.status;
     if (this.cancelSt === 'pending') this.sendCancel();
     this.deliver(res);
   }
 
   private final(res: SipMessage): void {
     const t = this.ctx.timers;
-    const req = this.request!;
-    this.request = undefined;
-    this.lastProvisional = undefined;
+    const sent = this.sent;
+    this.sent = undefined;
+    this.provisionalStatus = 0;
     this.cancelHeaders = undefined;
     this.lastResponse = res;
     this.clearRetransmit();
@@ -227,11 +250,14 @@ export class ClientTransaction {
       wait = 64 * t.t1; // Timer M
     } else {
       this.st = 'completed';
-      const ack = buildNon2xxAck(req, res);
-      this.ack = ack;
-      this.ctx.transmit(ack, this.target);
-      wait = this.reliable ? 0 : t.timerD; // Timer D
-      if (wait > 0) this.ackBytes = retainedText(ack);
+      const req = sent === undefined ? undefined : tryParseMessage(Buffer.from(sent, 'latin1'));
+      if (req?.ok === true) {
+        const ack = buildNon2xxAck(req.message, res);
+        this.ack = ack;
+        const data = this.ctx.transmit(ack, this.target);
+        wait = this.reliable ? 0 : t.timerD; // Timer D
+        if (wait > 0) this.ackBytes = sentText(data, ack);
+      } else wait = 0;
     }
     if (wait > 0) this.end = this.ctx.clock.setTimeout(ClientTransaction.fireEnd, wait, this);
     this.deliver(res);
@@ -242,7 +268,9 @@ export class ClientTransaction {
 
   private sendCancel(): void {
     this.cancelSt = 'sent';
-    const cancel = buildCancel(this.request!, this.cancelHeaders);
+    const req = this.request;
+    if (req === undefined) return;
+    const cancel = buildCancel(req, this.cancelHeaders);
     this.cancelHeaders = undefined;
     if (this.guard === undefined) this.guard = this.ctx.clock.setTimeout(ClientTransaction.fireGuard, 64 * this.ctx.timers.t1, this);
     this.ctx.sendCancel(cancel, this.target);
@@ -270,7 +298,7 @@ export class ClientTransaction {
     tx.retransmit = undefined;
     const st = tx.st;
     if (st !== 'calling' && st !== 'trying' && st !== 'proceeding') return;
-    tx.ctx.transmit(tx.request!, tx.target);
+    tx.ctx.transmitBytes(tx.sent!, tx.target);
     const t2 = tx.ctx.timers.t2;
     // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once proceeding
     tx.interval = tx.isInvite ? 2 * tx.interval : st === 'proceeding' ? t2 : Math.min(2 * tx.interval, t2);

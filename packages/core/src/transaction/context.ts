@@ -10,8 +10,11 @@ export interface TxContext {
   readonly timers: Readonly<TimerConfig>;
   /** finished server transactions leave their object (TransactionLayerOptions.compactRest) */
   readonly compactRest: boolean;
-  /** sends; an exception the transport should not have thrown becomes a (deferred) transport error */
-  transmit(msg: SipMessage, target: Target): void;
+  /**
+   * sends; an exception the transport should not have thrown becomes a (deferred) transport error.
+   * The bytes sent, when the transport says (TransactionLayerOptions.send).
+   */
+  transmit(msg: SipMessage, target: Target): Buffer | undefined;
   /**
    * sends again what a finished transaction kept as text (a final response, an ACK): latin1,
    * one character a byte, held as a flat string so it pins no pooled Buffer slab

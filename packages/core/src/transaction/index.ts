@@ -38,15 +38,18 @@
 //   state, finalStatus, lastResponse, data (free for the TU); respond(res); terminate().
 //   `request` and `lastResponse` (the last provisional) are undefined once the final response is
 //   sent: a finished transaction keeps its key, state, timer and, to replay it, the final as bytes.
+//   The last provisional is kept as the text sent (`lastResponse` parses it again on each read).
 //   hooks onAck(tx, ack), onTimeout(tx, 'timer-h'), onTransportError(tx, err), onTerminated(tx).
 //   A CANCEL is a request of its own (its own server transaction, through onRequest); the TU finds
 //   the INVITE with findInviteServerTx(cancel) (§9.2).
 // ClientTransaction: id, method, isInvite, request, target, branch, reliable, state,
-//   lastProvisional, lastResponse, ack, data, cancelState; cancel(headers?) → boolean; terminate();
+//   provisionalStatus, lastResponse, ack, data, cancelState; cancel(headers?) → boolean; terminate();
 //   rebind(handlers) (a TU that keeps only what forwarding late responses needs); retire(up?) (the
 //   TU is done: Accepted and a non-INVITE's Completed rest in the layer without the object, each
 //   later 2xx to options.onRested2xx(res, up) or the stray way; see rest.ts).
-//   `request` and `lastProvisional` are undefined once the final response came; `lastResponse`
+//   Once sent, the request is kept as the text that went out (sent again as is; `request` parses it
+//   again on each read; CANCEL and the non-2xx ACK are built from it).
+//   `request` is undefined and `provisionalStatus` 0 once the final response came; `lastResponse`
 //   and `ack` are set only while onResponse handles the final (a non-2xx keeps its ACK as bytes).
 //   The request's top Via must carry the branch (the proxy writes its Via before createClient).
 //   handlers: onResponse(res, tx), onTimeout(tx, reason), onTransportError(tx, err), onTerminated?(tx).

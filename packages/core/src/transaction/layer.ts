@@ -349,14 +349,17 @@ class Layer implements TransactionLayer, TxContext {
 
   // ---- TxContext ---------------------------------------------------------------------
 
-  transmit(msg: SipMessage, target: Target): void {
+  transmit(msg: SipMessage, target: Target): Buffer | undefined {
     try {
-      this.opts.send(msg, target);
+      // only bytes count: a `send` written as an expression may return whatever it computed
+      const data = this.opts.send(msg, target);
+      return data instanceof Buffer ? data : undefined;
     } catch (e) {
       // send() must not throw; if it does, treat it as the transport error it is, outside
       // the state change that is sending
       const err = e instanceof Error ? e : new Error(String(e));
       queueMicrotask(() => this.reportTransportError(target, err));
+      return undefined;
     }
   }
 

@@ -65,7 +65,9 @@ const harness = () => {
   const sent: SipMessage[] = [];
   const requests: Array<{ req: SipMessage; tx: ServerTransaction | undefined }> = [];
   const layer = createTransactionLayer({
-    send: (msg) => sent.push(msg),
+    send: (msg) => {
+      sent.push(msg);
+    },
     onRequest: (req, _source, tx) => requests.push({ req, tx }),
   });
   return { layer, sent, requests };

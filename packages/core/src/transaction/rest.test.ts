@@ -22,7 +22,9 @@ const harness = (extra: Partial<TransactionLayerOptions> = {}) => {
   const stray: SipMessage[] = [];
   const rested: Array<{ res: SipMessage; up: Target }> = [];
   const layer = createTransactionLayer({
-    send: (msg, target) => sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') }),
+    send: (msg, target) => {
+      sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') });
+    },
     onRequest: (req, _source, tx) => requests.push({ req, tx }),
     onStrayResponse: (res) => stray.push(res),
     onRested2xx: (res, up) => rested.push({ res, up }),

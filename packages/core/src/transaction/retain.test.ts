@@ -23,7 +23,9 @@ const harness = () => {
   const sent: Array<{ msg: SipMessage; target: Target; bytes: string }> = [];
   const requests: Array<{ req: SipMessage; tx: ServerTransaction | undefined }> = [];
   const layer = createTransactionLayer({
-    send: (msg, target) => sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') }),
+    send: (msg, target) => {
+      sent.push({ msg, target, bytes: msg.toBuffer().toString('latin1') });
+    },
     onRequest: (req, _source, tx) => requests.push({ req, tx }),
   });
   return { layer, sent, requests };
@@ -118,11 +120,11 @@ describe('a finished client transaction', () => {
     const events: number[] = [];
     const tx = layer.createClient(inv, UDP, { onResponse: (r) => events.push(r.status), onTimeout: () => undefined, onTransportError: () => undefined });
     layer.receive(response(inv, 180), UDP);
-    expect(tx.lastProvisional?.status).toBe(180);
+    expect(tx.provisionalStatus).toBe(180);
     layer.receive(response(inv, 486), UDP);
     expect(tx.state).toBe('completed');
     expect(tx.request).toBeUndefined();
-    expect(tx.lastProvisional).toBeUndefined();
+    expect(tx.provisionalStatus).toBe(0);
     expect(messagesHeld(tx)).toEqual([]);
     layer.receive(response(inv, 486), UDP);
     const acks = sent.filter((s) => s.msg.method === 'ACK');
@@ -155,6 +157,69 @@ describe('a finished client transaction', () => {
     layer.receive(response(bye, 200), UDP);
     expect(tx.state).toBe('completed');
     expect(messagesHeld(tx)).toEqual([]);
+    layer.close();
+  });
+});
+
+describe('a transaction while the call rings', () => {
+  /** a layer whose send returns the bytes it sent, as the proxy's does */
+  const returning = () => {
+    const sent: Array<{ msg: SipMessage; bytes: Buffer }> = [];
+    const requests: Array<{ req: SipMessage; tx: ServerTransaction | undefined }> = [];
+    const layer = createTransactionLayer({
+      send: (msg) => {
+        const bytes = msg.toBuffer();
+        sent.push({ msg, bytes });
+        return bytes;
+      },
+      onRequest: (req, _source, tx) => requests.push({ req, tx }),
+    });
+    return { layer, sent, requests };
+  };
+
+  it('client INVITE: keeps no message, only the text it sent; retransmits those bytes, builds its CANCEL from them', () => {
+    const { layer, sent } = returning();
+    const inv = request('INVITE', 'z9hG4bK-ring1');
+    const tx = layer.createClient(inv, UDP, { onResponse: () => undefined, onTimeout: () => undefined, onTransportError: () => undefined });
+    expect(messagesHeld(tx)).toEqual([]);
+    const first = sent[0]!.bytes.toString('latin1');
+    // a change to the message after it was sent does not reach the wire
+    inv.set('Subject', 'changed later');
+    vi.advanceTimersByTime(500); // Timer A
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.bytes.toString('latin1')).toBe(first);
+    expect(tx.request?.toBuffer().toString('latin1')).toBe(first);
+    expect(tx.request).not.toBe(inv);
+    layer.receive(response(inv, 180), UDP);
+    expect(tx.provisionalStatus).toBe(180);
+    expect(messagesHeld(tx)).toEqual([]);
+    expect(tx.cancel()).toBe(true);
+    const cancel = sent.find((s) => s.msg.method === 'CANCEL')!.msg;
+    expect(cancel.topVia?.branch).toBe('z9hG4bK-ring1');
+    expect(cancel.cseq).toEqual({ seq: inv.cseq!.seq, method: 'CANCEL' });
+    expect(cancel.callId).toBe(inv.callId);
+    layer.receive(response(inv, 487), UDP);
+    const ack = sent.find((s) => s.msg.method === 'ACK')!.msg;
+    expect(ack.topVia?.branch).toBe('z9hG4bK-ring1');
+    expect(ack.to?.params).toEqual(response(inv, 487).to?.params);
+    expect(tx.request).toBeUndefined();
+    layer.close();
+  });
+
+  it('server INVITE: keeps its request and its last provisional as the text sent, replayed for a retransmitted INVITE', () => {
+    const { layer, sent, requests } = returning();
+    layer.receive(request('INVITE', 'z9hG4bK-ring2'), UDP);
+    const tx = requests[0]!.tx!;
+    tx.respond(response(requests[0]!.req, 180));
+    expect(messagesHeld(tx)).toEqual(['request']);
+    expect(tx.lastResponse?.status).toBe(180);
+    const ringing = sent.filter((s) => s.msg.status === 180);
+    layer.receive(request('INVITE', 'z9hG4bK-ring2'), UDP);
+    const again = sent.filter((s) => s.msg.status === 180);
+    expect(again).toHaveLength(2);
+    expect(again[1]!.bytes.toString('latin1')).toBe(ringing[0]!.bytes.toString('latin1'));
+    tx.respond(response(requests[0]!.req, 486));
+    expect(tx.lastResponse).toBeUndefined();
     layer.close();
   });
 });

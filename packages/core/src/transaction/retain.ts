@@ -35,3 +35,6 @@ export const credentialsOf = (req: SipMessage): string => {
  * length plus a header, in the V8 heap.
  */
 export const retainedText = (msg: SipMessage): string => msg.toBuffer().toString('latin1');
+
+/** The text a transaction keeps of what it sent: the bytes the transport returned, else serialized again. */
+export const sentText = (data: Buffer | undefined, msg: SipMessage): string => (data !== undefined ? data.toString('latin1') : retainedText(msg));

@@ -38,7 +38,9 @@ const harness = (opts: Partial<TransactionLayerOptions> = {}) => {
   const sent: Array<{ at: number; msg: SipMessage; target: Target }> = [];
   const requests: Array<{ req: SipMessage; source: Target; tx: ServerTransaction | undefined }> = [];
   const layer = createTransactionLayer({
-    send: (msg, target) => sent.push({ at: Date.now() - t0, msg, target }),
+    send: (msg, target) => {
+      sent.push({ at: Date.now() - t0, msg, target });
+    },
     onRequest: (req, source, tx) => requests.push({ req, source, tx }),
     ...opts,
   });

@@ -5,9 +5,10 @@
 // lives on for 64·T1 keeping only its key, state, timer and, where it must replay, the bytes.
 import type { SipMessage } from '../message/message.js';
 import { buildTrying } from './build.js';
+import { tryParseMessage } from '../message/parser.js';
 import type { TxContext } from './context.js';
 import { REST_ACCEPTED, REST_CONFIRMED } from './rest.js';
-import { credentialsOf, freshOpt, retainedText } from './retain.js';
+import { credentialsOf, freshOpt, sentText } from './retain.js';
 import type { ServerTransactionState, Target, TimeoutReason, TimerHandle } from './types.js';
 
 type AckHook = (tx: ServerTransaction, ack: SipMessage) => void;
@@ -46,8 +47,12 @@ export class ServerTransaction {
   readonly responseTarget: Target;
   /** free for the transaction user (the proxy's per-transaction state) */
   data: unknown = undefined;
-  /** the last provisional response sent; undefined once the final response is sent */
-  lastResponse: SipMessage | undefined = undefined;
+  /**
+   * the last provisional response sent, as sent (latin1): a retransmitted request gets it again;
+   * undefined once the final response is sent. Text rather than the message: an INVITE's 180
+   * lives as long as its call rings.
+   */
+  private lastText: string | undefined = undefined;
 
   /** @internal map key (several legacy transactions may share one) */
   readonly key: string;
@@ -158,6 +163,14 @@ export class ServerTransaction {
     return this.creds ?? credentialsOf(this.request!);
   }
 
+  /** the last provisional response sent (parsed again from its text); undefined once the final response is sent */
+  get lastResponse(): SipMessage | undefined {
+    const t = this.lastText;
+    if (t === undefined) return undefined;
+    const r = tryParseMessage(Buffer.from(t, 'latin1'));
+    return r.ok ? r.message : undefined;
+  }
+
   /**
    * Sends a response of the transaction user. After a final response only further 2xx to an
    * INVITE pass (RFC 6026 §7.1); anything else is dropped (see `lastResponse`).
@@ -171,16 +184,15 @@ export class ServerTransaction {
         // the TU answered first: a deferred 100 Trying is not needed any more
         if (this.retransmit !== undefined) this.clearRetransmit();
         if (s < 200) {
-          this.lastResponse = res;
-          this.ctx.transmit(res, this.responseTarget);
+          this.lastText = sentText(this.ctx.transmit(res, this.responseTarget), res);
           this.st = 'proceeding';
           return;
         }
-        this.ctx.transmit(res, this.responseTarget);
+        const data = this.ctx.transmit(res, this.responseTarget);
         // non-INVITE completed replays the final; INVITE completed retransmits it (Timer G) and
         // replays it; accepted passes 2xx from the TU and replays nothing
         const req = this.request;
-        this.release(res, this.isInvite ? s >= 300 : !this.reliable);
+        this.release(res, this.isInvite ? s >= 300 : !this.reliable, data);
         if (!this.isInvite) {
           this.st = 'completed';
           this.rest(this.finalBytes ?? '', this.reliable ? 0 : 64 * t.t1, req); // Timer J
@@ -223,7 +235,7 @@ export class ServerTransaction {
     // INVITE: proceeding replays the last provisional, completed the final; confirmed and
     // accepted absorb. Non-INVITE: trying absorbs, proceeding and completed replay.
     if (this.st === 'proceeding') {
-      if (this.lastResponse !== undefined) this.ctx.transmit(this.lastResponse, this.responseTarget);
+      if (this.lastText !== undefined) this.ctx.transmitBytes(this.lastText, this.responseTarget);
       else if (this.retransmit !== undefined) {
         // the client retransmits before the deferred 100 Trying: it goes now (§17.2.1: it quenches retransmissions)
         this.clearRetransmit();
@@ -282,7 +294,7 @@ export class ServerTransaction {
    * (layer option tryingDelay).
    */
   deferTrying(ms: number): void {
-    if (this.st !== 'proceeding' || !this.isInvite || this.lastResponse !== undefined) return;
+    if (this.st !== 'proceeding' || !this.isInvite || this.lastText !== undefined) return;
     this.clearRetransmit();
     // Timer G's interval is free until a final response: it holds the delay for the Timestamp
     this.interval = ms;
@@ -291,7 +303,7 @@ export class ServerTransaction {
 
   /** delayMs: how long the request has waited, for its Timestamp (0: not known or none) */
   private sendTrying(delayMs: number): void {
-    if (this.st === 'proceeding' && this.lastResponse === undefined && this.request !== undefined) this.respond(buildTrying(this.request, delayMs / 1000));
+    if (this.st === 'proceeding' && this.lastText === undefined && this.request !== undefined) this.respond(buildTrying(this.request, delayMs / 1000));
   }
 
   // ---- timers ------------------------------------------------------------------------
@@ -329,14 +341,14 @@ export class ServerTransaction {
     tx.terminate(); // Timers I, J, L
   }
 
-  /** Keeps of the final response and its request only what matching and replaying need. */
-  private release(res: SipMessage, keepBytes: boolean): void {
+  /** Keeps of the final response and its request only what matching and replaying need; `data`: the final as sent. */
+  private release(res: SipMessage, keepBytes: boolean, data: Buffer | undefined): void {
     this.fin = res.status;
     this.creds = credentialsOf(this.request!);
     if (this.lg !== undefined) this.lg.finalToTag = freshOpt(res.toTag);
-    if (keepBytes) this.finalBytes = retainedText(res);
+    if (keepBytes) this.finalBytes = sentText(data, res);
     this.request = undefined;
-    this.lastResponse = undefined;
+    this.lastText = undefined;
   }
 
   /**

@@ -52,7 +52,7 @@ export type ClientTransactionState = 'calling' | 'trying' | 'proceeding' | 'comp
  * - `timer-b` / `timer-f`: no response at all to an INVITE / non-INVITE request (64·T1);
  * - `timer-c`: an INVITE client transaction saw no final response within Timer C of its last
  *   provisional (§16.8). The transaction stays alive: the proxy CANCELs (or answers 408 upstream
- *   when `tx.lastProvisional` is undefined);
+ *   when `tx.provisionalStatus` is 0);
  * - `cancel-timeout`: no final response 64·T1 after a CANCEL was sent, or after Timer C fired
  *   (§9.1: the transaction is then considered cancelled and is destroyed);
  * - `timer-h`: a server INVITE transaction never got the ACK for its non-2xx final response.
@@ -68,8 +68,12 @@ export interface ClientTransactionHandlers {
 }
 
 export interface TransactionLayerOptions {
-  /** Hands a message to the transport. Must not throw; failures come back via reportTransportError. */
-  send(msg: SipMessage, target: Target): void;
+  /**
+   * Hands a message to the transport. Must not throw; failures come back via reportTransportError.
+   * May return the bytes it sent: a client transaction keeps its request as their text (to send
+   * again, to build a CANCEL or an ACK from) instead of serializing it a second time.
+   */
+  send(msg: SipMessage, target: Target): Buffer | void;
   /**
    * A new request. `tx` is its server transaction, or undefined for an ACK that belongs to no
    * transaction in the completed state (an ACK for a 2xx: the proxy forwards it statelessly).
