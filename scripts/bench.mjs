@@ -39,6 +39,9 @@ const USAGE = `usage: pnpm bench [options]
   --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
+  --ring MS              the backends ring this long between 180 and 200 (default 0; below 4000):
+                         every call stays in its INVITE transactions meanwhile, as calls a person
+                         answers do (rate × ring calls ringing at once)
   --workers N|auto       sipfront's workers: setting (default: its own default)
   --sipfront-cli FILE    the sipfront CLI to run (default packages/server/dist/cli.js): A/B another build
   --sipfront-yaml TEXT   YAML appended to sipfront's generated config (experiments: 'trace: { capture: off }')
@@ -80,6 +83,7 @@ const { values: opt } = parseArgs({
     stateless: { type: 'boolean', default: false },
     tcp: { type: 'boolean', default: false },
     hold: { type: 'string', default: '0' },
+    ring: { type: 'string', default: '0' },
     workers: { type: 'string' },
     'sipfront-yaml': { type: 'string' },
     'sipfront-cli': { type: 'string' },
@@ -149,6 +153,9 @@ const KAMAILIO_CHILDREN = Number(opt['kamailio-children']);
 if (!(DURATION > 0)) fail('--duration must be > 0');
 if (!(WARMUP >= 0) || !(WARMUP_RATE > 0)) fail('--warmup / --warmup-rate must be numbers');
 if (!(HOLD_MS >= 0)) fail('--hold must be ≥ 0');
+const RING_MS = Number(opt.ring);
+// the caller gives up on a 200 after CALLER_RECV_TIMEOUT_MS
+if (!(RING_MS >= 0 && RING_MS < 4000)) fail('--ring must be ≥ 0 and below 4000');
 if (opt.vs !== undefined && opt.vs !== 'kamailio') fail(`--vs: only kamailio is known, got ${opt.vs}`);
 if (opt.workers !== undefined && opt.workers !== 'auto' && !(Number(opt.workers) >= 1)) fail('--workers: N ≥ 1 or auto');
 // workers > 1 shares UDP sockets only and needs the Redis store (check-config says so too)
@@ -557,12 +564,23 @@ function sippDurationMs(text) {
 
 // --- the backends ---------------------------------------------------------------------------------
 
+/** uas.xml, or with --ring a copy in the run directory that pauses between 180 and 200 */
+function uasScenario(runDir) {
+  if (RING_MS === 0) return UAS_XML;
+  const file = join(runDir, 'uas-ring.xml');
+  const xml = readFileSync(UAS_XML, 'utf8');
+  const at = xml.indexOf('<send retrans="500">');
+  if (at === -1) throw new Error(`${UAS_XML}: no 200 to ring before`);
+  writeFileSync(file, `${xml.slice(0, at)}<pause milliseconds="${RING_MS}"/>\n\n  ${xml.slice(at)}`);
+  return file;
+}
+
 /** One sipp backend for the whole run (uas.xml answers INVITE and OPTIONS); figures are deltas. */
 async function startBackend(runDir, name, port, totalSeconds) {
   const dir = join(runDir, name);
   mkdirSync(dir, { recursive: true });
   const args = [
-    '-sf', UAS_XML,
+    '-sf', uasScenario(runDir),
     '-i', '127.0.0.1', '-p', String(port), '-t', SIPP_T,
     '-nostdin', '-buff_size', '2097152',
     '-m', String(100_000_000),
@@ -583,7 +601,7 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
   const calls = Math.max(1, Math.round(rate * seconds));
   const dir = join(runDir, label);
   mkdirSync(dir, { recursive: true });
-  const timeoutS = Math.ceil(seconds + HOLD_MS / 1000 + CALLER_RECV_TIMEOUT_MS / 1000 + 20);
+  const timeoutS = Math.ceil(seconds + (HOLD_MS + RING_MS) / 1000 + CALLER_RECV_TIMEOUT_MS / 1000 + 20);
   for (let attempt = 1; ; attempt++) {
     const localPort = await freePort();
     const args = [
@@ -851,7 +869,8 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const attempted = caller.attempted;
   const cpuSeconds = cpu1.total - cpu0.total;
   // Calls/s over the time sipp took to place them and see them end (at least the nominal duration).
-  const achieved = caller.succeeded / Math.max(caller.wall, seconds);
+  // the last call starts at `seconds` and lasts its ringing and holding: not part of the rate
+  const achieved = caller.succeeded / Math.max(caller.wall - (HOLD_MS + RING_MS) / 1000, seconds);
   const retransPct = attempted > 0 ? (100 * retransmissions) / attempted : 0;
   const step = {
     proxy: proxy.name,
@@ -1181,7 +1200,7 @@ async function main() {
   const settleS = (settleRuns * SETTLE_MS) / 1000;
   const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
   log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
-    `${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step); files in ${runDir}`);
+    `${RING_MS > 0 ? `, backends ring ${RING_MS} ms` : ''}${HOLD_MS > 0 ? `, calls held ${HOLD_MS} ms` : ''}${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step); files in ${runDir}`);
 
   const backends = [];
   const proxies = [];
@@ -1346,6 +1365,7 @@ async function main() {
       warmupSeconds: WARMUP,
       warmupRate: WARMUP_RATE,
       holdMs: HOLD_MS,
+      ringMs: RING_MS,
       workers: opt.workers ?? null,
       sipfrontYaml: opt['sipfront-yaml'] ?? null,
       sipfrontCli: SIPFRONT_CLI === DEFAULT_SIPFRONT_CLI ? null : SIPFRONT_CLI,
