@@ -410,11 +410,11 @@ export class SipMessage {
         }
       }
       if (comma === -1) {
-        // new arrays (a clone may share these), filled by push: packed, as the parser's are
-        const no: number[] = [];
-        for (let k = 0; k < o.length; k++) if (k < 5 * i || k >= 5 * i + 5) no.push(o[k]!);
-        const nk: string[] = [];
-        for (let k = 0; k < ks.length; k++) if (k !== i) nk.push(ks[k]!);
+        // new arrays (a clone may share these), copies of the packed ones at their size
+        const no = o.slice();
+        no.splice(5 * i, 5);
+        const nk = ks.slice();
+        nk.splice(i, 1);
         this.offs = no;
         this.ks = nk;
         this.changed();

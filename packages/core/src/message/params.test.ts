@@ -10,6 +10,21 @@ describe('parseParams', () => {
     expect(parseParams('   ')).toEqual([]);
   });
 
+  it('each result is an array of its own, and a malformed list leaves nothing behind for the next', () => {
+    const a = parseParams(';a=1;b');
+    const b = parseParams(';c');
+    expect(a).toEqual([['a', '1'], ['b', null]]);
+    expect(b).toEqual([['c', null]]);
+    a!.push(['z', null]);
+    expect(b).toEqual([['c', null]]);
+    expect(parseParams(';x=1;y=2;;')).toBeUndefined();
+    expect(parseParams(';y')).toEqual([['y', null]]);
+    // more parameters than any list before: the collector grows
+    const many = Array.from({ length: 40 }, (_, i) => `;p${i}=${i}`).join('');
+    expect(parseParams(many)).toHaveLength(40);
+    expect(parseParams(';q')).toEqual([['q', null]]);
+  });
+
   it('takes LWS around ; and =', () => {
     expect(parseParams(' ; tag = 1918181833n ;  lr ')).toEqual([['tag', '1918181833n'], ['lr', null]]);
   });

@@ -48,6 +48,43 @@ export const paramName = (b: Uint8Array, s: string, a: number, e: number, upper:
   return upper ? s.slice(a, e).toLowerCase() : s.slice(a, e);
 };
 
+const NO_PARAM: [string, string | null] = ['', null];
+
+/**
+ * Collects parsed parameters and hands them out at their exact size: an array grown by push from
+ * empty reserves 17 slots at its first push (152 bytes, for the one or two parameters a header
+ * usually has, in every Via, URI and name-addr of every message). One per parser: they do not
+ * nest. @internal
+ */
+export class ParamCollector {
+  private readonly items: Params = [];
+  private n = 0;
+
+  add(name: string, value: string | null): void {
+    const t: [string, string | null] = [name, value];
+    if (this.n < this.items.length) this.items[this.n] = t;
+    else this.items.push(t);
+    this.n++;
+  }
+
+  /** the parameters added since the last take or clear, as an array of their own */
+  take(): Params {
+    const n = this.n;
+    if (n === 0) return [];
+    const out = this.items.slice(0, n);
+    this.clear();
+    return out;
+  }
+
+  /** forgets what was added (the strings of a message are not kept here) */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) this.items[i] = NO_PARAM;
+    this.n = 0;
+  }
+}
+
+const collected = new ParamCollector();
+
 /**
  * Parses `*( SEMI generic-param )` starting at `s[i]` (which must be `;` or the end).
  * Returns undefined on a syntax error (empty parameter, bad characters, unterminated quote).
@@ -59,7 +96,16 @@ export const parseParams = (s: string, i = 0): Params | undefined => {
 
 /** `parseParams` over `s[i..n)`, reading the characters from `b` (`b[k]` is `s.charCodeAt(k)`). @internal */
 export const paramsAt = (b: Uint8Array, s: string, i: number, n: number): Params | undefined => {
-  const out: Params = [];
+  const r = collect(b, s, i, n, collected);
+  if (r === undefined) {
+    collected.clear();
+    return undefined;
+  }
+  return collected.take();
+};
+
+/** the parameters of `s[i..n)` into `out`; undefined when malformed */
+const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamCollector): true | undefined => {
   let c = 0;
   while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
   while (i < n) {
@@ -96,7 +142,7 @@ export const paramsAt = (b: Uint8Array, s: string, i: number, n: number): Params
       value = s.slice(vs, i);
       while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     }
-    out.push([name, value]);
+    out.add(name, value);
   }
-  return out;
+  return true;
 };

@@ -130,6 +130,21 @@ describe('parseMessage: framing', () => {
     expect(error(msg(request('X-1: 1', 'X-2: 2')), { maxHeaders: 7 }).code).toBe('too-many-headers');
     expect(parseMessage(msg(request('X-1: 1')), { maxHeaders: 7 }).get('x-1')).toBe('1');
   });
+
+  it('messages parsed one after another keep their own lines (long, folded, refused and short in turn)', () => {
+    const long = Array.from({ length: 150 }, (_, i) => `X-Long-${i}: ${i}`);
+    const a = parseMessage(msg(request(...long)));
+    const folded = parseMessage(msg(request('Subject: one', '  two')));
+    expect(error(msg(request('X-Ok: 1', 'Bad Name: x'))).code).toBe('header-syntax');
+    const short = parseMessage(msg(request('X-Short: s')));
+    expect(a.keys()).toHaveLength(HEAD.length + 150);
+    expect(a.get('x-long-149')).toBe('149');
+    expect(folded.get('subject')).toBe('one two');
+    expect(short.keys()).toEqual([...HEAD.map((h) => h.slice(0, h.indexOf(':')).toLowerCase()), 'x-short']);
+    expect(short.get('x-short')).toBe('s');
+    expect(a.get('x-short')).toBeUndefined();
+    expect(a.toBuffer().toString('latin1')).toBe(msg(request(...long)).toString('latin1').replace('\r\n\r\n', '\r\nContent-Length: 0\r\n\r\n'));
+  });
 });
 
 describe('parseMessage: start line', () => {

@@ -1,8 +1,11 @@
 // SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966); other schemes are kept opaque.
 import { isIP } from 'node:net';
 import type { Params } from './params.js';
-import { getParam, paramName } from './params.js';
+import { ParamCollector, getParam, paramName } from './params.js';
 import { bytesOf } from './grammar.js';
+
+/** the URI parsers' parameters, collected and handed out at their exact size */
+const collected = new ParamCollector();
 
 export interface SipUri {
   readonly scheme: 'sip' | 'sips';
@@ -72,7 +75,7 @@ const allIn = (b: Uint8Array, t: Uint8Array, from: number, to: number): boolean 
  * Parses `param *( ";" param )` from `s[from]` (the text after the first ';') into `out`, up to
  * `to` or a '?'. Returns where it stopped, -1 when malformed.
  */
-const parseUriParams = (b: Uint8Array, s: string, from: number, to: number, out: Params): number => {
+const parseUriParams = (b: Uint8Array, s: string, from: number, to: number, out: ParamCollector): number => {
   let i = from;
   for (;;) {
     let eq = -1;
@@ -87,7 +90,7 @@ const parseUriParams = (b: Uint8Array, s: string, from: number, to: number, out:
     }
     if (j === i || eq === i) return -1; // empty parameter or empty name
     const name = nameOf(b, s, i, eq === -1 ? j : eq, upper);
-    out.push([name, eq === -1 ? null : s.slice(eq + 1, j)]);
+    out.add(name, eq === -1 ? null : s.slice(eq + 1, j));
     if (j >= to || b[j] === 63) return j;
     i = j + 1;
   }
@@ -156,9 +159,11 @@ export const uriAt = (b: Uint8Array, s: string, start: number, end: number): Uri
     const semi = find(b, 59, colon + 1, end); // ';'
     const number = s.slice(colon + 1, semi === -1 ? end : semi);
     if (!/^\+?[0-9A-Fa-f*#().\-]+$/.test(number)) return undefined;
-    const params: Params = [];
-    if (semi !== -1 && parseUriParams(b, s, semi + 1, end, params) !== end) return undefined;
-    return { scheme: 'tel', number, params };
+    if (semi !== -1 && parseUriParams(b, s, semi + 1, end, collected) !== end) {
+      collected.clear();
+      return undefined;
+    }
+    return { scheme: 'tel', number, params: collected.take() };
   }
   if (colon + 1 === end) return undefined;
   return { scheme, opaque: s.slice(colon + 1, end) };
@@ -228,11 +233,15 @@ const parseSip = (scheme: 'sip' | 'sips', b: Uint8Array, s: string, start: numbe
     if (j === ps || j - ps > 5 || p > 65535) return undefined;
     port = p;
   }
-  const params: Params = [];
+  let params: Params;
   if (j < end && b[j]! === 59) { // ';'
-    j = parseUriParams(b, s, j + 1, end, params);
-    if (j === -1) return undefined;
-  }
+    j = parseUriParams(b, s, j + 1, end, collected);
+    if (j === -1) {
+      collected.clear();
+      return undefined;
+    }
+    params = collected.take();
+  } else params = [];
   let headers: string | undefined;
   if (j < end && b[j]! === 63) { // '?'
     if (j + 1 === end || !allIn(b, HEADERS, j + 1, end)) return undefined;
