@@ -220,3 +220,53 @@ describe('fuzzing the parser', () => {
     for (const b of cases) check(b);
   });
 });
+
+describe('header edits on a parsed message', () => {
+  // an edit on a message whose lines are still offsets into the text received (removeFirstItem
+  // stays in that form; others make Header objects) must do what the same edit does on Header
+  // objects, and a clone must never see the other side's edits
+  type Edit =
+    | { op: 'set' | 'insertFirst' | 'prepend' | 'append'; name: string; value: string }
+    | { op: 'remove' | 'removeFirstItem'; key: string }
+    | { op: 'clone'; edit: boolean };
+  const NAMES = ['Via', 'Max-Forwards', 'Record-Route', 'Route', 'X-Mine', 'Contact', 'Content-Length'];
+  const edit: fc.Arbitrary<Edit> = fc.oneof(
+    fc.record({
+      op: fc.constantFrom('set' as const, 'insertFirst' as const, 'prepend' as const, 'append' as const),
+      name: fc.constantFrom(...NAMES),
+      value: fc.constantFrom('SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKx', '69', '<sip:p.example;lr>', 'a, b', '<sip:c@192.0.2.3>'),
+    }),
+    fc.record({ op: fc.constantFrom('remove' as const, 'removeFirstItem' as const), key: fc.constantFrom(...NAMES.map((n) => n.toLowerCase())) }),
+    fc.record({ op: fc.constant('clone' as const), edit: fc.boolean() }),
+  );
+  const apply = (m: SipMessage, e: Edit): void => {
+    if (e.op === 'remove' || e.op === 'removeFirstItem') m[e.op](e.key);
+    else if (e.op === 'set' || e.op === 'insertFirst' || e.op === 'prepend' || e.op === 'append') m[e.op](e.name, e.value);
+  };
+  const view = (m: SipMessage) => ({ text: m.toString(), keys: [...m.keys()], via: m.getAll('via'), top: m.topVia?.branch, routes: m.routes().length });
+
+  it('match the same edits on Header objects; clones stay apart', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...[INVITE, REGISTER, OK_200]), fc.array(edit, { maxLength: 12 }), (seed, edits) => {
+        const fast = parseMessage(Buffer.from(seed, 'latin1'));
+        const slow = parseMessage(Buffer.from(seed, 'latin1'));
+        void slow.headers; // Header objects from here on
+        const clones: Array<{ m: SipMessage; want: ReturnType<typeof view> }> = [];
+        for (const e of edits) {
+          if (e.op === 'clone') {
+            const c = fast.clone();
+            // the clone may take an edit of its own: the original must not see it
+            if (e.edit) c.prepend('X-Clone', String(clones.length));
+            clones.push({ m: c, want: view(c) });
+            continue;
+          }
+          apply(fast, e);
+          apply(slow, e);
+          expect(view(fast)).toEqual(view(slow));
+        }
+        for (const { m, want } of clones) expect(view(m)).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
