@@ -20,7 +20,7 @@
 // (`queueDelay`, transport/udp-batch.ts), the shedder reads the queue's delay itself: the shortest
 // wait, over a sample, of the oldest datagram each read found. A GC pause, a burst or a moment
 // without the CPU leaves that near 0 (some read in the sample found the queue short); a proxy
-// that falls behind leaves a queue that never empties, and that decides (at T1/4, maxQueueDelayMs).
+// that falls behind leaves a queue that never empties, and that decides (at T1/3 in the proxy, maxQueueDelayMs).
 // The share then grows by what the queue's delay grew (a queue that gained g ms per ms is work
 // the loop did not get through: g / (1 + g) of what is let in must go as well), from half that
 // threshold on (under the threshold, where it grew at two samples in a row), not by a quarter of
@@ -91,7 +91,7 @@ export interface LoadShedderOptions {
   queueDelay?: (minSpanMs: number) => number | undefined;
   /**
    * a queue whose delay (queueDelay) stays at or over this for a whole sample is behind (default
-   * 125 ms: a quarter of T1; the proxy passes T1/4). The queue's delay is measured, not inferred
+   * 125 ms: a quarter of T1; the proxy passes T1/3). The queue's delay is measured, not inferred
    * from its length, and its shortest over the sample, so the margin to T1/2 (where the answers
    * and ACKs that pass through it twice start to be retransmitted) can be smaller than the
    * backlog rule's maxDelayMs needs.

@@ -326,8 +326,12 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
           // a backlog of an eighth of T1 is behind: the socket's buffer (8 MB) holds ~T1/2 at
           // 3,000 calls/s, and the share takes a few samples to bite
           maxDelayMs: t1 / 8,
-          // a measured queue delay (the kernel's receive times) standing at a quarter of T1
-          maxQueueDelayMs: t1 / 4,
+          // a measured queue delay (the kernel's receive times) standing at a third of T1: a
+          // request and its answer each waiting that long still leave a third of T1 before the
+          // caller retransmits; at a quarter the collector's second-long spirals at the edge were
+          // refused (bench/README, eighteenth session: clean at 1,750/s 4 of 12 runs at T1/4,
+          // 3 of 3 at T1/3, 8 of 9 at T1/2, whose failures retransmitted)
+          maxQueueDelayMs: t1 / 3,
           // what the queue holds, against this process's reading rate: not with workers, which
           // each read a share of one shared queue (their own rate would overstate its time)
           ...(opts.worker === undefined ? { queueCapacity: () => transport.udpRecvBuffer() } : {}),
