@@ -67,19 +67,17 @@ export class ParamCollector {
     this.n++;
   }
 
-  /** the parameters added since the last take or clear, as an array of their own */
-  take(): Params {
+  /**
+   * The parameters added since the last finish, as an array of their own when `ok`; undefined
+   * (a malformed list) otherwise. Either way the collector lets go of them (the strings of a
+   * message are not kept here).
+   */
+  finish(ok: boolean): Params | undefined {
     const n = this.n;
-    if (n === 0) return [];
-    const out = this.items.slice(0, n);
-    this.clear();
-    return out;
-  }
-
-  /** forgets what was added (the strings of a message are not kept here) */
-  clear(): void {
-    for (let i = 0; i < this.n; i++) this.items[i] = NO_PARAM;
+    const out = !ok ? undefined : n === 0 ? [] : this.items.slice(0, n);
+    for (let i = 0; i < n; i++) this.items[i] = NO_PARAM;
     this.n = 0;
+    return out;
   }
 }
 
@@ -96,20 +94,15 @@ export const parseParams = (s: string, i = 0): Params | undefined => {
 
 /** `parseParams` over `s[i..n)`, reading the characters from `b` (`b[k]` is `s.charCodeAt(k)`). @internal */
 export const paramsAt = (b: Uint8Array, s: string, i: number, n: number): Params | undefined => {
-  const r = collect(b, s, i, n, collected);
-  if (r === undefined) {
-    collected.clear();
-    return undefined;
-  }
-  return collected.take();
+  return collected.finish(collect(b, s, i, n, collected));
 };
 
-/** the parameters of `s[i..n)` into `out`; undefined when malformed */
-const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamCollector): true | undefined => {
+/** the parameters of `s[i..n)` into `out`; false when malformed */
+const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamCollector): boolean => {
   let c = 0;
   while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
   while (i < n) {
-    if (b[i]! !== 59) return undefined; // ';'
+    if (b[i]! !== 59) return false; // ';'
     i++;
     while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     const ns = i;
@@ -118,7 +111,7 @@ const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamColle
       if (c <= 90 && c >= 65) upper = true;
       i++;
     }
-    if (i === ns) return undefined;
+    if (i === ns) return false;
     const name = paramName(b, s, ns, i, upper);
     while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;
     let value: string | null = null;
@@ -129,7 +122,7 @@ const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamColle
       if (b[i]! === 34) {
         i++;
         for (;;) {
-          if (i >= n) return undefined;
+          if (i >= n) return false;
           c = b[i]!;
           if (c === 92) i += 2;
           else if (c === 34) { i++; break; }
@@ -137,7 +130,7 @@ const collect = (b: Uint8Array, s: string, i: number, n: number, out: ParamColle
         }
       } else {
         while (i < n && (c = b[i]!) < 128 && VALUE_CHAR[c] === 1) i++;
-        if (i === vs) return undefined;
+        if (i === vs) return false;
       }
       value = s.slice(vs, i);
       while (i < n && ((c = b[i]!) === 32 || c === 9)) i++;

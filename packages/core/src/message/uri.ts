@@ -159,11 +159,8 @@ export const uriAt = (b: Uint8Array, s: string, start: number, end: number): Uri
     const semi = find(b, 59, colon + 1, end); // ';'
     const number = s.slice(colon + 1, semi === -1 ? end : semi);
     if (!/^\+?[0-9A-Fa-f*#().\-]+$/.test(number)) return undefined;
-    if (semi !== -1 && parseUriParams(b, s, semi + 1, end, collected) !== end) {
-      collected.clear();
-      return undefined;
-    }
-    return { scheme: 'tel', number, params: collected.take() };
+    const params = collected.finish(semi === -1 || parseUriParams(b, s, semi + 1, end, collected) === end);
+    return params === undefined ? undefined : { scheme: 'tel', number, params };
   }
   if (colon + 1 === end) return undefined;
   return { scheme, opaque: s.slice(colon + 1, end) };
@@ -233,15 +230,13 @@ const parseSip = (scheme: 'sip' | 'sips', b: Uint8Array, s: string, start: numbe
     if (j === ps || j - ps > 5 || p > 65535) return undefined;
     port = p;
   }
-  let params: Params;
+  let params: Params = [];
   if (j < end && b[j]! === 59) { // ';'
     j = parseUriParams(b, s, j + 1, end, collected);
-    if (j === -1) {
-      collected.clear();
-      return undefined;
-    }
-    params = collected.take();
-  } else params = [];
+    const p = collected.finish(j !== -1);
+    if (p === undefined) return undefined;
+    params = p;
+  }
   let headers: string | undefined;
   if (j < end && b[j]! === 63) { // '?'
     if (j + 1 === end || !allIn(b, HEADERS, j + 1, end)) return undefined;
