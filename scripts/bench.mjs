@@ -121,6 +121,11 @@ const OVERHEAD_OFF = {
 const OVERHEADS = [...new Set(opt.overhead.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''))];
 for (const o of OVERHEADS) if (!Object.hasOwn(OVERHEAD_OFF, o)) fail(`--overhead: trace or security, got ${o}`);
 if (opt.overhead.length > 0 && OVERHEADS.length === 0) fail('--overhead: name trace or security');
+// A preload named by a relative path (--node-arg=--import=./scripts/alloc-sampler.mjs) is
+// resolved here: sipfront runs in its own directory of the run, where that path names nothing.
+const absolutePreload = (arg) => arg.replace(/^(--(?:import|require|loader|experimental-loader)=)(\.\.?\/.*)$/, (_, flag, path) => flag + resolve(path));
+opt['node-arg'] = opt['node-arg'].map(absolutePreload);
+opt['ab-node-arg'] = opt['ab-node-arg'].map(absolutePreload);
 // --ab-node-arg: the same harness; "on" is sipfront with the options, "off" without
 const AB_NODE_ARGS = opt['ab-node-arg'];
 if (AB_NODE_ARGS.length > 0) {
