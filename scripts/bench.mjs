@@ -56,6 +56,9 @@ const USAGE = `usage: pnpm bench [options]
                          --ab-node-arg=--max-semi-space-size=4
   --ab-cli FILE          A/B of two builds, the same way: "on" runs this sipfront CLI (a copy of an
                          earlier dist, say), "off" the one under test (--sipfront-cli or the default)
+  --own-session          each proxy in a session of its own: with the kernel's sched_autogroup the
+                         proxy then shares the CPUs with the sipp processes group against group (as a
+                         service in its own cgroup), not thread against thread (the default)
   --keep-going           keep stepping a proxy after a step with failures
   --rounds N             step through the rates N times (default 1), the proxies alternating; a rate
                          counts as clean for the headline when a majority of its runs were, and the
@@ -90,6 +93,7 @@ const { values: opt } = parseArgs({
     'kamailio-children': { type: 'string', default: '4' },
     'cpu-prof': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    'own-session': { type: 'boolean', default: false },
     'ab-node-arg': { type: 'string', multiple: true, default: [] },
     'ab-cli': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
@@ -195,6 +199,17 @@ const BUSY_CORES = 0.2;
  * calls refused, and runs 1 and 5 never did.
  */
 const SETTLE_MS = 40_000;
+/**
+ * --own-session: each proxy leads a session of its own (setsid), as a service does (systemd gives
+ * each its own cgroup). Where the kernel schedules a session's threads as one group
+ * (sched_autogroup, on here), the proxy and the three sipp processes of the load then share the
+ * CPUs group against group: under contention each group gets half of a two-CPU machine, whatever
+ * its number of threads. By default the proxies stay in the bench's session, thread against
+ * thread, as every run before this option: four busy Kamailio processes then take more than one
+ * CPU beside the sipp processes, one busy sipfront thread about half of one. Neither is a machine
+ * of the proxy's own; the option tells how much of a comparison is the scheduler's split.
+ */
+const OWN_SESSION = opt['own-session'];
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -464,16 +479,18 @@ function treeMemoryMB(pids) {
 
 // --- processes ----------------------------------------------------------------------------------
 
-const started = new Set();
-function track(child) {
-  started.add(child);
+const started = new Map();
+/** group: the child leads a session of its own (a proxy), and its whole process group goes with it */
+function track(child, group = false) {
+  started.set(child, group);
   child.once('exit', () => started.delete(child));
   return child;
 }
 function killAll() {
-  for (const c of started) {
+  for (const [c, group] of started) {
     try {
-      c.kill('SIGKILL');
+      if (group && c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+      else c.kill('SIGKILL');
     } catch {
       // gone
     }
@@ -496,7 +513,7 @@ function exited(child) {
 /** Spawns a tracked child whose stdout and stderr go to `logFile`; `gone()` turns true when it exits. */
 function spawnLogged(cmd, args, options, logFile) {
   const out = createWriteStream(logFile);
-  const child = track(spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] }), options.detached === true);
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
   child.once('close', () => out.end());
@@ -743,7 +760,7 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   const { child, gone } = spawnLogged(
     process.execPath,
     [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile],
-    { cwd: dir, env: { ...process.env, SIPFRONT_LOG_LEVEL: process.env.SIPFRONT_LOG_LEVEL ?? 'warn' } },
+    { cwd: dir, detached: OWN_SESSION, env: { ...process.env, SIPFRONT_LOG_LEVEL: process.env.SIPFRONT_LOG_LEVEL ?? 'warn' } },
     join(dir, 'sipfront.log'),
   );
   await waitFor(() => gone() || probeOptions(port), 20_000, `sipfront answering OPTIONS on udp ${port}`).catch(() => {});
@@ -795,7 +812,7 @@ async function startKamailio(runDir, backends) {
   if (opt.stateless) args.push('-A', 'STATELESS');
   const check = spawnSync('kamailio', ['-c', ...args.filter((a) => a !== '-DD' && a !== '-E')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio -c rejects bench/kamailio.cfg:\n${check.stderr}`);
-  const { child, gone } = spawnLogged('kamailio', args, { cwd: dir }, join(dir, 'kamailio.log'));
+  const { child, gone } = spawnLogged('kamailio', args, { cwd: dir, detached: OWN_SESSION }, join(dir, 'kamailio.log'));
   await waitFor(() => gone() || probeOptions(port), 20_000, `kamailio answering OPTIONS on udp ${port}`).catch(() => {});
   if (gone()) throw new Error(`kamailio exited at start: see ${dir}/kamailio.log`);
   if (!(await probeOptions(port))) throw new Error(`kamailio does not answer OPTIONS on ${port}: see ${dir}/kamailio.log`);
@@ -1372,6 +1389,7 @@ async function main() {
       holdMs: HOLD_MS,
       ringMs: RING_MS,
       workers: opt.workers ?? null,
+      proxySessions: OWN_SESSION ? 'own' : 'shared',
       sipfrontYaml: opt['sipfront-yaml'] ?? null,
       sipfrontCli: SIPFRONT_CLI === DEFAULT_SIPFRONT_CLI ? null : SIPFRONT_CLI,
       kamailioChildren: vsKamailio ? KAMAILIO_CHILDREN : null,
