@@ -1,10 +1,12 @@
 // A finished transaction lives on for up to 64·T1: it must not hold its request or responses
 // (nor strings pinning their text), only key, state, timer and the bytes it may have to replay.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { txRequest, txResponse } from '../../test/helpers/tx-messages.js';
 import { SipMessage } from '../message/message.js';
 import { createTransactionLayer } from './layer.js';
-import { credentialsOf } from './retain.js';
+import { credentialsOf, fresh } from './retain.js';
 import type { ClientTransaction } from './client-transaction.js';
 import type { ServerTransaction } from './server-transaction.js';
 import type { Target } from './types.js';
@@ -230,5 +232,39 @@ describe('credentialsOf', () => {
     expect(credentialsOf(request('INVITE', 'z9hG4bK-x', ['Proxy-Authorization: Digest b', 'Authorization: Digest a']))).toBe(
       'proxy-authorization:Digest b\nauthorization:Digest a\n',
     );
+  });
+});
+
+describe('fresh', () => {
+  it('copies any text exactly', () => {
+    for (const t of ['', 'a', 'z9hG4bK-short', 'z9hG4bK-524287-1---6f8d7a6b5c4d3e2f\nINVITE', 'Bj\u00f6rk <sip:bj\u00f6rk@example.com>', '\u20ac\u{1f600} two-byte text']) {
+      expect(fresh(t)).toBe(t);
+    }
+  });
+
+  it('keeps nothing of the text it was cut from alive', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const kept: string[] = [];
+    const cut: string[] = [];
+    const before = heap();
+    for (let i = 0; i < 20; i++) {
+      // a flat 2 MB text, as a received message is one flat string
+      const text = `${i}${'x'.repeat(2_000_000)}Call-ID: ${i}-12345@192.0.2.10-abcdefghijkl`.toLowerCase();
+      const key = text.slice(2_000_001, 2_000_041);
+      cut.push(key);
+      kept.push(fresh(key));
+    }
+    // the slices themselves hold their texts: 40 MB
+    expect(heap() - before).toBeGreaterThan(35_000_000);
+    cut.length = 0;
+    // the copies alone hold almost nothing (20 copies of 40 characters; the rest is the heap's noise)
+    expect(heap() - before).toBeLessThan(8_000_000);
+    expect(kept[3]).toBe('call-id: 3-12345@192.0.2.10-abcdefghijkl');
   });
 });
