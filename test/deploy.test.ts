@@ -356,7 +356,7 @@ describe('the production bundle (what the image runs)', () => {
     for (const dev of ['vitest', 'typescript', 'fast-check']) expect(readdirSync(join(bundle, 'node_modules')), dev).not.toContain(dev);
   });
 
-  it('runs with the image\'s config: answers OPTIONS to itself, /health and /ready, serves the metrics the dashboard reads, stops on SIGTERM', async () => {
+  it('runs with the image\'s config: answers OPTIONS to itself, /health and /ready, serves the metrics the dashboard reads, wakes under 50 times a second when idle, stops on SIGTERM', async () => {
     const sipPort = await freeSipPort();
     const apiPort = await freeSipPort();
     // the image's config, on free loopback ports
@@ -410,6 +410,16 @@ describe('the production bundle (what the image runs)', () => {
       expect(young).toBeLessThanOrEqual(16 * 1024 * 1024);
       // the launcher exec'd node with them (no shell left between the signals and node)
       expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['node', '--max-semi-space-size=8']));
+      // Idle, the process's main thread sleeps: what wakes it are its own periodic timers (the load
+      // shedder's sample every 200 ms, the event loop's lag sample every 100 ms, probes). Each
+      // wake-up is CPU paid per second at any load; prom-client's default lag sampler alone (10 ms)
+      // made it 100 a second and more. Counted by the kernel over 2 s, after a scrape has run.
+      const switches = (): number => Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/task/${child.pid}/status`, 'utf8'))?.[1]);
+      const before = switches();
+      await new Promise((r) => setTimeout(r, 2000));
+      const perSecond = (switches() - before) / 2;
+      expect(perSecond).toBeGreaterThan(0);
+      expect(perSecond).toBeLessThan(50);
       const served = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
       const queried = new Set([...dashboardExprs(), ...alertRules().map((r) => r.expr)].flatMap(metricNames).map(baseName).filter((n) => n !== 'up'));
       for (const n of queried) expect(served, `/metrics has no ${n}`).toContain(n);

@@ -88,11 +88,18 @@ export interface MetricsOptions {
   scrape?: () => Promise<string>;
 }
 
+/** ms between two samples of the event loop's lag (nodejs_eventloop_lag_*) */
+export const LAG_SAMPLE_MS = 100;
+
 const DEFAULT_RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export const createMetrics = (sources: MetricsSources, options: MetricsOptions = {}): SipfrontMetrics => {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  // The event loop's lag is sampled by a timer of this period: prom-client's default, 10 ms, wakes
+  // an idle proxy 100 times a second for it alone (measured: 7.4 against 0.8 ms of CPU a second
+  // at 100 ms, an idle process), which is what a proxy pays per second at any load. A stall long
+  // enough to matter to SIP (T1 is 500 ms) still delays one of ten samples a second.
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: LAG_SAMPLE_MS });
   const registers = [registry];
 
   // The per-message counters count into plain numbers and hand them to prom-client when a scrape
