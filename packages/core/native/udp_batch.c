@@ -38,6 +38,13 @@
 typedef struct {
   napi_env env;
   uv_poll_t poll;
+  // read coalescing (coalesce_ms > 0): after a read that emptied the socket's queue, the poll
+  // stops and this timer reads what came meanwhile in one batch (see on_readable)
+  uv_timer_t timer;
+  unsigned coalesce_ms;
+  int waiting;
+  // handles not yet closed (the block is freed when the last one is)
+  int open_handles;
   int fd;
   int closed;
   napi_ref callback;
@@ -109,10 +116,9 @@ static int32_t queued_us(struct msghdr *h, const struct timespec *now) {
   return -1;
 }
 
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  reader_t *r = (reader_t *)handle->data;
-  if (r->closed) return;
-  (void)events;
+// Reads what waits (up to `slots` datagrams) and hands each to JS; returns how many were read
+// (0: none, the queue was empty), or a negative errno reported to JS.
+static int read_batch(reader_t *r, int status) {
   int n = 0;
   if (status == 0) {
     // the headers are set up at open; the kernel shortens the address length of each one it fills
@@ -128,7 +134,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     if (n < 0) {
       // EAGAIN: another reader (a worker sharing the socket) was faster. Anything else is
       // reported to JS as a negative count.
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       n = -errno;
     } else {
       for (int i = 0; i < n; i++) {
@@ -141,14 +147,14 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   } else {
     n = status; // a libuv error code, negative
   }
-  if (n == 0) return;
+  if (n == 0) return 0;
 
   // One call a datagram, each through make_callback, as dgram's 'message': the process.nextTick
   // queue and the microtasks run between two datagrams (a promise settled by one is seen by the
   // next). An exception goes to 'uncaughtException'. A read error is one call with (-errno, 0).
   napi_env env = r->env;
   napi_handle_scope outer;
-  if (napi_open_handle_scope(env, &outer) != napi_ok) return;
+  if (napi_open_handle_scope(env, &outer) != napi_ok) return n;
   napi_value cb, recv;
   if (napi_get_reference_value(env, r->callback, &cb) == napi_ok &&
       napi_get_reference_value(env, r->resource, &recv) == napi_ok) {
@@ -166,10 +172,52 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
   }
   napi_close_handle_scope(env, outer);
+  return n;
 }
 
-static void on_poll_closed(uv_handle_t *handle) {
-  free(handle->data);
+static void on_coalesced(uv_timer_t *timer);
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+// Read coalescing. A wake-up of the process costs far more than reading one more datagram does
+// (a context switch, the caches refilled, a turn of the event loop, a send call for what the
+// batch produced): at a few hundred calls a second each datagram would otherwise be a wake-up of
+// its own. After a read that emptied the queue (fewer than `slots`), the poll stops and the
+// timer reads, coalesce_ms later, everything that came meanwhile; while datagrams keep coming
+// the socket is read that way, once a window. A window with nothing in it, a full batch (more
+// may wait) or an error goes back to the poll, which wakes on the next datagram at once.
+static void after_read(reader_t *r, int n) {
+  if (r->closed || r->coalesce_ms == 0) return;
+  if (n > 0 && (unsigned)n < r->slots) {
+    if (!r->waiting) {
+      uv_poll_stop(&r->poll);
+      r->waiting = 1;
+    }
+    uv_timer_start(&r->timer, on_coalesced, r->coalesce_ms, 0);
+  } else if (r->waiting) {
+    r->waiting = 0;
+    if (uv_poll_start(&r->poll, UV_READABLE, on_readable) != 0) {
+      // the poll cannot restart: JS falls back to dgram's reading, as on a read error
+      read_batch(r, UV_EBADF);
+    }
+  }
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  reader_t *r = (reader_t *)handle->data;
+  if (r->closed) return;
+  (void)events;
+  after_read(r, read_batch(r, status));
+}
+
+static void on_coalesced(uv_timer_t *timer) {
+  reader_t *r = (reader_t *)timer->data;
+  if (r->closed) return;
+  after_read(r, read_batch(r, 0));
+}
+
+static void on_handle_closed(uv_handle_t *handle) {
+  reader_t *r = (reader_t *)handle->data;
+  if (--r->open_handles == 0) free(r);
 }
 
 static void env_cleanup(void *arg);
@@ -178,6 +226,7 @@ static void release_reader(reader_t *r) {
   if (r->closed) return;
   r->closed = 1;
   uv_poll_stop(&r->poll);
+  if (r->coalesce_ms > 0) uv_timer_stop(&r->timer);
   napi_remove_env_cleanup_hook(r->env, env_cleanup, r);
   napi_delete_reference(r->env, r->callback);
   napi_delete_reference(r->env, r->resource);
@@ -186,7 +235,8 @@ static void release_reader(reader_t *r) {
   napi_async_destroy(r->env, r->async_context);
   // uv_close stops the poll and drops the descriptor from epoll at once; the descriptor is closed
   // now, not at the close callback, so the port is free when the caller's socket closes
-  uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+  uv_close((uv_handle_t *)&r->poll, on_handle_closed);
+  if (r->coalesce_ms > 0) uv_close((uv_handle_t *)&r->timer, on_handle_closed);
   close(r->fd);
 }
 
@@ -209,17 +259,31 @@ static void *dup_with_block(napi_env env, int fd, size_t size, int *dupfd) {
   return block;
 }
 
-// open(fd, slots, slotSize, onDatagram(i, n): datagram i of the n read, or (-errno, 0)) → { handle, buffer: ArrayBuffer, meta: Int32Array }
+// open(fd, slots, slotSize, onDatagram(i, n): datagram i of the n read, or (-errno, 0)[, coalesceMs])
+//   → { handle, buffer: ArrayBuffer, meta: Int32Array }
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd, slots, slot_size;
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "udp_batch: open(fd, slots, slotSize, onDatagram[, coalesceMs])");
+    return NULL;
+  }
+  int32_t fd, slots, slot_size, coalesce_ms = 0;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   CHECK(env, napi_get_value_int32(env, argv[1], &slots));
   CHECK(env, napi_get_value_int32(env, argv[2], &slot_size));
+  if (argc >= 5) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[4], &t));
+    if (t != napi_undefined) CHECK(env, napi_get_value_int32(env, argv[4], &coalesce_ms));
+  }
   if (slots < 1 || slots > MAX_SLOTS || slot_size < 512 || slot_size > 65536) {
     napi_throw_range_error(env, NULL, "udp_batch: slots 1..256, slot size 512..65536");
+    return NULL;
+  }
+  if (coalesce_ms < 0 || coalesce_ms > 100) {
+    napi_throw_range_error(env, NULL, "udp_batch: coalesceMs 0..100");
     return NULL;
   }
   int dupfd;
@@ -270,6 +334,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->poll.data = r;
+  r->open_handles = 1;
+  r->coalesce_ms = (unsigned)coalesce_ms;
+  if (r->coalesce_ms > 0) {
+    // cannot fail on a live loop (libuv only initializes the structure)
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    r->open_handles++;
+  }
   CHECK(env, napi_add_env_cleanup_hook(env, env_cleanup, r));
   rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
   if (rc != 0) {

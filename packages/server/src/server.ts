@@ -86,6 +86,7 @@ export async function startServer(config: Config, log: Logger, worker?: WorkerRo
     },
     onError: (err) => log.warn({ err: err.message }, 'transport error'),
     maxMessageSize: config.sip.maxMessage,
+    udpBatch: { readWindowMs: config.sip.udpReadWindow },
     ...(config.sip.maxConnectionsPerIp > 0 ? { maxConnectionsPerIp: config.sip.maxConnectionsPerIp } : { maxConnectionsPerIp: Number.MAX_SAFE_INTEGER }),
     ...(worker !== undefined ? { affinity: worker.relay } : {}),
   });

@@ -38,7 +38,7 @@
 
 export { cidrContains, createAcl, createCidrMatcher, parseCidr, parseIp, type Cidr } from './cidr.js';
 export { normaliseAddress } from './endpoint.js';
-export { batchUnavailableReason, sendThreadFailure, startUdpBatch, type UdpBatch } from './udp-batch.js';
+export { MAX_READ_WINDOW_MS, batchUnavailableReason, sendThreadFailure, startUdpBatch, type UdpBatch } from './udp-batch.js';
 export { TransportError, type TransportErrorCode } from './errors.js';
 export { findContentLength, StreamFramer, type FramerFailure, type FramerLimits, type FramerSink } from './stream-framer.js';
 export { createTransportLayer } from './transport-layer.js';

@@ -312,6 +312,61 @@ describe('UDP batching', () => {
     }
   });
 
+  it('a read window: after a read that emptied the queue, what comes next is read once the window is over, all of it at once; after a quiet window the next datagram is read as it comes', async () => {
+    const WINDOW = 20;
+    const s = dgram.createSocket('udp4');
+    sockets.push(s);
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening', { signal: AbortSignal.timeout(WAIT_MS) });
+    const reads: Array<{ text: string; at: number }> = [];
+    const w = waitable();
+    const batch = startUdpBatch(s, 1500, {
+      onDatagram: (data) => {
+        reads.push({ text: data!.toString(), at: performance.now() });
+        w.poke();
+      },
+      onSendError: () => undefined,
+      onReadError: () => undefined,
+    }, { readWindowMs: WINDOW });
+    expect(batch).toBeDefined();
+    try {
+      const c = await client('127.0.0.1');
+      const port = s.address().port;
+      // A wakes the reader at once (nothing came before it)
+      c.send('A', port);
+      await w.until(() => reads.length === 1, 'A');
+      batch!.takeQueueDelay(); // A's: the reads after it are measured from here
+      // B1..B3 come while the window after A's read is open: read when it closes, in one go
+      for (const t of ['B1', 'B2', 'B3']) c.send(t, port);
+      await w.until(() => reads.length === 4, 'B1..B3');
+      expect(reads.map((r) => r.text)).toEqual(['A', 'B1', 'B2', 'B3']);
+      // the window is counted from the loop's time of A's turn (a little before A was handed over)
+      expect(reads[1]!.at - reads[0]!.at).toBeGreaterThanOrEqual(WINDOW - 5);
+      expect(reads[1]!.at - reads[0]!.at).toBeLessThan(WINDOW + 1000);
+      expect(reads[3]!.at - reads[1]!.at).toBeLessThan(WINDOW / 2);
+      // the kernel's receive times agree: the first of them waited about the window in the queue
+      expect(batch!.takeQueueDelay()!).toBeGreaterThanOrEqual(WINDOW - 5);
+      // nothing for three windows: the reader is back on the poll, and C is read as it comes
+      await new Promise<void>((resolve) => setTimeout(resolve, 3 * WINDOW));
+      c.send('C', port);
+      await w.until(() => reads.length === 5, 'C after a quiet spell');
+      expect(reads[4]!.text).toBe('C');
+      expect(batch!.takeQueueDelay()!).toBeLessThan(WINDOW);
+    } finally {
+      batch?.close();
+    }
+  });
+
+  it('a read window out of range is refused where the reader opens', async () => {
+    const s = dgram.createSocket('udp4');
+    sockets.push(s);
+    s.bind(0, '127.0.0.1');
+    await once(s, 'listening', { signal: AbortSignal.timeout(WAIT_MS) });
+    const hooks = { onDatagram: () => undefined, onSendError: () => undefined, onReadError: () => undefined };
+    expect(() => startUdpBatch(s, 1500, hooks, { readWindowMs: 21 })).toThrow(/readWindowMs: whole ms from 0 to 20, got 21/);
+    expect(() => startUdpBatch(s, 1500, hooks, { readWindowMs: 1.5 })).toThrow(/readWindowMs/);
+  });
+
   it('flushes too small for the thread stay behind the ones it still holds: a socket sends in order', async () => {
     const { c, send } = await fromTimer({ threadAlways: true, threadMin: 3 });
     // alternate flushes of 16 datagrams (to the thread) and of 1 (small: on this thread unless the

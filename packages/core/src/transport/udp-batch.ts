@@ -26,7 +26,7 @@ interface NativeSender {
 
 interface NativeModule {
   /** onDatagram(i, n): datagram i of n read at one wake-up (one call each); (-errno, 0) on a read error */
-  open(fd: number, slots: number, slotSize: number, onDatagram: (i: number, n: number) => void): NativeReader;
+  open(fd: number, slots: number, slotSize: number, onDatagram: (i: number, n: number) => void, coalesceMs?: number): NativeReader;
   close(handle: unknown): void;
   send(fd: number, out: ArrayBuffer, meta: Int32Array, start: number, end: number): number;
   ntop(family: number, w0: number, w1?: number, w2?: number, w3?: number): string;
@@ -57,7 +57,16 @@ export interface UdpBatchLimits {
   threadMin?: number;
   /** flushes go to the sender thread however idle the loop (the tests of the thread; default false) */
   threadAlways?: boolean;
+  /**
+   * ms the next read waits after a read that emptied the socket's queue (default 0: none), so
+   * that the datagrams of that window are read at one wake-up (the module's read coalescing,
+   * udp_batch.c `after_read`); whole ms, at most MAX_READ_WINDOW_MS
+   */
+  readWindowMs?: number;
 }
+
+/** the longest read window: a datagram's reading is delayed by at most this */
+export const MAX_READ_WINDOW_MS = 20;
 const OUT_BYTES = 256 * 1024;
 const OUT_ENTRIES = 512;
 const EAGAIN = -11;
@@ -273,6 +282,10 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   const useThread = limits.sendThread ?? process.env.SIPFRONT_UDP_SEND_THREAD !== '0';
   const threadMin = Math.max(1, limits.threadMin ?? THREAD_MIN);
   const threadAlways = limits.threadAlways === true;
+  const readWindowMs = limits.readWindowMs ?? 0;
+  if (!Number.isInteger(readWindowMs) || readWindowMs < 0 || readWindowMs > MAX_READ_WINDOW_MS) {
+    throw new RangeError(`readWindowMs: whole ms from 0 to ${MAX_READ_WINDOW_MS}, got ${readWindowMs}`);
+  }
   let threadFlushes = 0;
   let sender: NativeSender | undefined;
   const ringSeq = new Int32Array(RING);
@@ -379,7 +392,7 @@ export function startUdpBatch(socket: dgram.Socket, slotSize: number, hooks: Udp
   // ---- reading
   let reader: NativeReader;
   try {
-    reader = mod.open(fd, SLOTS, size, onBatch);
+    reader = mod.open(fd, SLOTS, size, onBatch, readWindowMs);
   } catch (err) {
     // dup() refused (no descriptor left), the loop refused the poll: dgram as before
     unavailableReason = `batched reading could not start: ${(err as Error).message}`;

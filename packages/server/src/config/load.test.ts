@@ -63,7 +63,7 @@ describe('defaults', () => {
     expect(config.trace).toEqual({ calls: 2000, maxBytes: 64 * 1024 * 1024, capture: 'all' });
     expect(config.sip).toEqual({
       t1: 500, t2: 4000, t4: 5000, timerC: 180_000, udpMtu: 0, maxMessage: 65_536,
-      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [], maxLoad: 0.99,
+      maxHeaders: 256, maxConnectionsPerIp: 64, dnsServers: [], maxLoad: 0.99, udpReadWindow: 1,
     });
     expect(config.workers).toBe(1);
     expect(config.log).toEqual({ level: 'info' });
@@ -173,6 +173,15 @@ describe('problems', () => {
     expect(problemsOf('sip: { max_load: -0.1 }')).toEqual(['sip.max_load: expected a share of the time, 0 ≤ max_load < 1 (0 = never refuse) (line 1)']);
     expect(parse('sip: { max_load: 0 }').config.sip.maxLoad).toBe(0);
     expect(parse('sip: { max_load: 0.8 }').config.sip.maxLoad).toBe(0.8);
+  });
+
+  it('takes sip.udp_read_window as a duration of at most 20ms (0 turns the read window off)', () => {
+    expect(parse('sip: { udp_read_window: 0 }').config.sip.udpReadWindow).toBe(0);
+    expect(parse('sip: { udp_read_window: 5ms }').config.sip.udpReadWindow).toBe(5);
+    expect(parse('sip: { udp_read_window: 20ms }').config.sip.udpReadWindow).toBe(20);
+    expect(problemsOf('sip: { udp_read_window: 21ms }')).toEqual(["sip.udp_read_window: must be at most 20ms (a datagram's reading waits up to this long) (line 1)"]);
+    expect(problemsOf('sip: { udp_read_window: 1s }')).toEqual(["sip.udp_read_window: must be at most 20ms (a datagram's reading waits up to this long) (line 1)"]);
+    expect(problemsOf('sip: { udp_read_window: soon }')).toEqual(['sip.udp_read_window: not a duration: a number with ms, s, m or h (a bare number is seconds) (line 1)']);
   });
 
   it('refuses unknown keys, suggesting the near one', () => {

@@ -188,6 +188,7 @@ export function normalize(raw: RawConfig, ctx: NormalizeContext): Config {
       maxConnectionsPerIp: sip.max_connections_per_ip ?? 64,
       dnsServers: sip.dns_servers ?? [],
       maxLoad: sip.max_load ?? 0.99,
+      udpReadWindow: ms(sip.udp_read_window, '1ms'),
     },
     workers: raw.workers ?? 1,
     log: { level: raw.log?.level ?? 'info' },

@@ -213,6 +213,7 @@ export const RawConfigSchema = obj({
     max_message: opt(Size),
     max_headers: opt(count(1)),
     max_connections_per_ip: opt(count(0)),
+    udp_read_window: opt(Duration),
     max_load: opt(Type.Number({ minimum: 0, exclusiveMaximum: 1, errorMessage: 'expected a share of the time, 0 ≤ max_load < 1 (0 = never refuse)' })),
     dns_servers: opt(list(Type.String({
       format: 'sipfront-dns-server',

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { isLoopback, parseSipUri } from './addresses.js';
 import type { PathSegment, Problem } from './problems.js';
 import { parseDuration as msOf } from './units.js';
+import { MAX_READ_WINDOW_MS } from '@sipfront/core';
 
 export interface SemanticContext {
   readonly cwd: string;
@@ -179,6 +180,10 @@ export function checkSemantics(raw: unknown, ctx: SemanticContext): SemanticResu
   if (t2 < t1) error(['sip', 't2'], 'must not be less than sip.t1');
   if (stateless && sip['timer_c'] !== undefined) warn(['sip', 'timer_c'], 'unused with mode: stateless (no Timer C without transactions)');
   if (int(sip['max_message']) === 0) error(['sip', 'max_message'], 'must be more than 0');
+  const window = msOf(sip['udp_read_window']);
+  if (window !== null && window > MAX_READ_WINDOW_MS) {
+    error(['sip', 'udp_read_window'], `must be at most ${MAX_READ_WINDOW_MS}ms (a datagram's reading waits up to this long)`);
+  }
 
   // trunks
   const trunks = items(root['trunks']);

@@ -172,6 +172,11 @@ export interface SipConfig {
   readonly dnsServers: readonly string[];
   /** load shedding: the event loop's busy share above which new requests start getting 503; 0 = never */
   readonly maxLoad: number;
+  /**
+   * ms a UDP socket's next read waits after one that emptied its queue, so that what comes
+   * meanwhile is read in one wake-up (batched reading only); 0 = every datagram wakes the proxy
+   */
+  readonly udpReadWindow: number;
 }
 
 export interface Config {
