@@ -38,8 +38,8 @@
 typedef struct {
   napi_env env;
   uv_poll_t poll;
-  // read coalescing (coalesce_ms > 0): after a read that emptied the socket's queue, the poll
-  // stops and this timer reads what came meanwhile in one batch (see on_readable)
+  // the read window (sip.udp_read_window; coalesce_ms > 0): after a read that emptied the
+  // socket's queue, the poll stops and this timer reads what came meanwhile at once (after_read)
   uv_timer_t timer;
   unsigned coalesce_ms;
   int waiting;
@@ -178,7 +178,7 @@ static int read_batch(reader_t *r, int status) {
 static void on_coalesced(uv_timer_t *timer);
 static void on_readable(uv_poll_t *handle, int status, int events);
 
-// Read coalescing. A wake-up of the process costs far more than reading one more datagram does
+// The read window (read coalescing). A wake-up of the process costs far more than reading one more datagram does
 // (a context switch, the caches refilled, a turn of the event loop, a send call for what the
 // batch produced): at a few hundred calls a second each datagram would otherwise be a wake-up of
 // its own. After a read that emptied the queue (fewer than `slots`), the poll stops and the
