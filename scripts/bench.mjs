@@ -56,6 +56,8 @@ const USAGE = `usage: pnpm bench [options]
                          --ab-node-arg=--max-semi-space-size=4
   --ab-cli FILE          A/B of two builds, the same way: "on" runs this sipfront CLI (a copy of an
                          earlier dist, say), "off" the one under test (--sipfront-cli or the default)
+  --ab-yaml TEXT         A/B of a config setting, the same way: "on" has TEXT appended to sipfront's
+                         config (after --sipfront-yaml), "off" not, e.g. --ab-yaml 'sip: { udp_read_window: 0 }'
   --own-session          each proxy in a session of its own: with the kernel's sched_autogroup the
                          proxy then shares the CPUs with the sipp processes group against group (as a
                          service in its own cgroup), not thread against thread (the default)
@@ -96,6 +98,7 @@ const { values: opt } = parseArgs({
     'own-session': { type: 'boolean', default: false },
     'ab-node-arg': { type: 'string', multiple: true, default: [] },
     'ab-cli': { type: 'string' },
+    'ab-yaml': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     json: { type: 'string' },
@@ -144,6 +147,14 @@ if (AB_CLI !== undefined) {
   OVERHEAD_OFF.cli = {};
   OVERHEADS.push('cli');
 }
+// --ab-yaml: "on" has the text in its config
+const AB_YAML = opt['ab-yaml'];
+if (AB_YAML !== undefined) {
+  if (OVERHEADS.length > 0) fail('--ab-yaml cannot be combined with --overhead, --ab-node-arg or --ab-cli');
+  if (AB_YAML.trim() === '') fail('--ab-yaml: give the YAML that "on" adds to the config');
+  OVERHEAD_OFF.yaml = {};
+  OVERHEADS.push('yaml');
+}
 if (OVERHEADS.length > 0 && opt.vs !== undefined) fail('--overhead cannot be combined with --vs kamailio');
 if (OVERHEADS.length > 0 && opt['cpu-prof']) fail('--overhead cannot be combined with --cpu-prof');
 if (OVERHEADS.includes('trace') && /^trace:/m.test(opt['sipfront-yaml'] ?? '')) fail('--overhead trace: --sipfront-yaml must not set trace:');
@@ -154,7 +165,7 @@ if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fai
 const DURATION = Number(opt.duration);
 const ROUNDS = Number(opt.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) fail(`--rounds: a whole number ≥ 1, got ${opt.rounds}`);
-if (ROUNDS > 1 && OVERHEADS.length > 0) fail('--rounds cannot be combined with --overhead, --ab-node-arg or --ab-cli (they run three rounds of their own)');
+if (ROUNDS > 1 && OVERHEADS.length > 0) fail('--rounds cannot be combined with --overhead, --ab-node-arg, --ab-cli or --ab-yaml (they run three rounds of their own)');
 const WARMUP = Number(opt.warmup);
 const WARMUP_RATE = opt['warmup-rate'] !== undefined ? Number(opt['warmup-rate']) : Math.min(500, RATES[0]);
 const HOLD_MS = Number(opt.hold);
@@ -1115,7 +1126,7 @@ const OVERHEAD_MAX_PCT = 5;
  * `overhead: { name, state, round }`.
  */
 async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
-  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : {};
+  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
   const on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
   proxies.push(on);
   const off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
@@ -1193,7 +1204,7 @@ function overheadLine(o) {
   const doubt = [!o.allClean && 'not every run clean', !o.quiet && 'the machine was busy'].filter(Boolean).join(', ');
   const pss = o.meanPssOnMB === null || o.meanPssOffMB === null ? '' : `; mean peak PSS on ${o.meanPssOnMB} MB, off ${o.meanPssOffMB} MB`;
   return `  ${o.rate}/s: mean CPU s/1000 on ${o.meanOn.toFixed(4)}, off ${o.meanOff.toFixed(4)}: overhead ` +
-    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%${o.name === 'node-arg' || o.name === 'cli' ? '' : `, ${verdict}`}${pss}${doubt ? ` (doubtful: ${doubt})` : ''}`;
+    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%${o.name === 'node-arg' || o.name === 'cli' || o.name === 'yaml' ? '' : `, ${verdict}`}${pss}${doubt ? ` (doubtful: ${doubt})` : ''}`;
 }
 
 // --- main ---------------------------------------------------------------------------------------------
@@ -1309,9 +1320,9 @@ async function main() {
   const overheads = OVERHEADS.flatMap((name) => RATES.map((rate) => overheadResult(steps, name, rate)));
   for (const name of OVERHEADS) {
     log('');
-    const offText = { trace: 'trace: { capture: off }', security: 'security: { enabled: false }', 'node-arg': 'without them', cli: SIPFRONT_CLI }[name];
-    const title = name === 'node-arg' ? `A/B of node ${AB_NODE_ARGS.join(' ')}` : name === 'cli' ? 'A/B of two builds' : `overhead of ${name}`;
-    const onText = name === 'node-arg' ? 'with the options' : name === 'cli' ? AB_CLI : 'the generated config';
+    const offText = { trace: 'trace: { capture: off }', security: 'security: { enabled: false }', 'node-arg': 'without them', cli: SIPFRONT_CLI, yaml: 'the generated config' }[name];
+    const title = name === 'node-arg' ? `A/B of node ${AB_NODE_ARGS.join(' ')}` : name === 'cli' ? 'A/B of two builds' : name === 'yaml' ? 'A/B of a config setting' : `overhead of ${name}`;
+    const onText = name === 'node-arg' ? 'with the options' : name === 'cli' ? AB_CLI : name === 'yaml' ? `the generated config and ${AB_YAML}` : 'the generated config';
     log(`${title} (${name}-on: ${onText}; ${name}-off: ${offText}),` +
       ` CPU s per 1000 calls of the proxy's processes, runs in the order they ran:`);
     log(table(steps.filter((s) => s.overhead?.name === name), OVERHEAD_COLUMNS));
@@ -1399,6 +1410,7 @@ async function main() {
       nodeArgs: opt['node-arg'],
       abNodeArgs: AB_NODE_ARGS,
       abCli: AB_CLI ?? null,
+      abYaml: AB_YAML ?? null,
       clean: { failed: 0, retransPctBelow: CLEAN_RETRANS_PCT, achievedAtLeast: CLEAN_MIN_ACHIEVED },
     },
     headline: heads,
