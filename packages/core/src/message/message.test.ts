@@ -54,6 +54,15 @@ describe('SipMessage: reading headers', () => {
     expect(m.toTag).toBeUndefined();
     expect(m.to?.uri).toBe('sip:bob@example.com');
     expect(m.callId).toBe('a84b4c76e66710');
+    expect(m.callId).toBe(m.callId); // one string while no header changes
+    m.set('call-id', 'changed@example.com');
+    expect(m.callId).toBe('changed@example.com');
+    m.remove('call-id');
+    expect(m.callId).toBeUndefined();
+    m.append('Call-ID', 'again@example.com');
+    expect(m.callId).toBe('again@example.com');
+    const n = parse();
+    expect(n.callId).toBe('a84b4c76e66710');
     expect(m.cseq).toEqual({ seq: 314159, method: 'INVITE' });
     expect(m.maxForwards).toBe(70);
     expect(m.contacts().map((c) => c?.nameAddr?.uri)).toEqual(['sip:alice@198.51.100.10', 'sip:alice@192.0.2.99']);

@@ -161,6 +161,22 @@ describe('call trace storage', () => {
     expect(t.stats().bytes).toBeLessThanOrEqual(size * 10 + 50);
   });
 
+  it('names every message\'s endpoints right while their interned ids are freed and reused', () => {
+    const size = invite('e0').length;
+    // room for two messages: each call's INVITE pushes out the one before, and with it its endpoints
+    const t = createCallTrace({ calls: 100, maxBytes: size * 2 + 10, capture: 'all' });
+    const peers: Endpoint[] = [];
+    for (let i = 0; i < 12; i++) peers.push({ transport: i % 3 === 0 ? 'tcp' : 'udp', address: `198.51.100.${1 + (i % 5)}`, port: 5060 + (i % 4) });
+    for (let i = 0; i < 60; i++) {
+      const peer = peers[(i * 7) % peers.length]!;
+      // a new object each time, as a datagram's source is
+      rec(t, 'in', invite(`e${i}`), { ...peer });
+      const c = t.get(`e${i}`)!;
+      const p = peer.address.includes(':') ? `[${peer.address}]` : peer.address;
+      expect(c.messages.map((m) => `${m.from} ${m.to}`)).toEqual([`${peer.transport}:${p}:${peer.port} udp:192.0.2.1:5060`]);
+    }
+  });
+
   it('grows the ring up to maxBytes while it would overwrite traced calls', () => {
     const t = createCallTrace({ calls: 100_000, maxBytes: 8 << 20, capture: 'all' });
     const n = Math.ceil((3 << 20) / invite('c0').length);
