@@ -54,8 +54,10 @@ export const traceShare = (trace: Config['trace'], workers: number): { calls: nu
 
 export const wireCalls = (config: Config, events: EventHub, workers = 1): CallWiring => {
   const trace = createCallTrace({ ...traceShare(config.trace, workers), capture: config.trace.capture });
+  // a summary is built for an event only while someone listens (the console's live view)
+  trace.onCallWanted = () => events.listeners() > 0;
   trace.onCall = (event, call) => {
-    if (events.listeners() > 0) events.publish('call', { event, ...summaryView(call) });
+    events.publish('call', { event, ...summaryView(call) });
   };
   const service: CallService = {
     list: () => trace.list().map(summaryView),

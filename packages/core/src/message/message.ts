@@ -94,6 +94,11 @@ export class SipMessage {
   private cRoutes: Array<NameAddr | undefined> | undefined = undefined;
   private cRecordRoutes: Array<NameAddr | undefined> | undefined = undefined;
   private cRuri: Uri | null | undefined = undefined;
+  /**
+   * the Call-ID, read once: it is asked for by every table keyed on it (trace, dialogs, shedding)
+   * and stays when other headers change (a Via or Record-Route added, Max-Forwards set)
+   */
+  private cCallId: string | null | undefined = undefined;
 
   get isRequest(): boolean {
     return this.status === 0;
@@ -316,7 +321,9 @@ export class SipMessage {
     }
   }
 
-  private changed(): void {
+  /** drops the typed views; the Call-ID too when `key` (the header changed) is it or unknown */
+  private changed(key?: string): void {
+    if (key === undefined || key === 'call-id') this.cCallId = undefined;
     this.cLists = undefined;
     this.cVias = undefined;
     this.cTopVia = undefined;
@@ -330,8 +337,9 @@ export class SipMessage {
 
   /** Adds a header line before all others (Via, Record-Route). */
   prepend(name: string, value: string): void {
-    this.headers.unshift({ name, key: headerKey(name), value, raw: undefined });
-    this.changed();
+    const key = headerKey(name);
+    this.headers.unshift({ name, key, value, raw: undefined });
+    this.changed(key);
   }
 
   /** Adds a header line before the first line with the same key, or at the end. */
@@ -341,12 +349,13 @@ export class SipMessage {
     const h: Header = { name, key, value, raw: undefined };
     if (i === -1) this.headers.push(h);
     else this.headers.splice(i, 0, h);
-    this.changed();
+    this.changed(key);
   }
 
   append(name: string, value: string): void {
-    this.headers.push({ name, key: headerKey(name), value, raw: undefined });
-    this.changed();
+    const key = headerKey(name);
+    this.headers.push({ name, key, value, raw: undefined });
+    this.changed(key);
   }
 
   /** Replaces the first header with this name's key (keeping its position), removes the others. */
@@ -357,16 +366,18 @@ export class SipMessage {
       this.append(name, value);
       return;
     }
-    const old = this.headers[i]!;
-    this.headers[i] = { name: old.name, key, value, raw: undefined };
-    this.headers = this.headers.filter((h, j) => j <= i || h.key !== key);
-    this.changed();
+    const hs = this.headers;
+    hs[i] = { name: hs[i]!.name, key, value, raw: undefined };
+    this.hs = hs.filter((h, j) => j <= i || h.key !== key);
+    this.changed(key);
   }
 
   remove(key: string): void {
-    const before = this.headers.length;
-    this.headers = this.headers.filter((h) => h.key !== key);
-    if (this.headers.length !== before) this.changed();
+    const hs = this.headers;
+    const kept = hs.filter((h) => h.key !== key);
+    if (kept.length === hs.length) return;
+    this.hs = kept;
+    this.changed(key);
   }
 
   /** Removes the first item of a list header (our Via from a response, our Route). */
@@ -405,7 +416,7 @@ export class SipMessage {
           if (ne >= 0) no[5 * i + 1] = -ne - 1;
           no[5 * i + 2] = vs;
           this.offs = no;
-          this.changed();
+          this.changed(key);
           return;
         }
       }
@@ -417,7 +428,7 @@ export class SipMessage {
         nk.splice(i, 1);
         this.offs = no;
         this.ks = nk;
-        this.changed();
+        this.changed(key);
         return;
       }
     }
@@ -435,7 +446,7 @@ export class SipMessage {
       if (items.length <= 1) this.headers.splice(first, 1);
       else this.headers[first] = { name: h.name, key: h.key, value: items.slice(1).join(', '), raw: undefined };
     }
-    this.changed();
+    this.changed(key);
   }
 
   /** Removes the last item of a list header (the Request-URI a strict router moved into Route). */
@@ -447,7 +458,7 @@ export class SipMessage {
     const rest = splitCommas_(h.value).slice(0, -1);
     if (rest.length === 0) this.headers.splice(last.header, 1);
     else this.headers[last.header] = { name: h.name, key: h.key, value: rest.join(', '), raw: undefined };
-    this.changed();
+    this.changed(key);
   }
 
   /** Replaces the first item of a list header, keeping the others on that line. */
@@ -464,7 +475,7 @@ export class SipMessage {
       v = items.join(', ');
     }
     this.headers[first] = { name: h.name, key: h.key, value: v, raw: undefined };
-    this.changed();
+    this.changed(key);
   }
 
   setRequestUri(uri: string): void {
@@ -513,7 +524,9 @@ export class SipMessage {
   }
 
   get callId(): string | undefined {
-    return this.get('call-id');
+    let c = this.cCallId;
+    if (c === undefined) c = this.cCallId = this.get('call-id') ?? null;
+    return c ?? undefined;
   }
 
   get cseq(): CSeq | undefined {
@@ -697,6 +710,7 @@ export class SipMessage {
       m.bytes = this.bytes;
     }
     m.body = this.body;
+    m.cCallId = this.cCallId;
     return m;
   }
 }

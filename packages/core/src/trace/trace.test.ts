@@ -198,3 +198,92 @@ describe('call trace storage', () => {
     expect(small.get('d49995')!.messages[0]!.bytes.toString()).toBe(invite('d49995').toString());
   });
 });
+
+describe('call trace table', () => {
+  const invite = (callId: string) => msg('INVITE sip:600@example.com SIP/2.0', callId, '1 INVITE');
+  const ringing = (callId: string) => msg('SIP/2.0 180 Ringing', callId, '1 INVITE', ';tag=b');
+
+  it('finds every traced call by its Call-ID, and no other, while calls come and go in any order', () => {
+    // small rings: calls leave by count and by bytes, out of the order they started
+    const t = createCallTrace({ calls: 40, maxBytes: 12_000, capture: 'all' });
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    // short ids, ids of 48 and 49 characters (the table keeps 48 bytes; longer ones are kept as
+    // strings), ids that differ only at the end
+    const ids: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const k = i % 4;
+      ids.push(k === 0 ? `s${i}` : k === 1 ? `${'x'.repeat(44)}${String(i).padStart(4, '0')}` : k === 2 ? `${'y'.repeat(45)}${String(i).padStart(4, '0')}` : `${i}@host.example`);
+    }
+    const started: string[] = [];
+    for (let step = 0; step < 3000; step++) {
+      if (started.length < ids.length && (started.length === 0 || rnd(3) === 0)) {
+        const id = ids[started.length]!;
+        started.push(id);
+        rec(t, 'in', invite(id), caller);
+      } else {
+        const id = started[rnd(started.length)]!;
+        rec(t, 'in', ringing(id), backend);
+      }
+      if (step % 50 !== 0) continue;
+      const listed = t.list().map((c) => c.callId);
+      expect(listed.length).toBe(t.stats().calls);
+      expect(listed.length).toBeLessThanOrEqual(40);
+      const set = new Set(listed);
+      for (const id of started) {
+        const c = t.get(id);
+        expect(c !== undefined).toBe(set.has(id));
+        if (c === undefined) continue;
+        expect(c.summary.callId).toBe(id);
+        // the messages are this call's: each carries its Call-ID
+        for (const m of c.messages) expect(m.bytes.toString()).toContain(`Call-ID: ${id}\r\n`);
+        expect(c.messages[0]!.firstLine).toBe('INVITE sip:600@example.com SIP/2.0');
+        expect(c.summary.messages).toBe(c.messages.length);
+      }
+      expect(t.stats().bytes).toBe(listed.reduce((n, id) => n + t.get(id)!.messages.reduce((k, m) => k + m.bytes.length, 0), 0));
+    }
+    expect(started.length).toBeGreaterThan(500);
+    // the newest call is kept, listed first
+    expect(t.list()[0]!.callId).toBe(started[started.length - 1]);
+  });
+
+  it('keeps a Call-ID beyond latin1 or of any length exactly', () => {
+    const t = createCallTrace({ calls: 10, maxBytes: 1 << 20, capture: 'all' });
+    const odd = ['ü€-1@host', 'a'.repeat(300), 'a'.repeat(299) + 'b'];
+    for (const id of odd) {
+      const m = parseMessage(invite('placeholder'));
+      m.set('Call-ID', id);
+      const data = m.toBuffer();
+      t.record('in', m, data, caller, me);
+    }
+    for (const id of odd) expect(t.get(id)?.summary.callId).toBe(id);
+    expect(t.get('a'.repeat(298) + 'b')).toBeUndefined();
+    expect(t.list().map((c) => c.callId)).toEqual([...odd].reverse());
+  });
+
+  it('builds a summary for call events only while someone wants them, with the INVITE’s parties', () => {
+    const t = createCallTrace({ calls: 10, maxBytes: 1 << 20, capture: 'all' });
+    const seen: string[] = [];
+    let wanted = false;
+    t.onCallWanted = () => wanted;
+    t.onCall = (e, c) => seen.push(`${e} ${c.callId} ${c.from} ${c.to} ${c.ruri} ${c.state} ${c.status}`);
+    rec(t, 'in', invite('q1'), caller);
+    rec(t, 'out', msg('SIP/2.0 603 Decline', 'q1', '1 INVITE', ';tag=b'), caller);
+    expect(seen).toEqual([]);
+    wanted = true;
+    rec(t, 'in', invite('q2'), caller);
+    rec(t, 'out', msg('SIP/2.0 603 Decline', 'q2', '1 INVITE', ';tag=b'), caller);
+    expect(seen).toEqual([
+      'start q2 sip:1001@example.com sip:600@example.com sip:600@example.com trying null',
+      'end q2 sip:1001@example.com sip:600@example.com sip:600@example.com failed 603',
+    ]);
+    // the first call's parties are read from its stored INVITE when listed
+    expect(t.list().map((c) => `${c.callId} ${c.from} ${c.to} ${c.ruri} ${c.state} ${c.status}`)).toEqual([
+      'q2 sip:1001@example.com sip:600@example.com sip:600@example.com failed 603',
+      'q1 sip:1001@example.com sip:600@example.com sip:600@example.com failed 603',
+    ]);
+  });
+});

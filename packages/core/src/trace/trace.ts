@@ -1,11 +1,15 @@
 // Call traces: every message of recent calls, in order, as sent and received, so an operator
 // can see *why* a call failed (the console's ladder, `ctl calls`, `GET /calls/:id`). Bounded by
-// call count and bytes; the oldest calls go first. Recording is cheap and GC-light: each message's
-// bytes are copied into one ring buffer (never pinning the caller's Buffer or its pool slab), its
-// metadata goes into typed arrays, and the TracedMessage views are only built by `get()`.
+// call count and bytes; the oldest calls go first. Recording is cheap and leaves nothing for the
+// collector: each message's bytes are copied into one ring buffer (never pinning the caller's
+// Buffer or its pool slab), its metadata and its call's go into typed arrays (the Call-ID too, as
+// bytes in a hash table of our own), and the summaries and message views are built only when
+// asked for (`list()`, `get()`). A call traced for seconds used to be a dozen small objects and
+// strings that lived long enough to be promoted to the old generation, whose growth then drove
+// the major collections: at 1,000 calls/s that cost more than the recording itself.
 import type { SipMessage } from '../message/message.js';
+import { parseMessage } from '../message/parser.js';
 import type { Endpoint } from '../transport/types.js';
-import { fresh } from '../transaction/retain.js';
 
 export type TraceCapture = 'all' | 'off' | 'filtered';
 
@@ -65,18 +69,10 @@ export interface CallTrace {
   readonly filter: TraceFilter;
   /** call start and end events */
   onCall?: (event: 'start' | 'end', call: CallSummary) => void;
+  /** when set, onCall is called (and its summary built) only while this says true */
+  onCallWanted?: () => boolean;
   /** traced calls, their bytes, and the byte ring's size */
   stats(): { calls: number; bytes: number; ring: number };
-}
-
-interface CallEntry {
-  summary: CallSummary;
-  /** sequence numbers of the call's first and last messages (a list linked through `mNext`) */
-  first: number;
-  last: number;
-  count: number;
-  bytes: number;
-  dead: boolean;
 }
 
 const ep = (e: Endpoint): string => `${e.transport}:${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
@@ -124,29 +120,214 @@ const describe = (b: Buffer): { firstLine: string; method: string; status: numbe
   return { firstLine, method, status, cseq };
 };
 
+/** bytes of a Call-ID kept in the call table; a longer one is kept as a string beside it */
+const KEY_W = 48;
+const STATES: ReadonlyArray<CallSummary['state']> = ['trying', 'ringing', 'answered', 'failed', 'ended'];
+const TRYING = 0;
+const RINGING = 1;
+const ANSWERED = 2;
+const FAILED = 3;
+const ENDED = 4;
+
+/** FNV-1a over the string's UTF-16 code units (a Call-ID's are latin1 bytes as the parser gives them) */
+const hashOf = (s: string): number => {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+  return h | 0;
+};
+
+const latin1Only = (s: string): boolean => {
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 255) return false;
+  return true;
+};
+
+/** a copy of its own: a slice of a message would keep the message's whole text alive */
+const own = (v: string): string => (' ' + v).slice(1);
+
 export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let capture = options.capture;
   let filter: TraceFilter = options.filter ?? {};
   const maxBytes = Math.max(0, Math.floor(options.maxBytes));
-  // insertion order = age: the first entry is the oldest call
-  const calls = new Map<string, CallEntry>();
-  // the call of the last message: a message forwarded is recorded twice in a row (in, then out),
-  // and comparing two Call-IDs is cheaper than hashing one into the Map
-  let lastCallId = '';
-  let lastEntry: CallEntry | undefined;
-  // calls in the order they started, dead ones skipped: the oldest live call without iterating
-  // the Map (whose front fills with deleted slots that every values().next() walks over)
-  let order: CallEntry[] = [];
-  let orderHead = 0;
-  const oldest = (): CallEntry | undefined => {
-    while (orderHead < order.length && order[orderHead]!.dead) orderHead++;
-    if (orderHead > 1024 && orderHead * 2 > order.length) {
-      order = order.slice(orderHead);
-      orderHead = 0;
-    }
-    return order[orderHead];
-  };
+  const maxCalls = Math.max(0, Math.floor(options.calls));
+
+  // ---- the calls: a slot each, in typed arrays; a call is known by its number (`no`, counting
+  // from 0 in the order calls start), live while its slot still holds that number
+  let ccap = 0;
+  let cNo = new Float64Array(0);
+  let cStart = new Float64Array(0);
+  let cLastAt = new Float64Array(0);
+  let cEnd = new Float64Array(0); // -1: not ended
+  let cStatus = new Uint16Array(0); // 0: no final status yet
+  let cState = new Uint8Array(0);
+  let cCount = new Uint32Array(0);
+  let cBytes = new Float64Array(0);
+  /** sequence numbers of the call's first and last messages (a list linked through `mNext`) */
+  let cFirst = new Float64Array(0);
+  let cLast = new Float64Array(0);
+  let cHash = new Int32Array(0);
+  /** the Call-ID's length in `keys` (at slot * KEY_W), or -1 when it is in `cLong` */
+  let cKeyLen = new Int16Array(0);
+  let keys = Buffer.alloc(0);
+  let cLong: Array<string | undefined> = [];
+  /** From, To and Request-URI, read from the call's INVITE when first asked for */
+  let cParties: Array<[string, string, string] | undefined> = [];
+  let freeSlots: number[] = [];
+  let nextNo = 0;
+  let liveCalls = 0;
   let liveBytes = 0;
+
+  // the Call-ID → slot table: open addressing, linear probing, slot + 1 per entry (0: empty)
+  let table = new Int32Array(0);
+  let mask = 0;
+
+  // calls in the order they started (their numbers; slot = where each was), oldest first: the
+  // oldest live one without a scan. Dead ones are skipped at the front, and dropped all at once
+  // when a long-lived call holds the front while thousands end behind it.
+  let qNo = new Float64Array(1024);
+  let qSlot = new Int32Array(1024);
+  let qHead = 0;
+  let qTail = 0;
+
+  const live = (slot: number, no: number): boolean => slot >= 0 && cNo[slot] === no;
+
+  const growCalls = (): void => {
+    const n = Math.min(Math.max(256, ccap * 2), Math.max(1, maxCalls));
+    const grow = <T extends Float64Array | Uint16Array | Uint8Array | Uint32Array | Int32Array | Int16Array>(a: T, make: (n: number) => T, fill?: number): T => {
+      const b = make(n);
+      b.set(a);
+      if (fill !== undefined) b.fill(fill, a.length);
+      return b;
+    };
+    cNo = grow(cNo, (k) => new Float64Array(k), -1);
+    cStart = grow(cStart, (k) => new Float64Array(k));
+    cLastAt = grow(cLastAt, (k) => new Float64Array(k));
+    cEnd = grow(cEnd, (k) => new Float64Array(k));
+    cStatus = grow(cStatus, (k) => new Uint16Array(k));
+    cState = grow(cState, (k) => new Uint8Array(k));
+    cCount = grow(cCount, (k) => new Uint32Array(k));
+    cBytes = grow(cBytes, (k) => new Float64Array(k));
+    cFirst = grow(cFirst, (k) => new Float64Array(k));
+    cLast = grow(cLast, (k) => new Float64Array(k));
+    cHash = grow(cHash, (k) => new Int32Array(k));
+    cKeyLen = grow(cKeyLen, (k) => new Int16Array(k));
+    const nk = Buffer.allocUnsafeSlow(n * KEY_W);
+    keys.copy(nk);
+    keys = nk;
+    for (let s = n - 1; s >= ccap; s--) freeSlots.push(s);
+    ccap = n;
+    // a table at most half full
+    let size = 1024;
+    while (size < ccap * 2) size *= 2;
+    table = new Int32Array(size);
+    mask = size - 1;
+    for (let s = 0; s < ccap; s++) if (cNo[s]! >= 0) place(s);
+  };
+
+  const place = (slot: number): void => {
+    let i = cHash[slot]! & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  };
+
+  const keyIs = (slot: number, callId: string): boolean => {
+    const len = cKeyLen[slot]!;
+    if (len < 0) return cLong[slot] === callId;
+    if (len !== callId.length) return false;
+    const base = slot * KEY_W;
+    for (let k = 0; k < len; k++) if (keys[base + k] !== callId.charCodeAt(k)) return false;
+    return true;
+  };
+
+  const lookup = (callId: string): number => {
+    if (ccap === 0) return -1;
+    const h = hashOf(callId);
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = table[i]!;
+      if (v === 0) return -1;
+      if (cHash[v - 1] === h && keyIs(v - 1, callId)) return v - 1;
+    }
+  };
+
+  /** takes the slot out of the table (backward shift: no tombstones) */
+  const unplace = (slot: number): void => {
+    let i = cHash[slot]! & mask;
+    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    for (;;) {
+      table[i] = 0;
+      let j = i;
+      for (;;) {
+        j = (j + 1) & mask;
+        const v = table[j]!;
+        if (v === 0) return;
+        const k = cHash[v - 1]! & mask;
+        // the entry at j stays when its home k lies cyclically in (i, j]
+        if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
+        table[i] = v;
+        i = j;
+        break;
+      }
+    }
+  };
+
+  const callIdOf = (slot: number): string => {
+    const len = cKeyLen[slot]!;
+    return len < 0 ? cLong[slot]! : keys.toString('latin1', slot * KEY_W, slot * KEY_W + len);
+  };
+
+  // the call of the last message: a message forwarded is recorded twice in a row (in, then out),
+  // and comparing two Call-IDs is cheaper than hashing one
+  let lastCallId: string | undefined;
+  let lastSlot = -1;
+  let lastNo = -1;
+
+  const evict = (slot: number): void => {
+    if (cNo[slot]! < 0) return;
+    unplace(slot);
+    cNo[slot] = -1;
+    cLong[slot] = undefined;
+    cParties[slot] = undefined;
+    liveCalls--;
+    liveBytes -= cBytes[slot]!;
+    freeSlots.push(slot);
+    if (slot === lastSlot) {
+      lastSlot = -1;
+      lastCallId = undefined;
+    }
+  };
+
+  const pushOrder = (no: number, slot: number): void => {
+    if (qTail === qNo.length) {
+      // compact (dead calls out, the rest to the front), then grow if still more than half full
+      let w = 0;
+      for (let r = qHead; r < qTail; r++) {
+        if (live(qSlot[r]!, qNo[r]!)) {
+          qNo[w] = qNo[r]!;
+          qSlot[w] = qSlot[r]!;
+          w++;
+        }
+      }
+      qHead = 0;
+      qTail = w;
+      if (w * 2 > qNo.length) {
+        const n = qNo.length * 2;
+        const a = new Float64Array(n);
+        a.set(qNo);
+        const b = new Int32Array(n);
+        b.set(qSlot);
+        qNo = a;
+        qSlot = b;
+      }
+    }
+    qNo[qTail] = no;
+    qSlot[qTail] = slot;
+    qTail++;
+  };
+
+  /** the slot of the oldest live call, -1 when none */
+  const oldest = (): number => {
+    while (qHead < qTail && !live(qSlot[qHead]!, qNo[qHead]!)) qHead++;
+    return qHead < qTail ? qSlot[qHead]! : -1;
+  };
 
   // ---- the byte ring: messages in write order; a lap wraps to 0 when the next one does not fit
   let ring: Buffer | undefined;
@@ -162,9 +343,14 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let mDir = new Uint8Array(mcap);
   let mRemote = new Uint32Array(mcap);
   let mLocal = new Uint32Array(mcap);
-  let owner: Array<CallEntry | undefined> = new Array<CallEntry | undefined>(mcap).fill(undefined);
+  /** the call each message belongs to: its slot and number */
+  let mSlot = new Int32Array(mcap);
+  let mNo = new Float64Array(mcap);
   let tail = 0;
   let head = 0;
+
+  /** whether message slot i still belongs to a traced call */
+  const owned = (i: number): boolean => live(mSlot[i]!, mNo[i]!);
 
   // ---- endpoints, interned and reference-counted by the messages in the metadata ring
   const epObj: Array<Endpoint | undefined> = [];
@@ -172,8 +358,27 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   const epRefs: number[] = [];
   const byAddr = new Map<string, number[]>();
   const freeIds: number[] = [];
+  // the id last interned for an endpoint on each port (modulo its size): most messages come from
+  // and go to a few peers, whose ids this finds without hashing the address. Checked against the
+  // endpoint the id stands for, so a freed or reused id is never taken for another endpoint.
+  const recent = new Int32Array(64).fill(-1);
 
   const intern = (e: Endpoint): number => {
+    const slot = e.port & 63;
+    const r = recent[slot]!;
+    if (r !== -1) {
+      const o = epObj[r];
+      if (o !== undefined && (o === e || (o.port === e.port && o.address === e.address && o.transport === e.transport))) {
+        epRefs[r]!++;
+        return r;
+      }
+    }
+    const id = internSlow(e);
+    recent[slot] = id;
+    return id;
+  };
+
+  const internSlow = (e: Endpoint): number => {
     const list = byAddr.get(e.address);
     if (list !== undefined) {
       for (let k = 0; k < list.length; k++) {
@@ -210,23 +415,11 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
 
   const epText = (id: number): string => (epStr[id] ??= ep(epObj[id]!));
 
-  const evict = (e: CallEntry): void => {
-    if (e.dead) return;
-    e.dead = true;
-    if (e === lastEntry) {
-      lastEntry = undefined;
-      lastCallId = '';
-    }
-    calls.delete(e.summary.callId);
-    liveBytes -= e.bytes;
-  };
-
   /** drops the oldest message of the metadata ring, evicting its call when still traced */
   const dropTail = (): void => {
     const i = tail % mcap;
-    const o = owner[i];
-    if (o !== undefined) evict(o);
-    owner[i] = undefined;
+    if (owned(i)) evict(mSlot[i]!);
+    mSlot[i] = -1;
     release(mRemote[i]!);
     release(mLocal[i]!);
     tail++;
@@ -241,7 +434,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     const dir = new Uint8Array(n);
     const remote = new Uint32Array(n);
     const local = new Uint32Array(n);
-    const own = new Array<CallEntry | undefined>(n).fill(undefined);
+    const slot = new Int32Array(n);
+    const no = new Float64Array(n);
     for (let s = tail; s < head; s++) {
       const i = s % mcap;
       const j = s % n;
@@ -252,7 +446,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       dir[j] = mDir[i]!;
       remote[j] = mRemote[i]!;
       local[j] = mLocal[i]!;
-      own[j] = owner[i];
+      slot[j] = mSlot[i]!;
+      no[j] = mNo[i]!;
     }
     mcap = n;
     mOff = off;
@@ -262,7 +457,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     mDir = dir;
     mRemote = remote;
     mLocal = local;
-    owner = own;
+    mSlot = slot;
+    mNo = no;
   };
 
   /**
@@ -276,8 +472,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     let p = 0;
     for (let s = tail; s < head; s++) {
       const i = s % mcap;
-      const o = owner[i];
-      if (o !== undefined && !o.dead) {
+      if (owned(i)) {
         const from = mOff[i]!;
         ring!.copy(nb, p, from, from + mLen[i]!);
         mOff[i] = p;
@@ -315,8 +510,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         // the previous lap's messages lie at wpos and after; wrapping drops all of them
         const hit = wrap ? o >= wpos || o < len : o >= wpos && o < wpos + len;
         if (!hit) break;
-        const ow = owner[i];
-        if (ow !== undefined && !ow.dead && cap < maxBytes) {
+        if (cap < maxBytes && owned(i)) {
           blocked = true;
           break;
         }
@@ -330,19 +524,19 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     }
   };
 
-  const store = (entry: CallEntry, direction: 'in' | 'out', data: Buffer, remote: Endpoint, local: Endpoint, now: number): void => {
+  const store = (slot: number, no: number, direction: 'in' | 'out', data: Buffer, remote: Endpoint, local: Endpoint, now: number): void => {
     const len = data.length;
     if (len === 0 || len > maxBytes) return;
     const off = room(len);
-    if (entry.dead) return;
+    if (cNo[slot] !== no) return;
     if (head - tail === mcap) {
       if (mcap < MAX_META) growMeta();
       else {
         dropTail();
-        if (entry.dead) return;
+        if (cNo[slot] !== no) return;
       }
     }
-    ring!.set(data, off);
+    data.copy(ring!, off);
     wpos = off + len;
     const seq = head++;
     const i = seq % mcap;
@@ -353,12 +547,13 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     mDir[i] = direction === 'in' ? 0 : 1;
     mRemote[i] = intern(remote);
     mLocal[i] = intern(local);
-    owner[i] = entry;
-    if (entry.last === -1) entry.first = seq;
-    else mNext[entry.last % mcap] = seq;
-    entry.last = seq;
-    entry.count++;
-    entry.bytes += len;
+    mSlot[i] = slot;
+    mNo[i] = no;
+    if (cCount[slot] === 0) cFirst[slot] = seq;
+    else mNext[cLast[slot]! % mcap] = seq;
+    cLast[slot] = seq;
+    cCount[slot]!++;
+    cBytes[slot]! += len;
     liveBytes += len;
   };
 
@@ -369,6 +564,84 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     if (ips.includes(remote.address)) return true;
     const hay = `${msg.uri} ${msg.get('from') ?? ''} ${msg.get('to') ?? ''}`;
     return (filter.match ?? []).some((m) => m.length > 0 && hay.includes(m));
+  };
+
+  /** a new call's slot (the oldest calls go while there are `calls` of them), -1 when none may be kept */
+  const open = (callId: string, now: number): number => {
+    if (maxCalls === 0) return -1;
+    while (liveCalls >= maxCalls) {
+      const o = oldest();
+      if (o === -1) break;
+      evict(o);
+    }
+    if (freeSlots.length === 0) growCalls();
+    const slot = freeSlots.pop();
+    if (slot === undefined) return -1;
+    const no = nextNo++;
+    cNo[slot] = no;
+    cStart[slot] = now;
+    cLastAt[slot] = now;
+    cEnd[slot] = -1;
+    cStatus[slot] = 0;
+    cState[slot] = TRYING;
+    cCount[slot] = 0;
+    cBytes[slot] = 0;
+    cFirst[slot] = -1;
+    cLast[slot] = -1;
+    const h = hashOf(callId);
+    cHash[slot] = h;
+    if (callId.length <= KEY_W && latin1Only(callId)) {
+      cKeyLen[slot] = callId.length;
+      keys.write(callId, slot * KEY_W, 'latin1');
+    } else {
+      cKeyLen[slot] = -1;
+      // a copy: a slice of the message would keep its whole text
+      cLong[slot] = own(callId);
+    }
+    place(slot);
+    liveCalls++;
+    pushOrder(no, slot);
+    return slot;
+  };
+
+  const partiesOf = (m: SipMessage): [string, string, string] => [own(m.from?.uri ?? ''), own(m.to?.uri ?? ''), own(m.uri)];
+
+  const parties = (slot: number): [string, string, string] => {
+    let p = cParties[slot];
+    if (p !== undefined) return p;
+    // read from the call's first message, the INVITE that started it
+    const first = cCount[slot] === 0 ? -1 : cFirst[slot]!;
+    if (first < 0) return ['', '', ''];
+    const i = first % mcap;
+    p = partiesOf(parseMessage(ring!.subarray(mOff[i]!, mOff[i]! + mLen[i]!)));
+    cParties[slot] = p;
+    return p;
+  };
+
+  const summaryOf = (slot: number): CallSummary => {
+    const [from, to, ruri] = parties(slot);
+    const end = cEnd[slot]!;
+    const status = cStatus[slot]!;
+    return {
+      callId: callIdOf(slot),
+      startedAt: cStart[slot]!,
+      lastAt: cLastAt[slot]!,
+      endedAt: end < 0 ? null : end,
+      from,
+      to,
+      ruri,
+      status: status === 0 ? null : status,
+      state: STATES[cState[slot]!]!,
+      messages: cCount[slot]!,
+    };
+  };
+
+  /** `msg`: the INVITE that starts the call, whose parties are at hand */
+  const emit = (event: 'start' | 'end', slot: number, msg?: SipMessage): void => {
+    const on = trace.onCall;
+    if (on === undefined || trace.onCallWanted?.() === false) return;
+    if (msg !== undefined && cParties[slot] === undefined) cParties[slot] = partiesOf(msg);
+    on(event, summaryOf(slot));
   };
 
   const trace: CallTrace = {
@@ -386,89 +659,61 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       if (capture === 'off') return;
       const callId = msg.callId;
       if (callId === undefined) return;
-      let entry = callId === lastCallId ? lastEntry : calls.get(callId);
-      if (entry === undefined) {
+      let slot = callId === lastCallId && cNo[lastSlot] === lastNo ? lastSlot : lookup(callId);
+      const now = Date.now();
+      if (slot === -1) {
         // a call starts with an INVITE outside a dialog; probes, registrations and the rest are not calls
         if (msg.method !== 'INVITE' || msg.toTag !== undefined) return;
         if (!admitted(msg, remote)) return;
-        const at = Date.now();
-        entry = {
-          // copies: a slice of the message would keep its whole text for as long as the call is listed
-          summary: {
-            callId: fresh(callId),
-            startedAt: at,
-            lastAt: at,
-            endedAt: null,
-            from: fresh(msg.from?.uri ?? ''),
-            to: fresh(msg.to?.uri ?? ''),
-            ruri: fresh(msg.uri),
-            status: null,
-            state: 'trying',
-            messages: 0,
-          },
-          first: -1,
-          last: -1,
-          count: 0,
-          bytes: 0,
-          dead: false,
-        };
-        calls.set(entry.summary.callId, entry);
-        order.push(entry);
-        if (order.length - orderHead > 4 * calls.size + 1024) {
-          // calls ended by the ring behind a long-lived one: keep the live ones only
-          order = order.filter((e) => !e.dead);
-          orderHead = 0;
-        }
-        trace.onCall?.('start', entry.summary);
-        while (calls.size > options.calls) {
-          const o = oldest();
-          if (o === undefined) break;
-          evict(o);
-        }
-        if (entry.dead) return;
-      }
-      const now = Date.now();
-      store(entry, direction, data, remote, localEp, now);
-      if (!entry.dead) {
-        lastCallId = entry.summary.callId;
-        lastEntry = entry;
-      }
-      const s = entry.summary;
-      s.lastAt = now;
-      s.messages = entry.count;
-      if (msg.status === 0) return;
+        slot = open(callId, now);
+        if (slot === -1) return;
+        const no = cNo[slot]!;
+        store(slot, no, direction, data, remote, localEp, now);
+        if (cNo[slot] !== no) return;
+        emit('start', slot, msg);
+        if (cNo[slot] !== no) return;
+      } else store(slot, cNo[slot]!, direction, data, remote, localEp, now);
+      if (cNo[slot]! < 0) return;
+      lastCallId = callId;
+      lastSlot = slot;
+      lastNo = cNo[slot]!;
+      cLastAt[slot] = now;
+      const status = msg.status;
+      if (status === 0) return;
       const cs = msg.cseq;
-      if (cs?.method === 'INVITE' && s.endedAt === null) {
-        if (msg.status >= 180 && msg.status < 200 && s.state === 'trying') s.state = 'ringing';
-        else if (msg.status >= 200 && msg.status < 300) {
-          s.state = 'answered';
-          s.status = msg.status;
-        } else if (msg.status >= 300 && direction === 'out' && s.state !== 'answered') {
+      if (cs === undefined || cEnd[slot]! >= 0) return;
+      const state = cState[slot]!;
+      if (cs.method === 'INVITE') {
+        if (status >= 180 && status < 200 && state === TRYING) cState[slot] = RINGING;
+        else if (status >= 200 && status < 300) {
+          cState[slot] = ANSWERED;
+          cStatus[slot] = status;
+        } else if (status >= 300 && direction === 'out' && state !== ANSWERED) {
           // what sipfront told the caller is the call's outcome
-          s.state = 'failed';
-          s.status = msg.status;
-          s.endedAt = now;
-          trace.onCall?.('end', s);
+          cState[slot] = FAILED;
+          cStatus[slot] = status;
+          cEnd[slot] = now;
+          emit('end', slot);
         }
-      } else if (cs?.method === 'BYE' && s.state === 'answered' && s.endedAt === null && direction === 'out') {
-        s.state = 'ended';
-        s.endedAt = now;
-        trace.onCall?.('end', s);
+      } else if (cs.method === 'BYE' && state === ANSWERED && direction === 'out') {
+        cState[slot] = ENDED;
+        cEnd[slot] = now;
+        emit('end', slot);
       }
     },
     list() {
       const out: CallSummary[] = [];
-      for (const e of calls.values()) out.push(e.summary);
-      return out.reverse();
+      for (let r = qTail - 1; r >= qHead; r--) if (live(qSlot[r]!, qNo[r]!)) out.push(summaryOf(qSlot[r]!));
+      return out;
     },
     get(callId) {
-      const e = calls.get(callId);
-      if (e === undefined) return undefined;
+      const slot = lookup(callId);
+      if (slot === -1) return undefined;
       const messages: TracedMessage[] = [];
       // one copy of the call's bytes: the views stay valid when the ring moves on
-      const all = Buffer.allocUnsafeSlow(e.bytes);
+      const all = Buffer.allocUnsafeSlow(cBytes[slot]!);
       let p = 0;
-      for (let s = e.first; s !== -1; s = mNext[s % mcap]!) {
+      for (let s = cCount[slot] === 0 ? -1 : cFirst[slot]!; s !== -1; s = mNext[s % mcap]!) {
         const i = s % mcap;
         const len = mLen[i]!;
         const from = mOff[i]!;
@@ -492,10 +737,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
           dst: epObj[dst]!,
         });
       }
-      return { summary: e.summary, messages };
+      return { summary: summaryOf(slot), messages };
     },
     stats() {
-      return { calls: calls.size, bytes: liveBytes, ring: cap };
+      return { calls: liveCalls, bytes: liveBytes, ring: cap };
     },
   };
   return trace;
