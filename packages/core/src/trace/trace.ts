@@ -168,10 +168,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   /** the Call-ID's length in `keys` (at slot * KEY_W), or -1 when it is in `cLong` */
   let cKeyLen = new Int16Array(0);
   let keys = Buffer.alloc(0);
-  let cLong: Array<string | undefined> = [];
+  const cLong: Array<string | undefined> = [];
   /** From, To and Request-URI, read from the call's INVITE when first asked for */
-  let cParties: Array<[string, string, string] | undefined> = [];
-  let freeSlots: number[] = [];
+  const cParties: Array<[string, string, string] | undefined> = [];
+  const freeSlots: number[] = [];
   let nextNo = 0;
   let liveCalls = 0;
   let liveBytes = 0;
