@@ -129,9 +129,47 @@ const ANSWERED = 2;
 const FAILED = 3;
 const ENDED = 4;
 
-/** FNV-1a over the string's UTF-16 code units (a Call-ID's are latin1 bytes as the parser gives them) */
-const hashOf = (s: string): number => {
-  let h = 0x811c9dc5;
+// A call's fields, at slot * CS in one Float64Array: what a message updates first, in one cache line.
+const CS = 16;
+/** the call's number (calls are numbered from 0 in the order they start); -1: a free slot */
+const C_NO = 0;
+/** sequence number of its last message (its messages are a list linked through M_NEXT) */
+const C_LAST = 1;
+const C_COUNT = 2;
+const C_BYTES = 3;
+const C_LAST_AT = 4;
+/** -1 while not ended */
+const C_END = 5;
+const C_STATE = 6;
+/** 0 while no final status */
+const C_STATUS = 7;
+const C_START = 8;
+/** sequence number of its first message; -1 while none */
+const C_FIRST = 9;
+const C_HASH = 10;
+/** the Call-ID's length in `keys` (at slot * KEY_W); -1 when kept in `cLong` */
+const C_KEY_LEN = 11;
+
+// A message's fields, at (seq % mcap) * MS in one Float64Array.
+const MS = 8;
+/** where its bytes are in the ring, and how many */
+const M_OFF = 0;
+const M_LEN = 1;
+/** ms since the epoch */
+const M_AT = 2;
+/** sequence number of its call's next message; -1: none */
+const M_NEXT = 3;
+/** interned endpoint ids */
+const M_REMOTE = 4;
+const M_LOCAL = 5;
+/** (slot + 1) * 2 + direction (0 in, 1 out): slot -1 when it belongs to no call */
+const M_SLOT_DIR = 6;
+/** its call's number (the call is still traced while its slot holds that number) */
+const M_NO = 7;
+
+/** FNV-1a over the string's UTF-16 code units (a Call-ID's are latin1 bytes as the parser gives them), from a seed */
+const hashOf = (s: string, seed: number): number => {
+  let h = seed;
   for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
   return h | 0;
 };
@@ -149,24 +187,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let filter: TraceFilter = options.filter ?? {};
   const maxBytes = Math.max(0, Math.floor(options.maxBytes));
   const maxCalls = Math.max(0, Math.floor(options.calls));
+  // a seed of this trace's own: Call-IDs chosen to collide in one process's table do not in another's
+  const seed = (0x811c9dc5 ^ Math.floor(Math.random() * 0x100000000)) | 0;
 
-  // ---- the calls: a slot each, in typed arrays; a call is known by its number (`no`, counting
-  // from 0 in the order calls start), live while its slot still holds that number
+  // ---- the calls: a slot each (see CS)
   let ccap = 0;
-  let cNo = new Float64Array(0);
-  let cStart = new Float64Array(0);
-  let cLastAt = new Float64Array(0);
-  let cEnd = new Float64Array(0); // -1: not ended
-  let cStatus = new Uint16Array(0); // 0: no final status yet
-  let cState = new Uint8Array(0);
-  let cCount = new Uint32Array(0);
-  let cBytes = new Float64Array(0);
-  /** sequence numbers of the call's first and last messages (a list linked through `mNext`) */
-  let cFirst = new Float64Array(0);
-  let cLast = new Float64Array(0);
-  let cHash = new Int32Array(0);
-  /** the Call-ID's length in `keys` (at slot * KEY_W), or -1 when it is in `cLong` */
-  let cKeyLen = new Int16Array(0);
+  let calls = new Float64Array(0);
   let keys = Buffer.alloc(0);
   const cLong: Array<string | undefined> = [];
   /** From, To and Request-URI, read from the call's INVITE when first asked for */
@@ -176,7 +202,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let liveCalls = 0;
   let liveBytes = 0;
 
-  // the Call-ID → slot table: open addressing, linear probing, slot + 1 per entry (0: empty)
+  // the Call-ID → slot table: open addressing, linear probing; pairs of slot + 1 (0: empty) and hash
   let table = new Int32Array(0);
   let mask = 0;
 
@@ -188,28 +214,22 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let qHead = 0;
   let qTail = 0;
 
-  const live = (slot: number, no: number): boolean => slot >= 0 && cNo[slot] === no;
+  const live = (slot: number, no: number): boolean => slot >= 0 && calls[slot * CS + C_NO] === no;
+
+  const place = (slot: number): void => {
+    const h = calls[slot * CS + C_HASH]!;
+    let i = h & mask;
+    while (table[2 * i] !== 0) i = (i + 1) & mask;
+    table[2 * i] = slot + 1;
+    table[2 * i + 1] = h;
+  };
 
   const growCalls = (): void => {
     const n = Math.min(Math.max(256, ccap * 2), Math.max(1, maxCalls));
-    const grow = <T extends Float64Array | Uint16Array | Uint8Array | Uint32Array | Int32Array | Int16Array>(a: T, make: (n: number) => T, fill?: number): T => {
-      const b = make(n);
-      b.set(a);
-      if (fill !== undefined) b.fill(fill, a.length);
-      return b;
-    };
-    cNo = grow(cNo, (k) => new Float64Array(k), -1);
-    cStart = grow(cStart, (k) => new Float64Array(k));
-    cLastAt = grow(cLastAt, (k) => new Float64Array(k));
-    cEnd = grow(cEnd, (k) => new Float64Array(k));
-    cStatus = grow(cStatus, (k) => new Uint16Array(k));
-    cState = grow(cState, (k) => new Uint8Array(k));
-    cCount = grow(cCount, (k) => new Uint32Array(k));
-    cBytes = grow(cBytes, (k) => new Float64Array(k));
-    cFirst = grow(cFirst, (k) => new Float64Array(k));
-    cLast = grow(cLast, (k) => new Float64Array(k));
-    cHash = grow(cHash, (k) => new Int32Array(k));
-    cKeyLen = grow(cKeyLen, (k) => new Int16Array(k));
+    const nc = new Float64Array(n * CS);
+    nc.set(calls);
+    for (let s = ccap; s < n; s++) nc[s * CS + C_NO] = -1;
+    calls = nc;
     const nk = Buffer.allocUnsafeSlow(n * KEY_W);
     keys.copy(nk);
     keys = nk;
@@ -218,19 +238,13 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     // a table at most half full
     let size = 1024;
     while (size < ccap * 2) size *= 2;
-    table = new Int32Array(size);
+    table = new Int32Array(size * 2);
     mask = size - 1;
-    for (let s = 0; s < ccap; s++) if (cNo[s]! >= 0) place(s);
-  };
-
-  const place = (slot: number): void => {
-    let i = cHash[slot]! & mask;
-    while (table[i] !== 0) i = (i + 1) & mask;
-    table[i] = slot + 1;
+    for (let s = 0; s < ccap; s++) if (calls[s * CS + C_NO]! >= 0) place(s);
   };
 
   const keyIs = (slot: number, callId: string): boolean => {
-    const len = cKeyLen[slot]!;
+    const len = calls[slot * CS + C_KEY_LEN]!;
     if (len < 0) return cLong[slot] === callId;
     if (len !== callId.length) return false;
     const base = slot * KEY_W;
@@ -240,29 +254,30 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
 
   const lookup = (callId: string): number => {
     if (ccap === 0) return -1;
-    const h = hashOf(callId);
+    const h = hashOf(callId, seed);
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const v = table[i]!;
+      const v = table[2 * i]!;
       if (v === 0) return -1;
-      if (cHash[v - 1] === h && keyIs(v - 1, callId)) return v - 1;
+      if (table[2 * i + 1] === h && keyIs(v - 1, callId)) return v - 1;
     }
   };
 
   /** takes the slot out of the table (backward shift: no tombstones) */
   const unplace = (slot: number): void => {
-    let i = cHash[slot]! & mask;
-    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    let i = calls[slot * CS + C_HASH]! & mask;
+    while (table[2 * i] !== slot + 1) i = (i + 1) & mask;
     for (;;) {
-      table[i] = 0;
+      table[2 * i] = 0;
       let j = i;
       for (;;) {
         j = (j + 1) & mask;
-        const v = table[j]!;
+        const v = table[2 * j]!;
         if (v === 0) return;
-        const k = cHash[v - 1]! & mask;
+        const k = table[2 * j + 1]! & mask;
         // the entry at j stays when its home k lies cyclically in (i, j]
         if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
-        table[i] = v;
+        table[2 * i] = v;
+        table[2 * i + 1] = table[2 * j + 1]!;
         i = j;
         break;
       }
@@ -270,7 +285,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   };
 
   const callIdOf = (slot: number): string => {
-    const len = cKeyLen[slot]!;
+    const len = calls[slot * CS + C_KEY_LEN]!;
     return len < 0 ? cLong[slot]! : keys.toString('latin1', slot * KEY_W, slot * KEY_W + len);
   };
 
@@ -281,13 +296,14 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let lastNo = -1;
 
   const evict = (slot: number): void => {
-    if (cNo[slot]! < 0) return;
+    const c = slot * CS;
+    if (calls[c + C_NO]! < 0) return;
     unplace(slot);
-    cNo[slot] = -1;
+    calls[c + C_NO] = -1;
     cLong[slot] = undefined;
     cParties[slot] = undefined;
     liveCalls--;
-    liveBytes -= cBytes[slot]!;
+    liveBytes -= calls[c + C_BYTES]!;
     freeSlots.push(slot);
     if (slot === lastSlot) {
       lastSlot = -1;
@@ -334,23 +350,16 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let cap = 0;
   let wpos = 0;
 
-  // ---- message metadata, a ring indexed by sequence number (slot = seq % mcap), tail..head live
+  // ---- message metadata (see MS), a ring indexed by sequence number, tail..head live
   let mcap = INITIAL_META;
-  let mOff = new Uint32Array(mcap);
-  let mLen = new Uint32Array(mcap);
-  let mAt = new Float64Array(mcap);
-  let mNext = new Float64Array(mcap);
-  let mDir = new Uint8Array(mcap);
-  let mRemote = new Uint32Array(mcap);
-  let mLocal = new Uint32Array(mcap);
-  /** the call each message belongs to: its slot and number */
-  let mSlot = new Int32Array(mcap);
-  let mNo = new Float64Array(mcap);
+  let meta = new Float64Array(mcap * MS);
   let tail = 0;
   let head = 0;
 
-  /** whether message slot i still belongs to a traced call */
-  const owned = (i: number): boolean => live(mSlot[i]!, mNo[i]!);
+  /** the slot of the call the message at `m` (its offset in meta) belongs to, -1 when none */
+  const slotAt = (m: number): number => (meta[m + M_SLOT_DIR]! >> 1) - 1;
+  /** whether the message at `m` still belongs to a traced call */
+  const owned = (m: number): boolean => live(slotAt(m), meta[m + M_NO]!);
 
   // ---- endpoints, interned and reference-counted by the messages in the metadata ring
   const epObj: Array<Endpoint | undefined> = [];
@@ -417,48 +426,20 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
 
   /** drops the oldest message of the metadata ring, evicting its call when still traced */
   const dropTail = (): void => {
-    const i = tail % mcap;
-    if (owned(i)) evict(mSlot[i]!);
-    mSlot[i] = -1;
-    release(mRemote[i]!);
-    release(mLocal[i]!);
+    const m = (tail % mcap) * MS;
+    if (owned(m)) evict(slotAt(m));
+    meta[m + M_SLOT_DIR] = 0;
+    release(meta[m + M_REMOTE]!);
+    release(meta[m + M_LOCAL]!);
     tail++;
   };
 
   const growMeta = (): void => {
     const n = mcap * 2;
-    const off = new Uint32Array(n);
-    const len = new Uint32Array(n);
-    const at = new Float64Array(n);
-    const next = new Float64Array(n);
-    const dir = new Uint8Array(n);
-    const remote = new Uint32Array(n);
-    const local = new Uint32Array(n);
-    const slot = new Int32Array(n);
-    const no = new Float64Array(n);
-    for (let s = tail; s < head; s++) {
-      const i = s % mcap;
-      const j = s % n;
-      off[j] = mOff[i]!;
-      len[j] = mLen[i]!;
-      at[j] = mAt[i]!;
-      next[j] = mNext[i]!;
-      dir[j] = mDir[i]!;
-      remote[j] = mRemote[i]!;
-      local[j] = mLocal[i]!;
-      slot[j] = mSlot[i]!;
-      no[j] = mNo[i]!;
-    }
+    const nm = new Float64Array(n * MS);
+    for (let s = tail; s < head; s++) nm.set(meta.subarray((s % mcap) * MS, (s % mcap) * MS + MS), (s % n) * MS);
     mcap = n;
-    mOff = off;
-    mLen = len;
-    mAt = at;
-    mNext = next;
-    mDir = dir;
-    mRemote = remote;
-    mLocal = local;
-    mSlot = slot;
-    mNo = no;
+    meta = nm;
   };
 
   /**
@@ -471,15 +452,16 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     const nb = Buffer.allocUnsafeSlow(n);
     let p = 0;
     for (let s = tail; s < head; s++) {
-      const i = s % mcap;
-      if (owned(i)) {
-        const from = mOff[i]!;
-        ring!.copy(nb, p, from, from + mLen[i]!);
-        mOff[i] = p;
-        p += mLen[i]!;
+      const m = (s % mcap) * MS;
+      const len = meta[m + M_LEN]!;
+      if (owned(m)) {
+        const from = meta[m + M_OFF]!;
+        ring!.copy(nb, p, from, from + len);
+        meta[m + M_OFF] = p;
+        p += len;
       } else {
-        mOff[i] = p;
-        mLen[i] = 0;
+        meta[m + M_OFF] = p;
+        meta[m + M_LEN] = 0;
       }
     }
     ring = nb;
@@ -505,12 +487,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       const wrap = wpos + len > cap;
       let blocked = false;
       while (tail < head) {
-        const i = tail % mcap;
-        const o = mOff[i]!;
+        const m = (tail % mcap) * MS;
+        const o = meta[m + M_OFF]!;
         // the previous lap's messages lie at wpos and after; wrapping drops all of them
         const hit = wrap ? o >= wpos || o < len : o >= wpos && o < wpos + len;
         if (!hit) break;
-        if (cap < maxBytes && owned(i)) {
+        if (cap < maxBytes && owned(m)) {
           blocked = true;
           break;
         }
@@ -524,36 +506,36 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     }
   };
 
-  const store = (slot: number, no: number, direction: 'in' | 'out', data: Buffer, remote: Endpoint, local: Endpoint, now: number): void => {
+  const store = (slot: number, no: number, dir: number, data: Buffer, remote: Endpoint, local: Endpoint, now: number): void => {
     const len = data.length;
     if (len === 0 || len > maxBytes) return;
     const off = room(len);
-    if (cNo[slot] !== no) return;
+    const c = slot * CS;
+    if (calls[c + C_NO] !== no) return;
     if (head - tail === mcap) {
       if (mcap < MAX_META) growMeta();
       else {
         dropTail();
-        if (cNo[slot] !== no) return;
+        if (calls[c + C_NO] !== no) return;
       }
     }
     data.copy(ring!, off);
     wpos = off + len;
     const seq = head++;
-    const i = seq % mcap;
-    mOff[i] = off;
-    mLen[i] = len;
-    mAt[i] = now;
-    mNext[i] = -1;
-    mDir[i] = direction === 'in' ? 0 : 1;
-    mRemote[i] = intern(remote);
-    mLocal[i] = intern(local);
-    mSlot[i] = slot;
-    mNo[i] = no;
-    if (cCount[slot] === 0) cFirst[slot] = seq;
-    else mNext[cLast[slot]! % mcap] = seq;
-    cLast[slot] = seq;
-    cCount[slot]!++;
-    cBytes[slot]! += len;
+    const m = (seq % mcap) * MS;
+    meta[m + M_OFF] = off;
+    meta[m + M_LEN] = len;
+    meta[m + M_AT] = now;
+    meta[m + M_NEXT] = -1;
+    meta[m + M_REMOTE] = intern(remote);
+    meta[m + M_LOCAL] = intern(local);
+    meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
+    meta[m + M_NO] = no;
+    if (calls[c + C_COUNT] === 0) calls[c + C_FIRST] = seq;
+    else meta[(calls[c + C_LAST]! % mcap) * MS + M_NEXT] = seq;
+    calls[c + C_LAST] = seq;
+    calls[c + C_COUNT]!++;
+    calls[c + C_BYTES]! += len;
     liveBytes += len;
   };
 
@@ -577,30 +559,28 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     if (freeSlots.length === 0) growCalls();
     const slot = freeSlots.pop();
     if (slot === undefined) return -1;
-    const no = nextNo++;
-    cNo[slot] = no;
-    cStart[slot] = now;
-    cLastAt[slot] = now;
-    cEnd[slot] = -1;
-    cStatus[slot] = 0;
-    cState[slot] = TRYING;
-    cCount[slot] = 0;
-    cBytes[slot] = 0;
-    cFirst[slot] = -1;
-    cLast[slot] = -1;
-    const h = hashOf(callId);
-    cHash[slot] = h;
+    const c = slot * CS;
+    calls[c + C_NO] = nextNo++;
+    calls[c + C_LAST] = -1;
+    calls[c + C_COUNT] = 0;
+    calls[c + C_BYTES] = 0;
+    calls[c + C_LAST_AT] = now;
+    calls[c + C_END] = -1;
+    calls[c + C_STATE] = TRYING;
+    calls[c + C_STATUS] = 0;
+    calls[c + C_START] = now;
+    calls[c + C_FIRST] = -1;
+    calls[c + C_HASH] = hashOf(callId, seed);
     if (callId.length <= KEY_W && latin1Only(callId)) {
-      cKeyLen[slot] = callId.length;
+      calls[c + C_KEY_LEN] = callId.length;
       keys.write(callId, slot * KEY_W, 'latin1');
     } else {
-      cKeyLen[slot] = -1;
-      // a copy: a slice of the message would keep its whole text
+      calls[c + C_KEY_LEN] = -1;
       cLong[slot] = own(callId);
     }
     place(slot);
     liveCalls++;
-    pushOrder(no, slot);
+    pushOrder(calls[c + C_NO]!, slot);
     return slot;
   };
 
@@ -610,29 +590,31 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     let p = cParties[slot];
     if (p !== undefined) return p;
     // read from the call's first message, the INVITE that started it
-    const first = cCount[slot] === 0 ? -1 : cFirst[slot]!;
+    const first = calls[slot * CS + C_FIRST]!;
     if (first < 0) return ['', '', ''];
-    const i = first % mcap;
-    p = partiesOf(parseMessage(ring!.subarray(mOff[i]!, mOff[i]! + mLen[i]!)));
+    const m = (first % mcap) * MS;
+    const off = meta[m + M_OFF]!;
+    p = partiesOf(parseMessage(ring!.subarray(off, off + meta[m + M_LEN]!)));
     cParties[slot] = p;
     return p;
   };
 
   const summaryOf = (slot: number): CallSummary => {
     const [from, to, ruri] = parties(slot);
-    const end = cEnd[slot]!;
-    const status = cStatus[slot]!;
+    const c = slot * CS;
+    const end = calls[c + C_END]!;
+    const status = calls[c + C_STATUS]!;
     return {
       callId: callIdOf(slot),
-      startedAt: cStart[slot]!,
-      lastAt: cLastAt[slot]!,
+      startedAt: calls[c + C_START]!,
+      lastAt: calls[c + C_LAST_AT]!,
       endedAt: end < 0 ? null : end,
       from,
       to,
       ruri,
       status: status === 0 ? null : status,
-      state: STATES[cState[slot]!]!,
-      messages: cCount[slot]!,
+      state: STATES[calls[c + C_STATE]!]!,
+      messages: calls[c + C_COUNT]!,
     };
   };
 
@@ -659,45 +641,48 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       if (capture === 'off') return;
       const callId = msg.callId;
       if (callId === undefined) return;
-      let slot = callId === lastCallId && cNo[lastSlot] === lastNo ? lastSlot : lookup(callId);
+      let slot = callId === lastCallId && calls[lastSlot * CS + C_NO] === lastNo ? lastSlot : lookup(callId);
       const now = Date.now();
+      const dir = direction === 'in' ? 0 : 1;
+      let c = slot * CS;
       if (slot === -1) {
         // a call starts with an INVITE outside a dialog; probes, registrations and the rest are not calls
         if (msg.method !== 'INVITE' || msg.toTag !== undefined) return;
         if (!admitted(msg, remote)) return;
         slot = open(callId, now);
         if (slot === -1) return;
-        const no = cNo[slot]!;
-        store(slot, no, direction, data, remote, localEp, now);
-        if (cNo[slot] !== no) return;
+        c = slot * CS;
+        const no = calls[c + C_NO]!;
+        store(slot, no, dir, data, remote, localEp, now);
+        if (calls[c + C_NO] !== no) return;
         emit('start', slot, msg);
-        if (cNo[slot] !== no) return;
-      } else store(slot, cNo[slot]!, direction, data, remote, localEp, now);
-      if (cNo[slot]! < 0) return;
+        if (calls[c + C_NO] !== no) return;
+      } else store(slot, calls[c + C_NO]!, dir, data, remote, localEp, now);
+      if (calls[c + C_NO]! < 0) return;
       lastCallId = callId;
       lastSlot = slot;
-      lastNo = cNo[slot]!;
-      cLastAt[slot] = now;
+      lastNo = calls[c + C_NO]!;
+      calls[c + C_LAST_AT] = now;
       const status = msg.status;
       if (status === 0) return;
       const cs = msg.cseq;
-      if (cs === undefined || cEnd[slot]! >= 0) return;
-      const state = cState[slot]!;
+      if (cs === undefined || calls[c + C_END]! >= 0) return;
+      const state = calls[c + C_STATE]!;
       if (cs.method === 'INVITE') {
-        if (status >= 180 && status < 200 && state === TRYING) cState[slot] = RINGING;
+        if (status >= 180 && status < 200 && state === TRYING) calls[c + C_STATE] = RINGING;
         else if (status >= 200 && status < 300) {
-          cState[slot] = ANSWERED;
-          cStatus[slot] = status;
-        } else if (status >= 300 && direction === 'out' && state !== ANSWERED) {
+          calls[c + C_STATE] = ANSWERED;
+          calls[c + C_STATUS] = status;
+        } else if (status >= 300 && dir === 1 && state !== ANSWERED) {
           // what sipfront told the caller is the call's outcome
-          cState[slot] = FAILED;
-          cStatus[slot] = status;
-          cEnd[slot] = now;
+          calls[c + C_STATE] = FAILED;
+          calls[c + C_STATUS] = status;
+          calls[c + C_END] = now;
           emit('end', slot);
         }
-      } else if (cs.method === 'BYE' && state === ANSWERED && direction === 'out') {
-        cState[slot] = ENDED;
-        cEnd[slot] = now;
+      } else if (cs.method === 'BYE' && state === ANSWERED && dir === 1) {
+        calls[c + C_STATE] = ENDED;
+        calls[c + C_END] = now;
         emit('end', slot);
       }
     },
@@ -709,24 +694,25 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     get(callId) {
       const slot = lookup(callId);
       if (slot === -1) return undefined;
+      const c = slot * CS;
       const messages: TracedMessage[] = [];
       // one copy of the call's bytes: the views stay valid when the ring moves on
-      const all = Buffer.allocUnsafeSlow(cBytes[slot]!);
+      const all = Buffer.allocUnsafeSlow(calls[c + C_BYTES]!);
       let p = 0;
-      for (let s = cCount[slot] === 0 ? -1 : cFirst[slot]!; s !== -1; s = mNext[s % mcap]!) {
-        const i = s % mcap;
-        const len = mLen[i]!;
-        const from = mOff[i]!;
+      for (let s = calls[c + C_COUNT] === 0 ? -1 : calls[c + C_FIRST]!; s !== -1; ) {
+        const m = (s % mcap) * MS;
+        const len = meta[m + M_LEN]!;
+        const from = meta[m + M_OFF]!;
         ring!.copy(all, p, from, from + len);
         const bytes = all.subarray(p, p + len);
         p += len;
-        const r = mRemote[i]!;
-        const l = mLocal[i]!;
-        const inbound = mDir[i] === 0;
+        const r = meta[m + M_REMOTE]!;
+        const l = meta[m + M_LOCAL]!;
+        const inbound = (meta[m + M_SLOT_DIR]! & 1) === 0;
         const src = inbound ? r : l;
         const dst = inbound ? l : r;
         messages.push({
-          at: mAt[i]!,
+          at: meta[m + M_AT]!,
           direction: inbound ? 'in' : 'out',
           from: epText(src),
           to: epText(dst),
@@ -736,6 +722,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
           src: epObj[src]!,
           dst: epObj[dst]!,
         });
+        s = meta[m + M_NEXT]!;
       }
       return { summary: summaryOf(slot), messages };
     },
