@@ -293,6 +293,47 @@ describe('REST API over HTTP (memory store, token set)', () => {
     }
   });
 
+  it("/events streams a call's start and end with its parties, and /calls lists it the same", async () => {
+    const ctl = new AbortController();
+    const res = await fetch(`${sf.apiUrl}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const until = async (s: string): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!text.includes(s)) {
+        if (Date.now() > deadline) throw new Error(`no ${s} in ${text}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        text += Buffer.from(value).toString('utf8');
+      }
+    };
+    try {
+      await until(': connected');
+      // a stranger's INVITE: sipfront answers it itself (nothing from a stranger passes), which ends the call
+      const invite = request('INVITE', 'sip:600@example.com', { port: phone.port, to: '<sip:600@example.com>' });
+      const id = callIdOf(invite);
+      phone.send(invite);
+      const answer = await phone.next(3000, (m) => m.callId === id && m.status >= 300);
+      await until(`"event":"end","callId":"${id}"`);
+      const events = text
+        .split('\n\n')
+        .filter((e) => e.includes('event: call\n') && e.includes(id))
+        .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
+      const parties = { callId: id, from: 'sip:alice@127.0.0.1', to: 'sip:600@example.com', ruri: 'sip:600@example.com' };
+      expect(events).toEqual([
+        expect.objectContaining({ event: 'start', ...parties, state: 'trying', endedAt: null }),
+        expect.objectContaining({ event: 'end', ...parties, state: 'failed', status: answer.status }),
+      ]);
+      const listed = (await http('GET', '/api/v1/calls')).body.calls.find((c: { callId: string }) => c.callId === id);
+      expect(listed).toMatchObject({ ...parties, state: 'failed', status: answer.status });
+      expect(listed.messages).toBeGreaterThanOrEqual(2);
+      expect(listed.endedAt).toBe(events[1].endedAt);
+    } finally {
+      ctl.abort();
+    }
+  });
+
   it('/metrics has every metric of the contract, and counts change with traffic', async () => {
     const before = (await http('GET', '/metrics', undefined, { token: null })).text;
     for (const name of METRIC_NAMES) expect(before, name).toContain(`# TYPE ${name} `);
