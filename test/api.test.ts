@@ -264,50 +264,48 @@ describe('REST API over HTTP (memory store, token set)', () => {
     }
   });
 
-  it('/events streams destination state changes', async () => {
+  /** /events, read until a text appears (at most 5 s each) */
+  const openEvents = async () => {
     const ctl = new AbortController();
     const res = await fetch(`${sf.apiUrl}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
-    let text = '';
-    const until = async (s: string): Promise<void> => {
-      const deadline = Date.now() + 5000;
-      while (!text.includes(s)) {
-        if (Date.now() > deadline) throw new Error(`no ${s} in ${text}`);
-        const { value, done } = await reader.read();
-        if (done) throw new Error('stream ended');
-        text += Buffer.from(value).toString('utf8');
-      }
+    const stream = {
+      text: '',
+      async until(s: string): Promise<void> {
+        const deadline = Date.now() + 5000;
+        while (!stream.text.includes(s)) {
+          if (Date.now() > deadline) throw new Error(`no ${s} in ${stream.text}`);
+          const { value, done } = await reader.read();
+          if (done) throw new Error('stream ended');
+          stream.text += Buffer.from(value).toString('utf8');
+        }
+      },
+      close: () => ctl.abort(),
     };
+    return stream;
+  };
+
+  it('/events streams destination state changes', async () => {
+    const events = await openEvents();
+    const until = events.until;
     try {
       await until(': connected');
       await http('POST', '/api/v1/dispatcher/sets', { id: 20, destinations: [{ uri: 'sip:127.0.0.1:20' }] });
       await http('PATCH', `/api/v1/dispatcher/sets/20/destinations/${enc('sip:127.0.0.1:20')}`, { state: 'disabled' });
       await until('"to":"disabled"');
-      const event = text.split('\n\n').find((e) => e.includes('"to":"disabled"'))!;
+      const event = events.text.split('\n\n').find((e) => e.includes('"to":"disabled"'))!;
       expect(event).toMatch(/^id: \d+\nevent: destination\ndata: /m);
       expect(JSON.parse(event.slice(event.indexOf('data: ') + 6))).toMatchObject({ setId: 20, uri: 'sip:127.0.0.1:20', to: 'disabled', cause: 'operator' });
     } finally {
-      ctl.abort();
+      events.close();
       await http('DELETE', '/api/v1/dispatcher/sets/20');
     }
   });
 
   it("/events streams a call's start and end with its parties, and /calls lists it the same", async () => {
-    const ctl = new AbortController();
-    const res = await fetch(`${sf.apiUrl}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
-    expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    let text = '';
-    const until = async (s: string): Promise<void> => {
-      const deadline = Date.now() + 5000;
-      while (!text.includes(s)) {
-        if (Date.now() > deadline) throw new Error(`no ${s} in ${text}`);
-        const { value, done } = await reader.read();
-        if (done) throw new Error('stream ended');
-        text += Buffer.from(value).toString('utf8');
-      }
-    };
+    const stream = await openEvents();
+    const until = stream.until;
     try {
       await until(': connected');
       // a stranger's INVITE: sipfront answers it itself (nothing from a stranger passes), which ends the call
@@ -316,7 +314,7 @@ describe('REST API over HTTP (memory store, token set)', () => {
       phone.send(invite);
       const answer = await phone.next(3000, (m) => m.callId === id && m.status >= 300);
       await until(`"event":"end","callId":"${id}"`);
-      const events = text
+      const events = stream.text
         .split('\n\n')
         .filter((e) => e.includes('event: call\n') && e.includes(id))
         .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
@@ -330,7 +328,7 @@ describe('REST API over HTTP (memory store, token set)', () => {
       expect(listed.messages).toBeGreaterThanOrEqual(2);
       expect(listed.endedAt).toBe(events[1].endedAt);
     } finally {
-      ctl.abort();
+      stream.close();
     }
   });
 
