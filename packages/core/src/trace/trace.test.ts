@@ -287,3 +287,12 @@ describe('call trace table', () => {
     ]);
   });
 });
+
+describe('call trace limits', () => {
+  it('lists a call whose INVITE is larger than max_bytes with its parties and no messages', () => {
+    const t = createCallTrace({ calls: 10, maxBytes: 100, capture: 'all' });
+    rec(t, 'in', msg('INVITE sip:600@example.com SIP/2.0', 'big', '1 INVITE'), caller);
+    expect(t.list()).toEqual([expect.objectContaining({ callId: 'big', from: 'sip:1001@example.com', to: 'sip:600@example.com', ruri: 'sip:600@example.com', messages: 0 })]);
+    expect(t.get('big')!.messages).toEqual([]);
+  });
+});

@@ -594,7 +594,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     if (first < 0) return ['', '', ''];
     const m = (first % mcap) * MS;
     const off = meta[m + M_OFF]!;
-    p = partiesOf(parseMessage(ring!.subarray(off, off + meta[m + M_LEN]!)));
+    try {
+      p = partiesOf(parseMessage(ring!.subarray(off, off + meta[m + M_LEN]!)));
+    } catch {
+      // bytes that parsed once parse again; a listing never fails over one that would not
+      p = ['', '', ''];
+    }
     cParties[slot] = p;
     return p;
   };
@@ -655,6 +660,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         const no = calls[c + C_NO]!;
         store(slot, no, dir, data, remote, localEp, now);
         if (calls[c + C_NO] !== no) return;
+        // an INVITE too large to keep: its parties are not in the ring to be read later
+        if (calls[c + C_COUNT] === 0) cParties[slot] = partiesOf(msg);
         emit('start', slot, msg);
         if (calls[c + C_NO] !== no) return;
       } else store(slot, calls[c + C_NO]!, dir, data, remote, localEp, now);
