@@ -519,7 +519,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         if (calls[c + C_NO] !== no) return;
       }
     }
-    data.copy(ring!, off);
+    ring!.set(data, off);
     wpos = off + len;
     const seq = head++;
     const m = (seq % mcap) * MS;
