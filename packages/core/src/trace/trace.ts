@@ -9,6 +9,7 @@
 // the major collections: at 1,000 calls/s that cost more than the recording itself.
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parser.js';
+import { fresh } from '../transaction/retain.js';
 import type { Endpoint } from '../transport/types.js';
 
 export type TraceCapture = 'all' | 'off' | 'filtered';
@@ -178,9 +179,6 @@ const latin1Only = (s: string): boolean => {
   for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 255) return false;
   return true;
 };
-
-/** a copy of its own: a slice of a message would keep the message's whole text alive */
-const own = (v: string): string => (' ' + v).slice(1);
 
 export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let capture = options.capture;
@@ -576,7 +574,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       keys.write(callId, slot * KEY_W, 'latin1');
     } else {
       calls[c + C_KEY_LEN] = -1;
-      cLong[slot] = own(callId);
+      cLong[slot] = fresh(callId);
     }
     place(slot);
     liveCalls++;
@@ -584,7 +582,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     return slot;
   };
 
-  const partiesOf = (m: SipMessage): [string, string, string] => [own(m.from?.uri ?? ''), own(m.to?.uri ?? ''), own(m.uri)];
+  const partiesOf = (m: SipMessage): [string, string, string] => [fresh(m.from?.uri ?? ''), fresh(m.to?.uri ?? ''), fresh(m.uri)];
 
   const parties = (slot: number): [string, string, string] => {
     let p = cParties[slot];
