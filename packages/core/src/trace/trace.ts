@@ -6,7 +6,7 @@
 // bytes in a hash table of our own), and the summaries and message views are built only when
 // asked for (`list()`, `get()`). A call traced for seconds used to be a dozen small objects and
 // strings that lived long enough to be promoted to the old generation, whose growth then drove
-// the major collections: at 1,000 calls/s that cost more than the recording itself.
+// the major collections: at 1,000 calls/s about as much CPU as the recording itself.
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parser.js';
 import { fresh } from '../transaction/retain.js';
@@ -529,7 +529,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     meta[m + M_LOCAL] = intern(local);
     meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
     meta[m + M_NO] = no;
-    if (calls[c + C_COUNT] === 0) calls[c + C_FIRST] = seq;
+    if (calls[c + C_FIRST]! < 0) calls[c + C_FIRST] = seq;
     else meta[(calls[c + C_LAST]! % mcap) * MS + M_NEXT] = seq;
     calls[c + C_LAST] = seq;
     calls[c + C_COUNT]!++;
@@ -659,7 +659,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         store(slot, no, dir, data, remote, localEp, now);
         if (calls[c + C_NO] !== no) return;
         // an INVITE too large to keep: its parties are not in the ring to be read later
-        if (calls[c + C_COUNT] === 0) cParties[slot] = partiesOf(msg);
+        if (calls[c + C_FIRST]! < 0) cParties[slot] = partiesOf(msg);
         emit('start', slot, msg);
         if (calls[c + C_NO] !== no) return;
       } else store(slot, calls[c + C_NO]!, dir, data, remote, localEp, now);
@@ -704,7 +704,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       // one copy of the call's bytes: the views stay valid when the ring moves on
       const all = Buffer.allocUnsafeSlow(calls[c + C_BYTES]!);
       let p = 0;
-      for (let s = calls[c + C_COUNT] === 0 ? -1 : calls[c + C_FIRST]!; s !== -1; ) {
+      for (let s = calls[c + C_FIRST]!; s !== -1; ) {
         const m = (s % mcap) * MS;
         const len = meta[m + M_LEN]!;
         const from = meta[m + M_OFF]!;
