@@ -178,6 +178,28 @@ describe('call trace storage', () => {
     }
   });
 
+  it('frees the endpoints no traced call holds, and names the traced calls\' right after their ids are reused', () => {
+    // a scanner's spread of sources: each INVITE from an address of its own, 50 calls kept
+    const t = createCallTrace({ calls: 50, maxBytes: 1 << 20, capture: 'all' });
+    const peerOf = (i: number): Endpoint => ({ transport: 'udp', address: `10.${(i >> 8) & 255}.${i & 255}.1`, port: 5060 + (i % 7) });
+    const text = (e: Endpoint) => `${e.transport}:${e.address}:${e.port}`;
+    // one peer keeps calling: its endpoint is in use throughout
+    const steady: Endpoint = { transport: 'udp', address: '192.0.2.77', port: 5070 };
+    for (let i = 0; i < 5000; i++) {
+      rec(t, 'in', invite(`s${i}`), peerOf(i));
+      if (i % 10 === 0) rec(t, 'in', invite(`k${i}`), { ...steady });
+      if (i % 5 !== 0) continue;
+      for (const call of t.list()) {
+        const m = t.get(call.callId)!.messages[0]!;
+        const want = call.callId.startsWith('k') ? text(steady) : text(peerOf(Number(call.callId.slice(1))));
+        expect(`${m.from} ${m.to}`).toBe(`${want} udp:192.0.2.1:5060`);
+      }
+    }
+    expect(t.list()).toHaveLength(50);
+    // 5,002 endpoints came; the table keeps at most its limit (1,024) before it sweeps
+    expect(t.stats().endpoints).toBeLessThanOrEqual(1025);
+  });
+
   it('grows the ring up to maxBytes while it would overwrite traced calls', () => {
     const t = createCallTrace({ calls: 100_000, maxBytes: 8 << 20, capture: 'all' });
     const n = Math.ceil((3 << 20) / invite('c0').length);

@@ -7,6 +7,8 @@
 // asked for (`list()`, `get()`). A call traced for seconds used to be a dozen small objects and
 // strings that lived long enough to be promoted to the old generation, whose growth then drove
 // the major collections: at 1,000 calls/s about as much CPU as the recording itself.
+// Nothing is done for a message when it is overwritten: calls leave oldest first, so the oldest
+// traced call's guards (where its bytes and records may start) tell whether a write reaches one.
 import type { SipMessage } from '../message/message.js';
 import { parseMessage } from '../message/parser.js';
 import { fresh } from '../transaction/retain.js';
@@ -72,8 +74,8 @@ export interface CallTrace {
   onCall?: (event: 'start' | 'end', call: CallSummary) => void;
   /** when set, onCall is called (and its summary built) only while this says true */
   onCallWanted?: () => boolean;
-  /** traced calls, their bytes, and the byte ring's size */
-  stats(): { calls: number; bytes: number; ring: number };
+  /** traced calls, their bytes, the byte ring's size, and the endpoints interned */
+  stats(): { calls: number; bytes: number; ring: number; endpoints: number };
 }
 
 const ep = (e: Endpoint): string => `${e.transport}:${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
@@ -134,7 +136,7 @@ const ENDED = 4;
 const CS = 16;
 /** the call's number (calls are numbered from 0 in the order they start); -1: a free slot */
 const C_NO = 0;
-/** sequence number of its last message (its messages are a list linked through M_NEXT) */
+/** sequence number of its last message, -1 while none (its messages are a list linked back through M_PREV) */
 const C_LAST = 1;
 const C_COUNT = 2;
 const C_BYTES = 3;
@@ -150,6 +152,10 @@ const C_FIRST = 9;
 const C_HASH = 10;
 /** the Call-ID's length in `keys` (at slot * KEY_W); -1 when kept in `cLong` */
 const C_KEY_LEN = 11;
+/** no byte of the call lies in the ring before this position (counted in written bytes, see `room`) */
+const C_BYTE_GUARD = 12;
+/** nor any of its messages in the metadata ring before this sequence number */
+const C_SEQ_GUARD = 13;
 
 // A message's fields, at (seq % mcap) * MS in one Float64Array.
 const MS = 8;
@@ -158,12 +164,12 @@ const M_OFF = 0;
 const M_LEN = 1;
 /** ms since the epoch */
 const M_AT = 2;
-/** sequence number of its call's next message; -1: none */
-const M_NEXT = 3;
+/** sequence number of its call's previous message; -1: none */
+const M_PREV = 3;
 /** interned endpoint ids */
 const M_REMOTE = 4;
 const M_LOCAL = 5;
-/** (slot + 1) * 2 + direction (0 in, 1 out): slot -1 when it belongs to no call */
+/** (slot + 1) * 2 + direction (0 in, 1 out) */
 const M_SLOT_DIR = 6;
 /** its call's number (the call is still traced while its slot holds that number) */
 const M_NO = 7;
@@ -173,11 +179,6 @@ const hashOf = (s: string, seed: number): number => {
   let h = seed;
   for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
   return h | 0;
-};
-
-const latin1Only = (s: string): boolean => {
-  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 255) return false;
-  return true;
 };
 
 export const createCallTrace = (options: CallTraceOptions): CallTrace => {
@@ -203,11 +204,11 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   // the Call-ID → slot table: open addressing, linear probing; pairs of slot + 1 (0: empty) and hash
   let table = new Int32Array(0);
   let mask = 0;
+  /** the hash `lookup` computed last (a new call's, for `open`) */
+  let lastHash = 0;
 
-  // calls in the order they started (their numbers; slot = where each was), oldest first: the
-  // oldest live one without a scan. Dead ones are skipped at the front, and dropped all at once
-  // when a long-lived call holds the front while thousands end behind it.
-  let qNo = new Float64Array(1024);
+  // the traced calls' slots in the order they started, oldest first. Calls leave only oldest
+  // first (by count, by bytes, by metadata), so qHead..qTail are exactly the live ones.
   let qSlot = new Int32Array(1024);
   let qHead = 0;
   let qTail = 0;
@@ -251,8 +252,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   };
 
   const lookup = (callId: string): number => {
+    const h = (lastHash = hashOf(callId, seed));
     if (ccap === 0) return -1;
-    const h = hashOf(callId, seed);
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = table[2 * i]!;
       if (v === 0) return -1;
@@ -293,9 +294,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let lastSlot = -1;
   let lastNo = -1;
 
-  const evict = (slot: number): void => {
+  /** the oldest call leaves the trace (its messages stay where they are, unreachable, until overwritten) */
+  const evictOldest = (): void => {
+    const slot = qSlot[qHead++]!;
     const c = slot * CS;
-    if (calls[c + C_NO]! < 0) return;
     unplace(slot);
     calls[c + C_NO] = -1;
     cLong[slot] = undefined;
@@ -309,173 +311,164 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     }
   };
 
-  const pushOrder = (no: number, slot: number): void => {
-    if (qTail === qNo.length) {
-      // compact (dead calls out, the rest to the front), then grow if still more than half full
-      let w = 0;
-      for (let r = qHead; r < qTail; r++) {
-        if (live(qSlot[r]!, qNo[r]!)) {
-          qNo[w] = qNo[r]!;
-          qSlot[w] = qSlot[r]!;
-          w++;
-        }
-      }
+  const pushOrder = (slot: number): void => {
+    if (qTail === qSlot.length) {
+      const n = qTail - qHead;
+      if (n * 2 > qSlot.length) {
+        const a = new Int32Array(qSlot.length * 2);
+        a.set(qSlot.subarray(qHead, qTail));
+        qSlot = a;
+      } else qSlot.copyWithin(0, qHead, qTail);
       qHead = 0;
-      qTail = w;
-      if (w * 2 > qNo.length) {
-        const n = qNo.length * 2;
-        const a = new Float64Array(n);
-        a.set(qNo);
-        const b = new Int32Array(n);
-        b.set(qSlot);
-        qNo = a;
-        qSlot = b;
-      }
+      qTail = n;
     }
-    qNo[qTail] = no;
-    qSlot[qTail] = slot;
-    qTail++;
+    qSlot[qTail++] = slot;
   };
 
-  /** the slot of the oldest live call, -1 when none */
-  const oldest = (): number => {
-    while (qHead < qTail && !live(qSlot[qHead]!, qNo[qHead]!)) qHead++;
-    return qHead < qTail ? qSlot[qHead]! : -1;
-  };
-
-  // ---- the byte ring: messages in write order; a lap wraps to 0 when the next one does not fit
-  let ring: Buffer | undefined;
-  let cap = 0;
-  let wpos = 0;
-
-  // ---- message metadata (see MS), a ring indexed by sequence number, tail..head live
+  // ---- message metadata (see MS), a ring indexed by sequence number (mcap a power of two).
+  // Nothing is dropped from it: a message's record stays until overwritten, and before a record
+  // of a traced call would be, the ring grows (up to MAX_META) or that call leaves the trace.
   let mcap = INITIAL_META;
   let meta = new Float64Array(mcap * MS);
-  let tail = 0;
+  /** the next message's sequence number, and its index in the ring */
   let head = 0;
+  let hIdx = 0;
 
-  /** the slot of the call the message at `m` (its offset in meta) belongs to, -1 when none */
+  /** the slot of the call the message at `m` (its offset in meta) belongs to */
   const slotAt = (m: number): number => (meta[m + M_SLOT_DIR]! >> 1) - 1;
   /** whether the message at `m` still belongs to a traced call */
   const owned = (m: number): boolean => live(slotAt(m), meta[m + M_NO]!);
+  /** the first sequence number a traced call may have a message at */
+  const firstLiveSeq = (): number => (qHead < qTail ? calls[qSlot[qHead]! * CS + C_SEQ_GUARD]! : head);
 
-  // ---- endpoints, interned and reference-counted by the messages in the metadata ring
+  // ---- endpoints, interned; an id is freed once no traced call's message can hold it (each
+  // id remembers the last message that took it), swept when the table has grown to its limit
   const epObj: Array<Endpoint | undefined> = [];
   const epStr: Array<string | undefined> = [];
-  const epRefs: number[] = [];
+  const epLast: number[] = [];
   const byAddr = new Map<string, number[]>();
   const freeIds: number[] = [];
+  let epLive = 0;
+  let epLimit = 1024;
   // the id last interned for an endpoint on each port (modulo its size): most messages come from
   // and go to a few peers, whose ids this finds without hashing the address. Checked against the
   // endpoint the id stands for, so a freed or reused id is never taken for another endpoint.
   const recent = new Int32Array(64).fill(-1);
 
-  const intern = (e: Endpoint): number => {
+  const intern = (e: Endpoint, seq: number): number => {
     const slot = e.port & 63;
     const r = recent[slot]!;
     if (r !== -1) {
       const o = epObj[r];
       if (o !== undefined && (o === e || (o.port === e.port && o.address === e.address && o.transport === e.transport))) {
-        epRefs[r]!++;
+        epLast[r] = seq;
         return r;
       }
     }
-    const id = internSlow(e);
+    const id = internSlow(e, seq);
     recent[slot] = id;
     return id;
   };
 
-  const internSlow = (e: Endpoint): number => {
-    const list = byAddr.get(e.address);
+  const internSlow = (e: Endpoint, seq: number): number => {
+    let list = byAddr.get(e.address);
     if (list !== undefined) {
       for (let k = 0; k < list.length; k++) {
         const id = list[k]!;
         const o = epObj[id]!;
         if (o.port === e.port && o.transport === e.transport) {
-          epRefs[id]!++;
+          epLast[id] = seq;
           return id;
         }
       }
     }
+    if (epLive >= epLimit) {
+      sweepEndpoints();
+      list = byAddr.get(e.address);
+    }
     const id = freeIds.length > 0 ? freeIds.pop()! : epObj.length;
     epObj[id] = e;
     epStr[id] = undefined;
-    epRefs[id] = 1;
+    epLast[id] = seq;
+    epLive++;
     if (list === undefined) byAddr.set(e.address, [id]);
     else list.push(id);
     return id;
   };
 
-  const release = (id: number): void => {
-    if (--epRefs[id]! > 0) return;
-    const e = epObj[id]!;
-    const list = byAddr.get(e.address);
-    if (list !== undefined) {
-      const k = list.indexOf(id);
-      if (k !== -1) list.splice(k, 1);
+  /** frees the ids no traced call's message holds (their last use is older than the oldest such message) */
+  const sweepEndpoints = (): void => {
+    const from = firstLiveSeq();
+    for (let id = 0; id < epObj.length; id++) {
+      const e = epObj[id];
+      if (e === undefined || epLast[id]! >= from) continue;
+      const list = byAddr.get(e.address)!;
+      list.splice(list.indexOf(id), 1);
       if (list.length === 0) byAddr.delete(e.address);
+      epObj[id] = undefined;
+      epStr[id] = undefined;
+      freeIds.push(id);
+      epLive--;
     }
-    epObj[id] = undefined;
-    epStr[id] = undefined;
-    freeIds.push(id);
+    epLimit = Math.max(1024, epLive * 2);
   };
 
   const epText = (id: number): string => (epStr[id] ??= ep(epObj[id]!));
 
-  /** drops the oldest message of the metadata ring, evicting its call when still traced */
-  const dropTail = (): void => {
-    const m = (tail % mcap) * MS;
-    if (owned(m)) evict(slotAt(m));
-    meta[m + M_SLOT_DIR] = 0;
-    release(meta[m + M_REMOTE]!);
-    release(meta[m + M_LOCAL]!);
-    tail++;
-  };
-
-  const growMeta = (): void => {
-    const n = mcap * 2;
-    const nm = new Float64Array(n * MS);
-    for (let s = tail; s < head; s++) nm.set(meta.subarray((s % mcap) * MS, (s % mcap) * MS + MS), (s % n) * MS);
-    mcap = n;
-    meta = nm;
-  };
+  // ---- the byte ring: messages in write order; a lap wraps to 0 when the next one does not fit.
+  // Positions count the bytes written (the unused end of each lap too): the byte written at
+  // position P is overwritten when the writing passes P + cap. A call's C_BYTE_GUARD is at or
+  // before its first byte, and the guards rise in the calls' order: the oldest call's tells
+  // whether a write would reach any traced call.
+  let ring: Buffer | undefined;
+  let cap = 0;
+  let wpos = 0;
+  /** the position of the current lap's offset 0 */
+  let lapBase = 0;
 
   /**
-   * A larger byte ring: the traced calls' bytes are moved to its start, in order; dead ones
-   * dropped. A quarter larger each time (not twice): the ring ends within a quarter of what the
-   * traced calls need (2,000 calls of ~5.5 KB: 11 MB, where doubling gave 16).
+   * A larger byte ring: the traced calls' bytes are moved to its start, in order. A quarter
+   * larger each time (not twice): the ring ends within a quarter of what the traced calls need
+   * (2,000 calls of ~5.5 KB: 11 MB, where doubling gave 16).
    */
   const growRing = (need: number): void => {
     const n = Math.min(maxBytes, Math.max(Math.ceil(cap * 1.25), need, INITIAL_RING));
     const nb = Buffer.allocUnsafeSlow(n);
     let p = 0;
-    for (let s = tail; s < head; s++) {
+    for (let s = firstLiveSeq(); s < head; s++) {
       const m = (s % mcap) * MS;
+      if (!owned(m)) continue;
       const len = meta[m + M_LEN]!;
-      if (owned(m)) {
-        const from = meta[m + M_OFF]!;
-        ring!.copy(nb, p, from, from + len);
-        meta[m + M_OFF] = p;
-        p += len;
-      } else {
-        meta[m + M_OFF] = p;
-        meta[m + M_LEN] = 0;
-      }
+      const from = meta[m + M_OFF]!;
+      nb.set(ring!.subarray(from, from + len), p);
+      meta[m + M_OFF] = p;
+      p += len;
+    }
+    // a call's bytes now start at its first message; one without a message kept yet (an INVITE
+    // larger than the ring may be) takes the next call's guard, so that they still rise in order
+    let next = p;
+    for (let r = qTail - 1; r >= qHead; r--) {
+      const c = qSlot[r]! * CS;
+      const first = calls[c + C_FIRST]!;
+      if (first >= 0) next = Math.min(next, meta[(first % mcap) * MS + M_OFF]!);
+      calls[c + C_BYTE_GUARD] = next;
     }
     ring = nb;
     cap = n;
     wpos = p;
+    lapBase = 0;
   };
 
   /**
-   * Where the next `len` bytes go: the messages they overwrite leave the ring, and their calls
-   * the trace (the ring grows instead, up to maxBytes, while it would overwrite a traced call).
+   * Where the next `len` bytes go. A write that would reach a traced call's bytes grows the
+   * ring (up to maxBytes) or, at maxBytes, makes the oldest calls leave the trace.
    */
   const room = (len: number): number => {
     if (ring === undefined) {
       cap = Math.min(maxBytes, Math.max(INITIAL_RING, len));
       ring = Buffer.allocUnsafeSlow(cap);
       wpos = 0;
+      lapBase = 0;
     }
     for (;;) {
       if (len > cap) {
@@ -483,25 +476,29 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         continue;
       }
       const wrap = wpos + len > cap;
-      let blocked = false;
-      while (tail < head) {
-        const m = (tail % mcap) * MS;
-        const o = meta[m + M_OFF]!;
-        // the previous lap's messages lie at wpos and after; wrapping drops all of them
-        const hit = wrap ? o >= wpos || o < len : o >= wpos && o < wpos + len;
-        if (!hit) break;
-        if (cap < maxBytes && owned(m)) {
-          blocked = true;
-          break;
-        }
-        dropTail();
-      }
-      if (blocked) {
-        growRing(0);
+      // what was written before this position is overwritten by the write
+      const reach = (wrap ? lapBase + cap : lapBase + wpos) + len - cap;
+      if (qHead < qTail && calls[qSlot[qHead]! * CS + C_BYTE_GUARD]! < reach) {
+        if (cap < maxBytes) growRing(0);
+        else evictOldest();
         continue;
       }
-      return wrap ? 0 : wpos;
+      if (wrap) {
+        lapBase += cap;
+        wpos = 0;
+      }
+      return wpos;
     }
+  };
+
+  /** a larger metadata ring, the records at the same sequence numbers */
+  const growMeta = (): void => {
+    const n = mcap * 2;
+    const nm = new Float64Array(n * MS);
+    for (let s = Math.max(firstLiveSeq(), head - mcap); s < head; s++) nm.set(meta.subarray((s % mcap) * MS, (s % mcap) * MS + MS), (s % n) * MS);
+    mcap = n;
+    meta = nm;
+    hIdx = head % n;
   };
 
   const store = (slot: number, no: number, dir: number, data: Buffer, remote: Endpoint, local: Endpoint, now: number): void => {
@@ -509,28 +506,26 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     if (len === 0 || len > maxBytes) return;
     const off = room(len);
     const c = slot * CS;
-    if (calls[c + C_NO] !== no) return;
-    if (head - tail === mcap) {
+    // the record at `head` replaces the one mcap before it
+    while (qHead < qTail && calls[qSlot[qHead]! * CS + C_SEQ_GUARD]! <= head - mcap) {
       if (mcap < MAX_META) growMeta();
-      else {
-        dropTail();
-        if (calls[c + C_NO] !== no) return;
-      }
+      else evictOldest();
     }
+    if (calls[c + C_NO] !== no) return;
     ring!.set(data, off);
     wpos = off + len;
     const seq = head++;
-    const m = (seq % mcap) * MS;
+    const m = hIdx * MS;
+    hIdx = (hIdx + 1) & (mcap - 1);
     meta[m + M_OFF] = off;
     meta[m + M_LEN] = len;
     meta[m + M_AT] = now;
-    meta[m + M_NEXT] = -1;
-    meta[m + M_REMOTE] = intern(remote);
-    meta[m + M_LOCAL] = intern(local);
+    meta[m + M_PREV] = calls[c + C_LAST]!;
+    meta[m + M_REMOTE] = intern(remote, seq);
+    meta[m + M_LOCAL] = intern(local, seq);
     meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
     meta[m + M_NO] = no;
     if (calls[c + C_FIRST]! < 0) calls[c + C_FIRST] = seq;
-    else meta[(calls[c + C_LAST]! % mcap) * MS + M_NEXT] = seq;
     calls[c + C_LAST] = seq;
     calls[c + C_COUNT]!++;
     calls[c + C_BYTES]! += len;
@@ -546,14 +541,10 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     return (filter.match ?? []).some((m) => m.length > 0 && hay.includes(m));
   };
 
-  /** a new call's slot (the oldest calls go while there are `calls` of them), -1 when none may be kept */
-  const open = (callId: string, now: number): number => {
+  /** a new call's slot (the oldest calls go while there are `calls` of them), -1 when none may be kept; `h`: its Call-ID's hash */
+  const open = (callId: string, h: number, now: number): number => {
     if (maxCalls === 0) return -1;
-    while (liveCalls >= maxCalls) {
-      const o = oldest();
-      if (o === -1) break;
-      evict(o);
-    }
+    while (liveCalls >= maxCalls && qHead < qTail) evictOldest();
     if (freeSlots.length === 0) growCalls();
     const slot = freeSlots.pop();
     if (slot === undefined) return -1;
@@ -568,17 +559,26 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     calls[c + C_STATUS] = 0;
     calls[c + C_START] = now;
     calls[c + C_FIRST] = -1;
-    calls[c + C_HASH] = hashOf(callId, seed);
-    if (callId.length <= KEY_W && latin1Only(callId)) {
-      calls[c + C_KEY_LEN] = callId.length;
-      keys.write(callId, slot * KEY_W, 'latin1');
-    } else {
+    calls[c + C_HASH] = h;
+    calls[c + C_BYTE_GUARD] = lapBase + wpos;
+    calls[c + C_SEQ_GUARD] = head;
+    // the Call-ID's bytes into the table's keys, unless longer than KEY_W or beyond latin1
+    const len = callId.length;
+    let short = len <= KEY_W;
+    const base = slot * KEY_W;
+    for (let k = 0; short && k < len; k++) {
+      const ch = callId.charCodeAt(k);
+      if (ch > 255) short = false;
+      else keys[base + k] = ch;
+    }
+    if (short) calls[c + C_KEY_LEN] = len;
+    else {
       calls[c + C_KEY_LEN] = -1;
       cLong[slot] = fresh(callId);
     }
     place(slot);
     liveCalls++;
-    pushOrder(calls[c + C_NO]!, slot);
+    pushOrder(slot);
     return slot;
   };
 
@@ -652,7 +652,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         // a call starts with an INVITE outside a dialog; probes, registrations and the rest are not calls
         if (msg.method !== 'INVITE' || msg.toTag !== undefined) return;
         if (!admitted(msg, remote)) return;
-        slot = open(callId, now);
+        slot = open(callId, lastHash, now);
         if (slot === -1) return;
         c = slot * CS;
         const no = calls[c + C_NO]!;
@@ -693,7 +693,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     },
     list() {
       const out: CallSummary[] = [];
-      for (let r = qTail - 1; r >= qHead; r--) if (live(qSlot[r]!, qNo[r]!)) out.push(summaryOf(qSlot[r]!));
+      for (let r = qTail - 1; r >= qHead; r--) out.push(summaryOf(qSlot[r]!));
       return out;
     },
     get(callId) {
@@ -703,9 +703,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       const messages: TracedMessage[] = [];
       // one copy of the call's bytes: the views stay valid when the ring moves on
       const all = Buffer.allocUnsafeSlow(calls[c + C_BYTES]!);
+      // its messages, linked from the last back to the first
+      const seqs: number[] = [];
+      for (let s = calls[c + C_LAST]!; s !== -1; s = meta[(s % mcap) * MS + M_PREV]!) seqs.push(s);
       let p = 0;
-      for (let s = calls[c + C_FIRST]!; s !== -1; ) {
-        const m = (s % mcap) * MS;
+      for (let k = seqs.length - 1; k >= 0; k--) {
+        const m = (seqs[k]! % mcap) * MS;
         const len = meta[m + M_LEN]!;
         const from = meta[m + M_OFF]!;
         ring!.copy(all, p, from, from + len);
@@ -727,12 +730,11 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
           src: epObj[src]!,
           dst: epObj[dst]!,
         });
-        s = meta[m + M_NEXT]!;
       }
       return { summary: summaryOf(slot), messages };
     },
     stats() {
-      return { calls: liveCalls, bytes: liveBytes, ring: cap };
+      return { calls: liveCalls, bytes: liveBytes, ring: cap, endpoints: epLive };
     },
   };
   return trace;
