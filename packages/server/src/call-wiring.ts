@@ -87,9 +87,9 @@ export const wireCalls = (config: Config, events: EventHub, workers = 1): CallWi
       const sent = base.sent;
       return {
         ...base,
-        received(msg: SipMessage, source: Endpoint, data: Buffer, local: Endpoint) {
-          received?.(msg, source, data, local);
-          trace.record('in', msg, data, source, local);
+        received(msg: SipMessage, source: Endpoint, data: Buffer, local: Endpoint, at: number) {
+          received?.(msg, source, data, local, at);
+          trace.record('in', msg, data, source, local, at);
         },
         sent(msg: SipMessage, target: Endpoint, data: Buffer, local: Endpoint | undefined) {
           sent?.(msg, target, data, local);

@@ -566,7 +566,7 @@ export const createProxy = (opts: ProxyOptions): Proxy => {
       return;
     }
     const msg = r.message;
-    observer?.received?.(msg, inb.source, inb.data, endpointOf(inb.listener));
+    observer?.received?.(msg, inb.source, inb.data, endpointOf(inb.listener), inb.receivedAt);
     if (msg.isRequest) {
       if (opts.screenRequest !== undefined) {
         const d = opts.screenRequest(msg, inb.source);

@@ -59,8 +59,8 @@ export interface ProxyObserver {
   responseIn?(res: SipMessage, source: Endpoint): void;
   /** `local`: sipfront's socket the message leaves from (undefined when none fits) */
   sent?(msg: SipMessage, target: Endpoint, data: Buffer, local: Endpoint | undefined): void;
-  /** `local`: sipfront's socket the message arrived on */
-  received?(msg: SipMessage, source: Endpoint, data: Buffer, local: Endpoint): void;
+  /** `local`: sipfront's socket the message arrived on; `at`: Date.now() when it was read */
+  received?(msg: SipMessage, source: Endpoint, data: Buffer, local: Endpoint, at: number): void;
   parseError?(source: Endpoint, err: Error): void;
   refused?(reason: string, source: Endpoint): void;
 }

@@ -55,6 +55,21 @@ describe('call trace', () => {
     expect(text).toContain('486 Busy Here');
   });
 
+  it('times a message received when it was read, one sent when it is recorded', () => {
+    const t = createCallTrace({ calls: 10, maxBytes: 1 << 20, capture: 'all' });
+    const readAt = Date.now() - 5000;
+    const invite = msg('INVITE sip:600@example.com SIP/2.0', 't1', '1 INVITE');
+    t.record('in', parseMessage(invite), invite, caller, me, readAt);
+    const before = Date.now();
+    rec(t, 'out', invite, backend);
+    const after = Date.now();
+    const c = t.get('t1')!;
+    expect(c.messages[0]!.at).toBe(readAt);
+    expect(c.summary.startedAt).toBe(readAt);
+    expect(c.messages[1]!.at).toBeGreaterThanOrEqual(before);
+    expect(c.messages[1]!.at).toBeLessThanOrEqual(after);
+  });
+
   it('keeps at most `calls` calls and `maxBytes` bytes, dropping the oldest', () => {
     const t = createCallTrace({ calls: 3, maxBytes: 1 << 20, capture: 'all' });
     for (let i = 0; i < 5; i++) rec(t, 'in', msg('INVITE sip:600@example.com SIP/2.0', `c${i}`, '1 INVITE'), caller);

@@ -63,8 +63,8 @@ export interface CallTraceOptions {
 }
 
 export interface CallTrace {
-  /** `local` is the address of sipfront's socket */
-  record(direction: 'in' | 'out', msg: SipMessage, data: Buffer, remote: Endpoint, local: Endpoint): void;
+  /** `local` is the address of sipfront's socket; `at` when the message was read or sent (ms since the epoch; now when not given) */
+  record(direction: 'in' | 'out', msg: SipMessage, data: Buffer, remote: Endpoint, local: Endpoint, at?: number): void;
   list(): CallSummary[];
   get(callId: string): { summary: CallSummary; messages: TracedMessage[] } | undefined;
   setCapture(capture: TraceCapture, filter?: TraceFilter): void;
@@ -525,7 +525,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     meta[m + M_LOCAL] = intern(local, seq);
     meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
     meta[m + M_NO] = no;
-    if (calls[c + C_FIRST]! < 0) calls[c + C_FIRST] = seq;
+    if (calls[c + C_LAST]! < 0) calls[c + C_FIRST] = seq;
     calls[c + C_LAST] = seq;
     calls[c + C_COUNT]!++;
     calls[c + C_BYTES]! += len;
@@ -640,12 +640,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       capture = c;
       if (f !== undefined) filter = f;
     },
-    record(direction, msg, data, remote, localEp) {
+    record(direction, msg, data, remote, localEp, at) {
       if (capture === 'off') return;
       const callId = msg.callId;
       if (callId === undefined) return;
       let slot = callId === lastCallId && calls[lastSlot * CS + C_NO] === lastNo ? lastSlot : lookup(callId);
-      const now = Date.now();
+      const now = at ?? Date.now();
       const dir = direction === 'in' ? 0 : 1;
       let c = slot * CS;
       if (slot === -1) {
