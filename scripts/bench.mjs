@@ -62,10 +62,15 @@ const USAGE = `usage: pnpm bench [options]
                          proxy then shares the CPUs with the sipp processes group against group (as a
                          service in its own cgroup), not thread against thread (the default)
   --keep-going           keep stepping a proxy after a step with failures
+  --pin                  the sipp processes on CPU 0, the proxies on the others (taskset): the
+                         scheduler then cannot put a proxy and a sipp on one core in one run and
+                         apart in the next (one cause of the spread between an A/B's runs)
   --rounds N             step through the rates N times (default 1), the proxies alternating; a rate
                          counts as clean for the headline when a majority of its runs were, and the
                          ratios are the medians of each round's pair: a slow moment of the machine
-                         then decides one run, not the comparison
+                         then decides one run, not the comparison. With --overhead and the A/B
+                         options: N ≥ 3 alternating runs each (default 3); the mean decides, the
+                         median of the rounds' pairs is printed beside it
   --json FILE            also write the results there (bench/results/latest.json is always written)
   --quiet-wait S         wait up to S seconds for other processes to leave the CPUs idle (default 120)
   --keep                 keep the run directory (configs, logs, sipp files)
@@ -100,6 +105,7 @@ const { values: opt } = parseArgs({
     'ab-cli': { type: 'string' },
     'ab-yaml': { type: 'string' },
     'keep-going': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -165,7 +171,8 @@ if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fai
 const DURATION = Number(opt.duration);
 const ROUNDS = Number(opt.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) fail(`--rounds: a whole number ≥ 1, got ${opt.rounds}`);
-if (ROUNDS > 1 && OVERHEADS.length > 0) fail('--rounds cannot be combined with --overhead, --ab-node-arg, --ab-cli or --ab-yaml (they run three rounds of their own)');
+const AB_MODE = OVERHEADS.length > 0 || opt['ab-node-arg'].length > 0 || opt['ab-cli'] !== undefined || opt['ab-yaml'] !== undefined;
+if (AB_MODE && opt.rounds !== '1' && ROUNDS < 3) fail('--rounds with --overhead, --ab-node-arg, --ab-cli or --ab-yaml: at least 3 (their default)');
 const WARMUP = Number(opt.warmup);
 const WARMUP_RATE = opt['warmup-rate'] !== undefined ? Number(opt['warmup-rate']) : Math.min(500, RATES[0]);
 const HOLD_MS = Number(opt.hold);
@@ -221,6 +228,13 @@ const SETTLE_MS = 40_000;
  * of the proxy's own; the option tells how much of a comparison is the scheduler's split.
  */
 const OWN_SESSION = opt['own-session'];
+// --pin: sipp on CPU 0, the proxies (and every thread and child they start) on the rest
+const PIN = opt.pin;
+if (PIN && os.availableParallelism() < 2) fail('--pin: needs at least two CPUs');
+if (PIN && spawnSync('taskset', ['-c', '0', 'true']).status !== 0) fail('--pin: taskset (util-linux) is missing or refuses');
+const PROXY_CPUS = `1-${os.availableParallelism() - 1}`;
+/** cmd and args, under taskset when --pin: `role` says which CPUs */
+const pinned = (role, cmd, args) => (PIN ? ['taskset', ['-c', role === 'sipp' ? '0' : PROXY_CPUS, cmd, ...args]] : [cmd, args]);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 // --- small helpers ------------------------------------------------------------------------------
@@ -434,6 +448,16 @@ function machineBusySeconds() {
   return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / CLK_TCK;
 }
 
+/**
+ * Pages of files (node's own code among them) read again after the kernel dropped them: on a VM
+ * whose host pages out cold memory (DAMON's pageout scheme, kdamond) a step that meets many runs
+ * slower for it, whichever proxy it measures.
+ */
+function fileRefaults() {
+  const m = /^workingset_refault_file (\d+)$/m.exec(readFileSync('/proc/vmstat', 'utf8'));
+  return m === null ? 0 : Number(m[1]);
+}
+
 /** CPU used by everything but this bench and what it started (proxies, sipp), in cores, over ms. */
 async function otherLoad(ms) {
   const m0 = machineBusySeconds();
@@ -621,7 +645,7 @@ async function startBackend(runDir, name, port, totalSeconds) {
     '-recv_timeout', String(BACKEND_RECV_TIMEOUT_MS),
     '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
   ];
-  const { child, gone } = spawnLogged('sipp', args, { cwd: dir }, join(dir, 'sipp.out'));
+  const { child, gone } = spawnLogged(...pinned('sipp', 'sipp', args), { cwd: dir }, join(dir, 'sipp.out'));
   await waitFor(() => gone() || isBound(TRANSPORT, port), 5000, `sipp backend ${name} on ${TRANSPORT} ${port}`);
   if (gone()) throw new Error(`sipp backend ${name} exited at start: see ${dir}/sipp.out`);
   return { name, port, dir, child, counts: () => readCounts(dir), stats: () => readStats(dir) };
@@ -650,7 +674,7 @@ async function runCaller(runDir, label, proxyPort, rate, seconds) {
       '-trace_stat', '-stf', 'stat.csv', '-trace_counts', '-fd', '1',
     ];
     const t0 = now();
-    const { child } = spawnLogged('sipp', args, { cwd: dir }, join(dir, 'sipp.out'));
+    const { child } = spawnLogged(...pinned('sipp', 'sipp', args), { cwd: dir }, join(dir, 'sipp.out'));
     const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
     const { code } = await exited(child);
     clearTimeout(killer);
@@ -769,8 +793,7 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   const profDir = join(dir, 'prof');
   const nodeArgs = [...SERVER_NODE_OPTIONS, ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...opt['node-arg'], ...(variant.nodeArgs ?? [])];
   const { child, gone } = spawnLogged(
-    process.execPath,
-    [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile],
+    ...pinned('proxy', process.execPath, [...nodeArgs, variant.cli ?? SIPFRONT_CLI, '--config', configFile]),
     { cwd: dir, detached: OWN_SESSION, env: { ...process.env, SIPFRONT_LOG_LEVEL: process.env.SIPFRONT_LOG_LEVEL ?? 'warn' } },
     join(dir, 'sipfront.log'),
   );
@@ -823,7 +846,7 @@ async function startKamailio(runDir, backends) {
   if (opt.stateless) args.push('-A', 'STATELESS');
   const check = spawnSync('kamailio', ['-c', ...args.filter((a) => a !== '-DD' && a !== '-E')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`kamailio -c rejects bench/kamailio.cfg:\n${check.stderr}`);
-  const { child, gone } = spawnLogged('kamailio', args, { cwd: dir, detached: OWN_SESSION }, join(dir, 'kamailio.log'));
+  const { child, gone } = spawnLogged(...pinned('proxy', 'kamailio', args), { cwd: dir, detached: OWN_SESSION }, join(dir, 'kamailio.log'));
   await waitFor(() => gone() || probeOptions(port), 20_000, `kamailio answering OPTIONS on udp ${port}`).catch(() => {});
   if (gone()) throw new Error(`kamailio exited at start: see ${dir}/kamailio.log`);
   if (!(await probeOptions(port))) throw new Error(`kamailio does not answer OPTIONS on ${port}: see ${dir}/kamailio.log`);
@@ -861,6 +884,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
   const sleeps0 = treeSleeps(pids);
   const threads0 = threadTicks(pids);
   const machine0 = machineBusySeconds();
+  const refaults0 = fileRefaults();
   const ours0 = treeCpuSeconds(processTree(process.pid));
   const drops0 = udpRcvbufErrors();
   const proxyDrops0 = udpSocket(proxy.port).drops;
@@ -932,6 +956,7 @@ async function measure(runDir, proxy, backends, rate, seconds, label) {
     topThreadName: topThread?.name ?? null,
     topThreadWaited: topThread?.waited ?? null,
     otherCores: round(Math.max(0, otherCores), 2),
+    fileRefaults: fileRefaults() - refaults0,
     udpRcvbufDrops: udpDrops,
     proxyUdpDrops: proxyDrops,
     proxyPeakRxQueueKB: round(peakRxQueue / 1024, 0),
@@ -983,6 +1008,7 @@ const STEP_COLUMNS = [
   { title: 'split', get: (s) => s.split.join('/') },
   { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
   { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
+  { title: 'refaults', get: (s) => s.fileRefaults },
 ];
 
 /** the item whose `get` is the median (the lower middle of an even count); items where it is null are left out */
@@ -1116,8 +1142,8 @@ function logStep(p, rate, step, nameWidth = 8) {
 
 // --- overheads (--overhead) ---------------------------------------------------------------------------
 
-/** Runs of each state per rate; the contract's limit on a feature's CPU per 1000 calls. */
-const OVERHEAD_ROUNDS = 3;
+/** Runs of each state per rate (the contract's three; more with --rounds); the contract's limit on a feature's CPU per 1000 calls. */
+const OVERHEAD_ROUNDS = opt.rounds === '1' ? 3 : ROUNDS;
 const OVERHEAD_MAX_PCT = 5;
 
 /**
@@ -1165,6 +1191,15 @@ function overheadResult(steps, name, rate) {
   const meanOn = mean(on);
   const meanOff = mean(off);
   const pct = meanOn !== null && meanOff !== null && meanOff > 0 ? (meanOn / meanOff - 1) * 100 : null;
+  // each round's pair (the runs next to each other): one slow moment of the machine moves one pair
+  const pairs = [];
+  for (let r = 1; r <= OVERHEAD_ROUNDS; r++) {
+    const a = runs.find((s) => s.overhead.round === r && s.overhead.state === 'on')?.cpuPer1000;
+    const b = runs.find((s) => s.overhead.round === r && s.overhead.state === 'off')?.cpuPer1000;
+    if (a != null && b != null && b > 0) pairs.push(round((a / b - 1) * 100, 2));
+  }
+  const sorted = [...pairs].sort((x, y) => x - y);
+  const medianPair = sorted.length === 0 ? null : sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2] : round((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2, 2);
   return {
     name,
     rate,
@@ -1173,6 +1208,8 @@ function overheadResult(steps, name, rate) {
     meanOn: meanOn === null ? null : round(meanOn, 4),
     meanOff: meanOff === null ? null : round(meanOff, 4),
     overheadPct: pct === null ? null : round(pct, 2),
+    pairPcts: pairs,
+    medianPairPct: medianPair,
     meanPssOnMB: mean(pssOf('on')) === null ? null : round(mean(pssOf('on')), 1),
     meanPssOffMB: mean(pssOf('off')) === null ? null : round(mean(pssOf('off')), 1),
     withinContract: pct === null ? null : pct <= OVERHEAD_MAX_PCT,
@@ -1203,8 +1240,10 @@ function overheadLine(o) {
   const verdict = o.withinContract ? `within the contract (≤ ${OVERHEAD_MAX_PCT}%)` : `OVER the contract's ${OVERHEAD_MAX_PCT}%`;
   const doubt = [!o.allClean && 'not every run clean', !o.quiet && 'the machine was busy'].filter(Boolean).join(', ');
   const pss = o.meanPssOnMB === null || o.meanPssOffMB === null ? '' : `; mean peak PSS on ${o.meanPssOnMB} MB, off ${o.meanPssOffMB} MB`;
+  const sign = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
+  const pairs = o.pairPcts.length === 0 ? '' : `; round by round ${o.pairPcts.map(sign).join(', ')} (median ${sign(o.medianPairPct)})`;
   return `  ${o.rate}/s: mean CPU s/1000 on ${o.meanOn.toFixed(4)}, off ${o.meanOff.toFixed(4)}: overhead ` +
-    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%${o.name === 'node-arg' || o.name === 'cli' || o.name === 'yaml' ? '' : `, ${verdict}`}${pss}${doubt ? ` (doubtful: ${doubt})` : ''}`;
+    `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(2)}%${o.name === 'node-arg' || o.name === 'cli' || o.name === 'yaml' ? '' : `, ${verdict}`}${pairs}${pss}${doubt ? ` (doubtful: ${doubt})` : ''}`;
 }
 
 // --- main ---------------------------------------------------------------------------------------------
