@@ -1233,6 +1233,7 @@ const OVERHEAD_COLUMNS = [
   { title: 'PSS MB', get: (s) => s.peakPssMB },
   { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
   { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
+  { title: 'refaults', get: (s) => s.fileRefaults },
 ];
 
 function overheadLine(o) {
