@@ -1198,8 +1198,8 @@ function overheadResult(steps, name, rate) {
     const b = runs.find((s) => s.overhead.round === r && s.overhead.state === 'off')?.cpuPer1000;
     if (a != null && b != null && b > 0) pairs.push(round((a / b - 1) * 100, 2));
   }
-  const sorted = [...pairs].sort((x, y) => x - y);
-  const medianPair = sorted.length === 0 ? null : sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2] : round((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2, 2);
+  // the median as the --vs kamailio ratios take it (the lower middle of an even count)
+  const medianPair = middleBy(pairs, (x) => x) ?? null;
   return {
     name,
     rate,
