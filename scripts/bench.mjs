@@ -34,8 +34,10 @@ const USAGE = `usage: pnpm bench [options]
   --warmup-rate R        warm-up rate (default: the lower of 500 and the first step)
   --vs kamailio          run Kamailio 5.6 (bench/kamailio.cfg) too, alternating at each step
   --overhead NAME        trace or security (repeatable, or a comma list): sipfront with the feature
-                         on and off side by side, three alternating runs each per rate; reports
-                         CPU per 1000 calls on vs off (contract: ≤ 5%). Not with --vs, --cpu-prof
+                         on and off side by side, three alternating runs each per rate, each on
+                         a quiet pair (earlier runs' transactions ended) after 3 s of calls not
+                         measured; reports CPU per 1000 calls on vs off (contract: ≤ 5%). Not
+                         with --vs, --cpu-prof
   --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
@@ -217,6 +219,9 @@ const BUSY_CORES = 0.2;
  * calls refused, and runs 1 and 5 never did.
  */
 const SETTLE_MS = 40_000;
+/** drain(): transactions a quiet sipfront may still hold (OPTIONS probes of the backends), and how long to wait at most (64·T1 and a margin) */
+const DRAIN_FLOOR = 16;
+const DRAIN_MAX_MS = 50_000;
 /**
  * --own-session: each proxy leads a session of its own (setsid), as a service does (systemd gives
  * each its own cgroup). Where the kernel schedules a session's threads as one group
@@ -803,6 +808,7 @@ async function startSipfront(runDir, backends, name = 'sipfront', variant = {}) 
   return {
     name,
     port,
+    apiPort,
     pid: child.pid,
     child,
     dir,
@@ -875,6 +881,36 @@ async function settle(proxy, maxMs) {
     await sleep(500);
     if (treeCpuSeconds(pids) - a < 0.025) return;
   }
+}
+
+/** The transactions a sipfront holds now (its `sipfront_transactions_active`), null when its API does not say. */
+async function activeTransactions(proxy) {
+  if (proxy.apiPort === undefined) return null;
+  try {
+    const res = await fetch(`http://127.0.0.1:${proxy.apiPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const m = /^sipfront_transactions_active(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(await res.text());
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until a sipfront's transactions have ended (at most the dispatcher's probes' few are left)
+ * and it has gone quiet. A stateful call's transactions rest 64·T1 = 32 s after it and ending them
+ * is work (timers, collection): a run that starts sooner meets some of an earlier run's endings,
+ * in its own figures or beside them, by how the runs happen to be spaced. Returns the ms waited.
+ */
+async function drain(proxy) {
+  const t0 = Date.now();
+  const until = t0 + DRAIN_MAX_MS;
+  while (Date.now() < until) {
+    const n = await activeTransactions(proxy);
+    if (n === null || n <= DRAIN_FLOOR) break;
+    await sleep(500);
+  }
+  await settle(proxy, Math.max(1000, until - Date.now()));
+  return Date.now() - t0;
 }
 
 async function measure(runDir, proxy, backends, rate, seconds, label) {
@@ -1142,14 +1178,29 @@ function logStep(p, rate, step, nameWidth = 8) {
 
 // --- overheads (--overhead) ---------------------------------------------------------------------------
 
+/**
+ * Seconds of calls at the run's rate just before each overhead run, not measured (their
+ * transactions end 64·T1 later, after the run: with DURATION above ~25 s they would end in it,
+ * and the runs' figures would carry them alike, on and off). A sipfront left idle
+ * for a minute (the other's runs) loses much of its optimized code: once its last transactions
+ * have ended, a major collection frees the hidden classes that code was specialised for ("marking
+ * dependent code for deoptimization, reason: weak objects" under --trace-deopt, 59–73 functions at
+ * once here), and the next run begins by compiling them again, about twice the CPU for its first
+ * two or three seconds. Whether such a collection fell in the idle time decided a run: in four
+ * A/A and on/off runs of 1,000 calls/s the first run after the warm-up and the last run (both
+ * after the longest idle) came out 5–20 % above the others, whichever sipfront they measured.
+ */
+const PREWARM_S = 3;
 /** Runs of each state per rate (the contract's three; more with --rounds); the contract's limit on a feature's CPU per 1000 calls. */
 const OVERHEAD_ROUNDS = opt.rounds === '1' ? 3 : ROUNDS;
 const OVERHEAD_MAX_PCT = 5;
 
 /**
  * One feature: sipfront with it on (the generated config) and off, side by side, three rounds per
- * rate whose order alternates (on off, off on, on off) so that drift cancels out. Steps carry
- * `overhead: { name, state, round }`.
+ * rate whose order alternates (on off, off on, on off) so that drift cancels out. Before each run
+ * both wait for their transactions to end (drain), then the run's proxy takes PREWARM_S of calls:
+ * each run measures its own calls alone, on warm code. Steps carry `overhead: { name, state,
+ * round }` and `drainMs` (the wait before the run).
  */
 async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
   const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
@@ -1166,11 +1217,18 @@ async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
     for (let round = 1; round <= OVERHEAD_ROUNDS; round++) {
       const order = turn++ % 2 === 0 ? pair : [off, on];
       for (const p of order) {
+        // each run begins on a quiet pair (no transaction of an earlier run left to end during it,
+        // see drain) and on a warm proxy: a few seconds of the same calls just before, not measured,
+        // whose own transactions end after the run (PREWARM_S)
+        const t0 = Date.now();
+        for (const q of pair) await drain(q);
+        const drainMs = Date.now() - t0;
+        await measure(runDir, p, backends, rate, PREWARM_S, `overhead-${rate}-${round}-${p.name}-prewarm`);
         const step = await measure(runDir, p, backends, rate, DURATION, `overhead-${rate}-${round}-${p.name}`);
         step.overhead = { name, state: p === on ? 'on' : 'off', round };
+        step.drainMs = drainMs;
         steps.push(step);
         logStep(p, rate, step, 12);
-        await settle(p, SETTLE_MS);
       }
     }
   }
@@ -1265,11 +1323,12 @@ async function main() {
   const nProxies = vsKamailio ? 2 : 1;
   const perRun = DURATION + 6;
   const estimate = OVERHEADS.length > 0
-    ? OVERHEADS.length * 2 * (WARMUP + 6 + RATES.length * OVERHEAD_ROUNDS * perRun) + 30
+    ? OVERHEADS.length * 2 * (WARMUP + 6 + RATES.length * OVERHEAD_ROUNDS * (perRun + PREWARM_S + 6 + (MODE === 'stateful' ? 34 : 0))) + 30
     : nProxies * (WARMUP + 6 + ROUNDS * RATES.length * perRun) + 30;
   // each run may wait up to SETTLE_MS after it for its proxy to go quiet: at low rates that ends
   // at once, at the top rates it adds up to SETTLE_MS a run
-  const settleRuns = OVERHEADS.length > 0 ? OVERHEADS.length * 2 * RATES.length * OVERHEAD_ROUNDS : nProxies * ROUNDS * RATES.length;
+  // (overhead runs drain instead: counted in the estimate)
+  const settleRuns = OVERHEADS.length > 0 ? 0 : nProxies * ROUNDS * RATES.length;
   const settleS = (settleRuns * SETTLE_MS) / 1000;
   const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
   log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
@@ -1301,6 +1360,9 @@ async function main() {
       for (let round = 1; round <= ROUNDS; round++) for (const rate of RATES) schedule.push({ round, rate });
       for (let n = 0; n < schedule.length; n++) {
         const { round: r, rate } = schedule[n];
+        // a proxy that could not carry a rate stops for the rest of that round only: each round
+        // steps up from the first rate again (before, the first round's failure ended the run)
+        if (n > 0 && schedule[n - 1].round !== r) stopped.clear();
         // Alternate who goes first, so neither always runs on a machine warmed by the other.
         const order = n % 2 === 0 ? proxies : [...proxies].reverse();
         for (const p of order) {
@@ -1311,12 +1373,15 @@ async function main() {
           logStep(p, rate, step);
           if (!step.clean && !opt['keep-going'] && (step.failed > 0.01 * step.attempted || step.achievedCps < 0.8 * rate)) {
             stopped.add(p.name);
-            log(`  ${p.name}: stops stepping (failed or could not carry ${rate}/s)`);
+            log(`  ${p.name}: stops stepping${ROUNDS > 1 ? ` in round ${r}` : ''} (failed or could not carry ${rate}/s)`);
           }
           // Let transactions and timers of the last step run out (a collapsed step can leave many).
           await settle(p, SETTLE_MS);
         }
-        if (stopped.size === proxies.length) break;
+        if (stopped.size === proxies.length) {
+          // both stopped: on to the next round's first rate
+          while (n + 1 < schedule.length && schedule[n + 1].round === r) n++;
+        }
       }
     }
   } finally {
