@@ -1186,9 +1186,10 @@ function logStep(p, rate, step, nameWidth = 8) {
  * have ended, a major collection frees the hidden classes that code was specialised for ("marking
  * dependent code for deoptimization, reason: weak objects" under --trace-deopt, 59–73 functions at
  * once here), and the next run begins by compiling them again, about twice the CPU for its first
- * two or three seconds. Whether such a collection fell in the idle time decided a run: in four
- * A/A and on/off runs of 1,000 calls/s the first run after the warm-up and the last run (both
- * after the longest idle) came out 5–20 % above the others, whichever sipfront they measured.
+ * two or three seconds. Whether such a collection fell in the idle time decided a run: in three
+ * of four A/A and on/off runs of 1,000 calls/s before this, the first run after the warm-up and
+ * the last run (both after the longest idle) were their proxy's highest of three (up to 20 %
+ * above the others), whichever sipfront they measured.
  */
 const PREWARM_S = 3;
 /** Runs of each state per rate (the contract's three; more with --rounds); the contract's limit on a feature's CPU per 1000 calls. */
