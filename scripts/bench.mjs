@@ -1333,7 +1333,7 @@ async function main() {
   const settleS = (settleRuns * SETTLE_MS) / 1000;
   const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
   log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
-    `${RING_MS > 0 ? `, backends ring ${RING_MS} ms` : ''}${HOLD_MS > 0 ? `, calls held ${HOLD_MS} ms` : ''}${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step); files in ${runDir}`);
+    `${RING_MS > 0 ? `, backends ring ${RING_MS} ms` : ''}${HOLD_MS > 0 ? `, calls held ${HOLD_MS} ms` : ''}${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min${settleS > 0 ? ` (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step)` : ''}; files in ${runDir}`);
 
   const backends = [];
   const proxies = [];
