@@ -906,6 +906,11 @@ async function drain(proxy) {
   const until = t0 + DRAIN_MAX_MS;
   while (Date.now() < until) {
     const n = await activeTransactions(proxy);
+    if (n === null && !proxy.drainUnread) {
+      // (an API with a token, say): the runs then start when the proxy is quiet, as before
+      proxy.drainUnread = true;
+      log(`bench: ${proxy.name}: sipfront_transactions_active not readable from its /metrics; runs wait only for it to go quiet`);
+    }
     if (n === null || n <= DRAIN_FLOOR) break;
     await sleep(500);
   }
