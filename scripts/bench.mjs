@@ -29,15 +29,20 @@ const SERVER_NODE_OPTIONS = JSON.parse(readFileSync(join(ROOT, 'packages', 'serv
 const USAGE = `usage: pnpm bench [options]
   --rates 500,1000,...   call rates to step through (calls/s); default 500,1000,1500,2000,2500,3000
                          (1000 with --overhead)
-  --duration S           seconds per step (default 10)
+  --duration S           seconds per step (default 10; 20 per run with --overhead and the A/B options)
   --warmup S             warm-up seconds per proxy before the steps (default 10; 0 = none)
   --warmup-rate R        warm-up rate (default: the lower of 500 and the first step)
   --vs kamailio          run Kamailio 5.6 (bench/kamailio.cfg) too, alternating at each step
   --overhead NAME        trace or security (repeatable, or a comma list): sipfront with the feature
-                         on and off side by side, three alternating runs each per rate, each on
-                         a quiet pair (earlier runs' transactions ended) after 3 s of calls not
-                         measured; reports CPU per 1000 calls on vs off (contract: ≤ 5%). Not
-                         with --vs, --cpu-prof
+                         on and off side by side, three alternating runs each per rate; reports
+                         CPU per 1000 calls on vs off (contract: ≤ 5%). The two take the calls in
+                         turns of --slice seconds (on off off on …) from a 90 s warm-up to the last
+                         run, a run being 20 s of each one's calls (--duration) and each one's CPU
+                         read at the run's edges. Not with --vs, --cpu-prof
+  --slice S              the turns of --overhead and the A/B options (default 5); 0: whole runs
+                         instead (10 s by default), each on a quiet pair (earlier runs'
+                         transactions ended) after 3 s of calls not measured
+  --fresh                with --slice: a new pair of sipfronts for each run, warmed up anew
   --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
@@ -87,7 +92,9 @@ environment: BENCH_REDIS_URL (the Redis of --workers > 1, default redis://127.0.
 const { values: opt } = parseArgs({
   options: {
     rates: { type: 'string' },
-    duration: { type: 'string', default: '10' },
+    duration: { type: 'string' },
+    slice: { type: 'string' },
+    fresh: { type: 'boolean', default: false },
     warmup: { type: 'string', default: '10' },
     'warmup-rate': { type: 'string' },
     vs: { type: 'string' },
@@ -170,10 +177,24 @@ if (OVERHEADS.includes('trace') && /^trace:/m.test(opt['sipfront-yaml'] ?? '')) 
 const RATES_TEXT = opt.rates ?? (OVERHEADS.length > 0 ? '1000' : '500,1000,1500,2000,2500,3000');
 const RATES = RATES_TEXT.split(',').map((s) => Number(s.trim()));
 if (RATES.length === 0 || RATES.some((r) => !Number.isInteger(r) || r <= 0)) fail(`--rates: whole numbers > 0, got ${RATES_TEXT}`);
-const DURATION = Number(opt.duration);
 const ROUNDS = Number(opt.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) fail(`--rounds: a whole number ≥ 1, got ${opt.rounds}`);
 const AB_MODE = OVERHEADS.length > 0 || opt['ab-node-arg'].length > 0 || opt['ab-cli'] !== undefined || opt['ab-yaml'] !== undefined;
+/** --slice: seconds of calls a proxy takes before the other takes its turn (the A/B modes); 0 = whole runs, each after a drain */
+const SLICE_S = opt.slice !== undefined ? Number(opt.slice) : AB_MODE ? 5 : 0;
+if (opt.slice !== undefined && !AB_MODE) fail('--slice goes with --overhead, --ab-node-arg, --ab-cli or --ab-yaml');
+if (!(SLICE_S >= 0)) fail('--slice must be ≥ 0');
+const SLICED = AB_MODE && SLICE_S > 0;
+/**
+ * --fresh: sliced runs each on a new pair of sipfronts, warmed up anew. Two processes of one build
+ * and config differ by a few percent for as long as they live, and one may drift while the other
+ * does not (A/A runs here): a new pair each run meets that as often on one side as on the other.
+ */
+const FRESH = opt.fresh;
+if (FRESH && !SLICED) fail('--fresh goes with sliced runs (--overhead or an A/B option, --slice > 0)');
+// sliced runs: 20 s of calls each (four slices of 5 s), else 10
+const DURATION = Number(opt.duration ?? (SLICED ? 20 : 10));
+if (SLICED && !(Number.isInteger(DURATION / (2 * SLICE_S)) && DURATION > 0)) fail(`--duration with --slice ${SLICE_S}: a multiple of ${2 * SLICE_S} s (each proxy's slices of a run come in on-off-off-on pairs)`);
 if (AB_MODE && opt.rounds !== '1' && ROUNDS < 3) fail('--rounds with --overhead, --ab-node-arg, --ab-cli or --ab-yaml: at least 3 (their default)');
 const WARMUP = Number(opt.warmup);
 const WARMUP_RATE = opt['warmup-rate'] !== undefined ? Number(opt['warmup-rate']) : Math.min(500, RATES[0]);
@@ -895,6 +916,19 @@ async function activeTransactions(proxy) {
   }
 }
 
+/** A sipfront's collector pauses so far, seconds by kind (`nodejs_gc_duration_seconds_sum` of its /metrics), null when its API does not say. */
+async function gcSeconds(proxy) {
+  if (proxy.apiPort === undefined) return null;
+  try {
+    const res = await fetch(`http://127.0.0.1:${proxy.apiPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const out = {};
+    for (const m of (await res.text()).matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) out[m[1]] = Number(m[2]);
+    return Object.keys(out).length === 0 ? null : out;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Waits until a sipfront's transactions have ended (at most the dispatcher's probes' few are left)
  * and it has gone quiet. A stateful call's transactions rest 64·T1 = 32 s after it and ending them
@@ -1178,7 +1212,7 @@ async function warmUp(runDir, proxies, backends, warmups) {
 function logStep(p, rate, step, nameWidth = 8) {
   log(`  ${p.name.padEnd(nameWidth)} ${String(rate).padStart(5)}/s: ${step.succeeded}/${step.attempted} ok, ${step.failed} failed, ` +
     `${step.retransmissions} retrans (${step.retransPct}%), ${step.achievedCps} calls/s, ` +
-    `${step.cpuPer1000 ?? '-'} CPU s/1000, PSS ${step.peakPssMB} MB, split ${step.split.join('/')}${step.clean ? '' : '  [not clean]'}`);
+    `${step.cpuPer1000 ?? '-'} CPU s/1000, PSS ${step.peakPssMB} MB${step.split.length > 0 ? `, split ${step.split.join('/')}` : ''}${step.clean ? '' : '  [not clean]'}`);
 }
 
 // --- overheads (--overhead) ---------------------------------------------------------------------------
@@ -1241,6 +1275,162 @@ async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
   for (const p of pair) await p.stop().catch(() => undefined);
 }
 
+/**
+ * Seconds of alternating slices before the sliced runs: a stateful call's transactions rest 64·T1 =
+ * 32 s, so each proxy must end as many as it starts; and after 40 s (20 s of each one's calls) the
+ * first run was still each proxy's highest of three by 5–25 % in two runs here, the second and
+ * third within a few percent of each other.
+ */
+const SLICED_WARMUP_S = 90;
+
+/**
+ * One feature, sliced (the default): the two sipfronts take the calls in turns of SLICE_S seconds
+ * (on off off on, on off off on, …) without a pause from the warm-up to the last run, and each run
+ * is a window of that sequence holding DURATION seconds of each proxy's calls; a proxy's CPU is
+ * read at the window's edges, so it holds all the proxy did in it: its calls, the endings of its
+ * earlier calls' transactions, its timers and collections. Neither is ever idle long: in whole
+ * runs each one waited a minute or more while the other ran, and came back to recompile its code
+ * (see PREWARM_S); and what the machine does differs from one minute to the next, where on and
+ * off now meet it within seconds of each other. Steps carry `overhead: { name, state, round }`,
+ * `slices` and `windowSeconds`.
+ */
+async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups) {
+  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
+  let on;
+  let off;
+  let pair = [];
+  const startPair = async () => {
+    on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
+    proxies.push(on);
+    off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
+    proxies.push(off);
+    pair = [on, off];
+    await preflight(runDir, pair);
+    await waitForQuiet();
+  };
+  const stopPair = async () => {
+    for (const p of pair) await p.stop().catch(() => undefined);
+  };
+  let k = 0;
+  // on off off on: each proxy's slices of a run sit as often early as late in it
+  const next = () => (k++ % 4 === 0 || (k - 1) % 4 === 3 ? on : off);
+  const slice = async (rate, label) => {
+    const p = next();
+    const caller = await runCaller(runDir, `${label}-${k}-${p.name}`, p.port, rate, SLICE_S);
+    return { p, caller };
+  };
+  const warmUpSliced = async (rate) => {
+    const warmSlices = 4 * Math.ceil(Math.max(SLICED_WARMUP_S, 2 * WARMUP) / (4 * SLICE_S));
+    log(`bench: warm-up ${name}: ${warmSlices} slices of ${SLICE_S} s at ${rate} calls/s, on and off in turns`);
+    const wu = [];
+    for (let i = 0; i < warmSlices; i++) wu.push(await slice(rate, `overhead-${rate}-warmup`));
+    for (const p of pair) {
+      const mine = wu.filter((w) => w.p === p).map((w) => w.caller);
+      warmups.push({ proxy: p.name, rate, seconds: mine.length * SLICE_S, attempted: sum(mine, 'attempted'), succeeded: sum(mine, 'succeeded'), failed: sum(mine, 'failed') });
+    }
+  };
+  if (!FRESH) await startPair();
+  for (const rate of RATES) {
+    if (!FRESH) await warmUpSliced(rate);
+    const perRun = 2 * (DURATION / SLICE_S);
+    for (let r = 1; r <= OVERHEAD_ROUNDS; r++) {
+      if (FRESH) {
+        // --fresh: a new pair each run (see FRESH)
+        await startPair();
+        await warmUpSliced(rate);
+      }
+      const pidsOf = (p) => processTree(p.pid);
+      const gc0 = await Promise.all(pair.map(gcSeconds));
+      const cpu0 = pair.map((p) => treeCpu(pidsOf(p)));
+      const back0 = backends.map((b) => b.counts());
+      const machine0 = machineBusySeconds();
+      const ours0 = treeCpuSeconds(processTree(process.pid));
+      const refaults0 = fileRefaults();
+      const drops0 = udpRcvbufErrors();
+      const proxyDrops0 = pair.map((p) => udpSocket(p.port).drops);
+      const peak = pair.map(() => ({ rss: 0, pss: 0 }));
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          pair.forEach((p, i) => {
+            const m = treeMemoryMB(pidsOf(p));
+            peak[i].rss = Math.max(peak[i].rss, m.rss);
+            peak[i].pss = Math.max(peak[i].pss, m.pss);
+          });
+          await sleep(1000);
+        }
+      })();
+      const t0 = now();
+      const done = [];
+      for (let i = 0; i < perRun; i++) done.push(await slice(rate, `overhead-${rate}-${r}`));
+      const wall = now() - t0;
+      const cpu1 = pair.map((p) => treeCpu(pidsOf(p)));
+      const gc1 = await Promise.all(pair.map(gcSeconds));
+      const otherCores = (machineBusySeconds() - machine0 - (treeCpuSeconds(processTree(process.pid)) - ours0)) / wall;
+      sampling = false;
+      await sampler;
+      // the backends write their counters once a second: their retransmissions and unexpected
+      // messages in the window are both proxies' (they serve both), counted against each
+      const back1 = backends.map((b) => b.counts());
+      const backendRetrans = backends.reduce((n, _b, i) => n + retransOf(back1[i]) - retransOf(back0[i]), 0);
+      const backendUnexp = backends.reduce((n, _b, i) => n + unexpOf(back1[i]) - unexpOf(back0[i]), 0);
+      pair.forEach((p, i) => {
+        const callers = done.filter((d) => d.p === p).map((d) => d.caller);
+        const attempted = sum(callers, 'attempted');
+        const succeeded = sum(callers, 'succeeded');
+        const callerRetrans = callers.reduce((n, c) => n + retransOf(c.counts), 0);
+        const retransmissions = callerRetrans + backendRetrans;
+        const retransPct = attempted > 0 ? (100 * retransmissions) / attempted : 0;
+        const busy = callers.reduce((t, c) => t + Math.max(c.wall - (HOLD_MS + RING_MS) / 1000, SLICE_S), 0);
+        const achieved = succeeded / busy;
+        const cpuSeconds = cpu1[i].total - cpu0[i].total;
+        const step = {
+          proxy: p.name,
+          mode: MODE,
+          transport: TRANSPORT,
+          rate,
+          seconds: callers.length * SLICE_S,
+          slices: callers.length,
+          windowSeconds: round(wall, 2),
+          attempted,
+          succeeded,
+          failed: callers.reduce((n, c) => n + Math.max(c.failed, c.calls - c.succeeded), 0),
+          retransmissions,
+          retransPct: round(retransPct, 2),
+          unexpected: callers.reduce((n, c) => n + unexpOf(c.counts), 0) + backendUnexp,
+          achievedCps: round(achieved, 1),
+          wallSeconds: round(sum(callers, 'wall'), 2),
+          cpuSeconds: round(cpuSeconds, 2),
+          cpuPer1000: attempted > 0 ? round((1000 * cpuSeconds) / attempted, 4) : null,
+          // over the whole window, the other proxy's slices included
+          cpuCores: round(cpuSeconds / wall, 2),
+          cpuUserSeconds: round(cpu1[i].user - cpu0[i].user, 2),
+          cpuSystemSeconds: round(cpu1[i].system - cpu0[i].system, 2),
+          // the collector's pauses in the window, seconds by kind (major, minor, incremental, weakcb)
+          gcSeconds: gc0[i] === null || gc1[i] === null ? null : Object.fromEntries(Object.keys(gc1[i]).map((kind) => [kind, round(gc1[i][kind] - (gc0[i][kind] ?? 0), 3)])),
+          otherCores: round(Math.max(0, otherCores), 2),
+          fileRefaults: fileRefaults() - refaults0,
+          udpRcvbufDrops: udpRcvbufErrors() - drops0,
+          proxyUdpDrops: udpSocket(p.port).drops - proxyDrops0[i],
+          peakRssMB: round(peak[i].rss, 1),
+          peakPssMB: round(peak[i].pss, 1),
+          // the backends serve both proxies: their INVITEs per backend are not told apart here
+          split: [],
+          sippExit: callers.find((c) => c.code !== 0)?.code ?? 0,
+          overhead: { name, state: p === on ? 'on' : 'off', round: r },
+        };
+        step.clean = step.failed === 0 && attempted > 0 && retransPct < CLEAN_RETRANS_PCT && achieved >= CLEAN_MIN_ACHIEVED * rate;
+        steps.push(step);
+        logStep(p, rate, step, 12);
+      });
+      if (FRESH) await stopPair();
+    }
+  }
+  if (!FRESH) await stopPair();
+}
+
+const sum = (xs, key) => xs.reduce((n, x) => n + x[key], 0);
+
 /** Mean CPU s per 1000 calls on vs off at one rate, and the overhead in percent of off. */
 function overheadResult(steps, name, rate) {
   const runs = steps.filter((s) => s.overhead?.name === name && s.rate === rate);
@@ -1294,6 +1484,8 @@ const OVERHEAD_COLUMNS = [
   { title: 'calls/s', get: (s) => s.achievedCps },
   { title: 'CPU s/1000', get: (s) => s.cpuPer1000?.toFixed(3) },
   { title: 'cores', get: (s) => s.cpuCores },
+  // the collector's pauses per 1000 calls, sliced runs only (their windows read them from /metrics)
+  { title: 'GC s/1000', get: (s) => (s.gcSeconds == null || !(s.attempted > 0) ? '-' : ((1000 * Object.values(s.gcSeconds).reduce((a, b) => a + b, 0)) / s.attempted).toFixed(4)) },
   { title: 'PSS MB', get: (s) => s.peakPssMB },
   { title: 'clean', get: (s) => (s.clean ? 'yes' : 'NO') },
   { title: 'other', get: (s) => `${s.otherCores}${s.otherCores > BUSY_CORES ? '!' : ''}` },
@@ -1328,7 +1520,11 @@ async function main() {
   const runDir = mkdtempSync(join(os.tmpdir(), 'sipfront-bench-'));
   const nProxies = vsKamailio ? 2 : 1;
   const perRun = DURATION + 6;
-  const estimate = OVERHEADS.length > 0
+  // a slice takes sipp's start and its last calls' end besides its seconds: ~0.4 s
+  const sliceWall = SLICE_S + 0.4;
+  const estimate = OVERHEADS.length > 0 && SLICED
+    ? OVERHEADS.length * RATES.length * (FRESH ? OVERHEAD_ROUNDS : 1) * (12 + (Math.ceil(Math.max(SLICED_WARMUP_S, 2 * WARMUP) / SLICE_S) + (FRESH ? 1 : OVERHEAD_ROUNDS) * 2 * (DURATION / SLICE_S)) * sliceWall) + 30
+    : OVERHEADS.length > 0
     ? OVERHEADS.length * 2 * (WARMUP + 6 + RATES.length * OVERHEAD_ROUNDS * (perRun + PREWARM_S + 6 + (MODE === 'stateful' ? 34 : 0))) + 30
     : nProxies * (WARMUP + 6 + ROUNDS * RATES.length * perRun) + 30;
   // each run may wait up to SETTLE_MS after it for its proxy to go quiet: at low rates that ends
@@ -1336,8 +1532,8 @@ async function main() {
   // (overhead runs drain instead: counted in the estimate)
   const settleRuns = OVERHEADS.length > 0 ? 0 : nProxies * ROUNDS * RATES.length;
   const settleS = (settleRuns * SETTLE_MS) / 1000;
-  const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each` : '';
-  log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${WARMUP} s at ${WARMUP_RATE}/s` +
+  const overheadText = OVERHEADS.length > 0 ? `, overhead of ${OVERHEADS.join(' and ')}: on vs off, ${OVERHEAD_ROUNDS} alternating runs each${SLICED ? ` (turns of ${SLICE_S} s)` : ''}` : '';
+  log(`bench: ${MODE} ${TRANSPORT}, rates ${RATES.join(', ')} calls/s, ${DURATION} s each, warm-up ${SLICED ? `${Math.max(SLICED_WARMUP_S, 2 * WARMUP)} s in turns at the rate` : `${WARMUP} s at ${WARMUP_RATE}/s`}` +
     `${RING_MS > 0 ? `, backends ring ${RING_MS} ms` : ''}${HOLD_MS > 0 ? `, calls held ${HOLD_MS} ms` : ''}${vsKamailio ? ', vs Kamailio (alternating)' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds` : ''}${overheadText}; about ${Math.ceil(estimate / 60)} min${settleS > 0 ? ` (up to ${Math.ceil((estimate + settleS) / 60)} with the settle after each step)` : ''}; files in ${runDir}`);
 
   const backends = [];
@@ -1352,7 +1548,7 @@ async function main() {
     for (const name of ['backend-a', 'backend-b']) backends.push(await startBackend(runDir, name, await freePort(), lifetime));
     if (OVERHEADS.length > 0) {
       // --overhead: one feature after the other, each with its own pair of sipfronts.
-      for (const name of OVERHEADS) await runOverhead(runDir, backends, name, proxies, steps, warmups);
+      for (const name of OVERHEADS) await (SLICED ? runOverheadSliced : runOverhead)(runDir, backends, name, proxies, steps, warmups);
     } else {
       proxies.push(await startSipfront(runDir, backends));
       if (vsKamailio) proxies.push(await startKamailio(runDir, backends));

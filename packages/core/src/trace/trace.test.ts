@@ -70,6 +70,45 @@ describe('call trace', () => {
     expect(c.messages[1]!.at).toBeLessThanOrEqual(after);
   });
 
+  it('keeps each message\'s time, order and endpoints while the records grow and wrap, and a 1xx to a BYE does not end the call', () => {
+    const t = createCallTrace({ calls: 3, maxBytes: 8 << 20, capture: 'all' });
+    const base = Date.UTC(2026, 0, 1);
+    const invite = msg('INVITE sip:600@example.com SIP/2.0', 'long', '1 INVITE');
+    t.record('in', parseMessage(invite), invite, caller, me, base);
+    const answer = msg('SIP/2.0 200 OK', 'long', '1 INVITE', ';tag=b');
+    t.record('in', parseMessage(answer), answer, backend, me, base + 1);
+    // other calls come and go around it: more records than the first metadata ring holds (4096),
+    // so it grows, and the long call's records must be found across it
+    for (let i = 0; i < 3000; i++) {
+      const other = msg('INVITE sip:600@example.com SIP/2.0', `o${i % 2}`, `${i + 1} INVITE`);
+      t.record('in', parseMessage(other), other, caller, me, base + 2 + i);
+      t.record('out', parseMessage(other), other, backend, me, base + 2 + i);
+      if (i % 500 === 0) {
+        const info = msg('INFO sip:600@example.com SIP/2.0', 'long', `${i + 2} INFO`, ';tag=b');
+        t.record('in', parseMessage(info), info, caller, me, base + 2 + i);
+      }
+    }
+    const bye = msg('BYE sip:600@example.com SIP/2.0', 'long', '9000 BYE', ';tag=b');
+    t.record('in', parseMessage(bye), bye, caller, me, base + 40 * 86_400_000);
+    const trying = msg('SIP/2.0 100 Trying', 'long', '9000 BYE', ';tag=b');
+    t.record('out', parseMessage(trying), trying, caller, me, base + 40 * 86_400_000 + 1);
+    expect(t.get('long')!.summary.state).toBe('answered');
+    const done = msg('SIP/2.0 200 OK', 'long', '9000 BYE', ';tag=b');
+    t.record('out', parseMessage(done), done, caller, me, base + 40 * 86_400_000 + 2);
+    const c = t.get('long')!;
+    const day40 = 40 * 86_400_000;
+    expect(c.summary).toMatchObject({ state: 'ended', messages: 11, startedAt: base, endedAt: base + day40 + 2 });
+    expect(c.messages.map((m) => m.at - base)).toEqual([0, 1, 2, 502, 1002, 1502, 2002, 2502, day40, day40 + 1, day40 + 2]);
+    expect(c.messages.map((m) => `${m.direction} ${m.method || m.status} ${m.from} > ${m.to}`)).toEqual([
+      'in INVITE udp:192.0.2.10:5060 > udp:192.0.2.1:5060',
+      'in 200 udp:10.0.0.11:5060 > udp:192.0.2.1:5060',
+      ...Array.from({ length: 6 }, () => 'in INFO udp:192.0.2.10:5060 > udp:192.0.2.1:5060'),
+      'in BYE udp:192.0.2.10:5060 > udp:192.0.2.1:5060',
+      'out 100 udp:192.0.2.1:5060 > udp:192.0.2.10:5060',
+      'out 200 udp:192.0.2.1:5060 > udp:192.0.2.10:5060',
+    ]);
+  });
+
   it('keeps at most `calls` calls and `maxBytes` bytes, dropping the oldest', () => {
     const t = createCallTrace({ calls: 3, maxBytes: 1 << 20, capture: 'all' });
     for (let i = 0; i < 5; i++) rec(t, 'in', msg('INVITE sip:600@example.com SIP/2.0', `c${i}`, '1 INVITE'), caller);

@@ -157,22 +157,22 @@ const C_BYTE_GUARD = 12;
 /** nor any of its messages in the metadata ring before this sequence number */
 const C_SEQ_GUARD = 13;
 
-// A message's fields, at (seq % mcap) * MS in one Float64Array.
-const MS = 8;
-/** where its bytes are in the ring, and how many */
+// A message's fields, at (seq % mcap) * MS in one Int32Array: 28 bytes (they were 64 as doubles,
+// and each new cache line the records reach is one the CPU must fetch), and its time at seq % mcap
+// in a Float64Array beside it.
+const MS = 7;
+/** where its bytes are in the ring (read back `>>> 0`: a ring may hold up to 4 GB), and how many */
 const M_OFF = 0;
 const M_LEN = 1;
-/** ms since the epoch */
-const M_AT = 2;
-/** sequence number of its call's previous message; -1: none */
-const M_PREV = 3;
+/** how many sequence numbers back its call's previous message is; 0: none */
+const M_PREV = 2;
 /** interned endpoint ids */
-const M_REMOTE = 4;
-const M_LOCAL = 5;
+const M_REMOTE = 3;
+const M_LOCAL = 4;
 /** (slot + 1) * 2 + direction (0 in, 1 out) */
-const M_SLOT_DIR = 6;
-/** its call's number (the call is still traced while its slot holds that number) */
-const M_NO = 7;
+const M_SLOT_DIR = 5;
+/** its call's number, its low 32 bits (the call is still traced while its slot holds that number) */
+const M_NO = 6;
 
 /** FNV-1a over the string's UTF-16 code units (a Call-ID's are latin1 bytes as the parser gives them), from a seed */
 const hashOf = (s: string, seed: number): number => {
@@ -213,7 +213,12 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let qHead = 0;
   let qTail = 0;
 
-  const live = (slot: number, no: number): boolean => slot >= 0 && calls[slot * CS + C_NO] === no;
+  /** whether the slot still holds the call numbered `no` (its low 32 bits, as a message record keeps it) */
+  const live = (slot: number, no: number): boolean => {
+    if (slot < 0) return false;
+    const n = calls[slot * CS + C_NO]!;
+    return n >= 0 && (n | 0) === no;
+  };
 
   const place = (slot: number): void => {
     const h = calls[slot * CS + C_HASH]!;
@@ -329,7 +334,9 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   // Nothing is dropped from it: a message's record stays until overwritten, and before a record
   // of a traced call would be, the ring grows (up to MAX_META) or that call leaves the trace.
   let mcap = INITIAL_META;
-  let meta = new Float64Array(mcap * MS);
+  let meta = new Int32Array(mcap * MS);
+  /** each message's time, ms since the epoch */
+  let metaAt = new Float64Array(mcap);
   /** the next message's sequence number, and its index in the ring */
   let head = 0;
   let hIdx = 0;
@@ -439,7 +446,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       const m = (s % mcap) * MS;
       if (!owned(m)) continue;
       const len = meta[m + M_LEN]!;
-      const from = meta[m + M_OFF]!;
+      const from = meta[m + M_OFF]! >>> 0;
       nb.set(ring!.subarray(from, from + len), p);
       meta[m + M_OFF] = p;
       p += len;
@@ -450,7 +457,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     for (let r = qTail - 1; r >= qHead; r--) {
       const c = qSlot[r]! * CS;
       const first = calls[c + C_FIRST]!;
-      if (first >= 0) next = Math.min(next, meta[(first % mcap) * MS + M_OFF]!);
+      if (first >= 0) next = Math.min(next, meta[(first % mcap) * MS + M_OFF]! >>> 0);
       calls[c + C_BYTE_GUARD] = next;
     }
     ring = nb;
@@ -494,10 +501,15 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   /** a larger metadata ring, the records at the same sequence numbers */
   const growMeta = (): void => {
     const n = mcap * 2;
-    const nm = new Float64Array(n * MS);
-    for (let s = Math.max(firstLiveSeq(), head - mcap); s < head; s++) nm.set(meta.subarray((s % mcap) * MS, (s % mcap) * MS + MS), (s % n) * MS);
+    const nm = new Int32Array(n * MS);
+    const na = new Float64Array(n);
+    for (let s = Math.max(firstLiveSeq(), head - mcap); s < head; s++) {
+      nm.set(meta.subarray((s % mcap) * MS, (s % mcap) * MS + MS), (s % n) * MS);
+      na[s % n] = metaAt[s % mcap]!;
+    }
     mcap = n;
     meta = nm;
+    metaAt = na;
     hIdx = head % n;
   };
 
@@ -516,16 +528,17 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     wpos = off + len;
     const seq = head++;
     const m = hIdx * MS;
+    metaAt[hIdx] = now;
     hIdx = (hIdx + 1) & (mcap - 1);
+    const last = calls[c + C_LAST]!;
     meta[m + M_OFF] = off;
     meta[m + M_LEN] = len;
-    meta[m + M_AT] = now;
-    meta[m + M_PREV] = calls[c + C_LAST]!;
+    meta[m + M_PREV] = last < 0 ? 0 : seq - last;
     meta[m + M_REMOTE] = intern(remote, seq);
     meta[m + M_LOCAL] = intern(local, seq);
     meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
     meta[m + M_NO] = no;
-    if (calls[c + C_LAST]! < 0) calls[c + C_FIRST] = seq;
+    if (last < 0) calls[c + C_FIRST] = seq;
     calls[c + C_LAST] = seq;
     calls[c + C_COUNT]!++;
     calls[c + C_BYTES]! += len;
@@ -591,7 +604,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     const first = calls[slot * CS + C_FIRST]!;
     if (first < 0) return ['', '', ''];
     const m = (first % mcap) * MS;
-    const off = meta[m + M_OFF]!;
+    const off = meta[m + M_OFF]! >>> 0;
     try {
       p = partiesOf(parseMessage(ring!.subarray(off, off + meta[m + M_LEN]!)));
     } catch {
@@ -669,7 +682,8 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       lastNo = calls[c + C_NO]!;
       calls[c + C_LAST_AT] = now;
       const status = msg.status;
-      if (status === 0) return;
+      // requests and 1xx below 180 change nothing of the call (and a 100 sipfront made would have its CSeq parsed for it)
+      if (status < 180) return;
       const cs = msg.cseq;
       if (cs === undefined || calls[c + C_END]! >= 0) return;
       const state = calls[c + C_STATE]!;
@@ -705,12 +719,17 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       const all = Buffer.allocUnsafeSlow(calls[c + C_BYTES]!);
       // its messages, linked from the last back to the first
       const seqs: number[] = [];
-      for (let s = calls[c + C_LAST]!; s !== -1; s = meta[(s % mcap) * MS + M_PREV]!) seqs.push(s);
+      for (let s = calls[c + C_LAST]!; s >= 0; ) {
+        seqs.push(s);
+        const back = meta[(s % mcap) * MS + M_PREV]!;
+        s = back === 0 ? -1 : s - back;
+      }
       let p = 0;
       for (let k = seqs.length - 1; k >= 0; k--) {
+        const at = metaAt[seqs[k]! % mcap]!;
         const m = (seqs[k]! % mcap) * MS;
         const len = meta[m + M_LEN]!;
-        const from = meta[m + M_OFF]!;
+        const from = meta[m + M_OFF]! >>> 0;
         ring!.copy(all, p, from, from + len);
         const bytes = all.subarray(p, p + len);
         p += len;
@@ -720,7 +739,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
         const src = inbound ? r : l;
         const dst = inbound ? l : r;
         messages.push({
-          at: meta[m + M_AT]!,
+          at,
           direction: inbound ? 'in' : 'out',
           from: epText(src),
           to: epText(dst),
