@@ -274,6 +274,17 @@ describe('trusted sources', () => {
     expect(s.check(request(), backend).action).toBe('drop');
   });
 
+  it('count nothing while trusted: a destination removed starts from an empty flood window', () => {
+    const s = make();
+    const backend = udp('192.0.2.52', 5080);
+    const remove = s.addTrusted((src) => src.address === '192.0.2.52' && src.port === 5080);
+    for (let i = 0; i < 100; i++) expect(s.check(request({ ua: 'friendly-scanner' }), backend).action).toBe('pass');
+    remove();
+    // no time has passed: the 100 requests above were not counted, the next five are
+    for (let i = 0; i < 5; i++) expect(s.check(request(), backend).action).toBe('pass');
+    expect(s.check(request(), backend)).toEqual({ action: 'drop', reason: 'flood' });
+  });
+
   it('a ban from elsewhere does not refuse a dispatcher destination', () => {
     const s = make();
     s.ban('192.0.2.51', 60);

@@ -408,26 +408,25 @@ export const createSecurity = (deps: SecurityDeps, options: SecurityOptions): Se
     if (banned !== PASS) return banned;
     const ip = source.address;
     const now = clock.now();
-    if (scanner !== null) {
-      const ua = req.get('user-agent');
-      if (ua !== undefined && scanner(ua) && !isTrusted(source)) {
-        addBan(ip, scannerBan, 'scanner', now, { userAgent: ua.length > 100 ? ua.slice(0, 100) : ua, method: req.method });
-        return refuse('scanner', source);
-      }
-    }
     let rec = flood.get(ip);
     if (rec === undefined) {
       rec = newFloodRecord(now);
       track(flood, ip, rec, 'flood counters');
-    } else if (rec.trusted && rec.trustGen === trustGen && now - rec.trustAt < TRUST_CACHE_MS && rec.trustPort === source.port && rec.trustTransport === source.transport) {
-      rec.lastSeen = now;
-      return PASS;
     }
     rec.lastSeen = now;
+    // a trusted source is never banned, for a flood or a scanner's User-Agent: nothing of its
+    // requests is counted or read (the backends' and trunks' requests, most of a proxy's)
+    if (trustedCached(rec, source, now)) return PASS;
+    if (scanner !== null) {
+      const ua = req.get('user-agent');
+      if (ua !== undefined && scanner(ua)) {
+        addBan(ip, scannerBan, 'scanner', now, { userAgent: ua.length > 100 ? ua.slice(0, 100) : ua, method: req.method });
+        return refuse('scanner', source);
+      }
+    }
     if (isRetransmission(rec, req)) return PASS;
     const n = rec.hits.count(now, floodWindow);
     if (n >= floodMax) {
-      if (trustedCached(rec, source, now)) return PASS;
       addBan(ip, floodBan, 'flood', now, { requests: n + 1, windowMs: floodWindow });
       return refuse('flood', source);
     }

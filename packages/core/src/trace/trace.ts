@@ -212,6 +212,19 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   let qSlot = new Int32Array(1024);
   let qHead = 0;
   let qTail = 0;
+  /**
+   * The oldest traced call's C_BYTE_GUARD and C_SEQ_GUARD (Infinity while none), read by every
+   * record: kept here, they cost no load of that call's fields (two more cache lines a message).
+   */
+  let oldByte = Infinity;
+  let oldSeq = Infinity;
+  const refreshOldest = (): void => {
+    if (qHead < qTail) {
+      const c = qSlot[qHead]! * CS;
+      oldByte = calls[c + C_BYTE_GUARD]!;
+      oldSeq = calls[c + C_SEQ_GUARD]!;
+    } else oldByte = oldSeq = Infinity;
+  };
 
   /** whether the slot still holds the call numbered `no` (its low 32 bits, as a message record keeps it) */
   const live = (slot: number, no: number): boolean => {
@@ -310,6 +323,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     liveCalls--;
     liveBytes -= calls[c + C_BYTES]!;
     freeSlots.push(slot);
+    refreshOldest();
     if (slot === lastSlot) {
       lastSlot = -1;
       lastCallId = undefined;
@@ -346,7 +360,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   /** whether the message at `m` still belongs to a traced call */
   const owned = (m: number): boolean => live(slotAt(m), meta[m + M_NO]!);
   /** the first sequence number a traced call may have a message at */
-  const firstLiveSeq = (): number => (qHead < qTail ? calls[qSlot[qHead]! * CS + C_SEQ_GUARD]! : head);
+  const firstLiveSeq = (): number => (qHead < qTail ? oldSeq : head);
 
   // ---- endpoints, interned; an id is freed once no traced call's message can hold it (each
   // id remembers the last message that took it), swept when the table has grown to its limit
@@ -361,6 +375,9 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
   // and go to a few peers, whose ids this finds without hashing the address. Checked against the
   // endpoint the id stands for, so a freed or reused id is never taken for another endpoint.
   const recent = new Int32Array(64).fill(-1);
+  /** the local endpoint of the last message and its id (reset when ids are freed) */
+  let lastLocal: Endpoint | undefined;
+  let lastLocalId = -1;
 
   const intern = (e: Endpoint, seq: number): number => {
     const slot = e.port & 63;
@@ -405,6 +422,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
 
   /** frees the ids no traced call's message holds (their last use is older than the oldest such message) */
   const sweepEndpoints = (): void => {
+    lastLocal = undefined;
     const from = firstLiveSeq();
     for (let id = 0; id < epObj.length; id++) {
       const e = epObj[id];
@@ -460,6 +478,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       if (first >= 0) next = Math.min(next, meta[(first % mcap) * MS + M_OFF]! >>> 0);
       calls[c + C_BYTE_GUARD] = next;
     }
+    refreshOldest();
     ring = nb;
     cap = n;
     wpos = p;
@@ -485,7 +504,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
       const wrap = wpos + len > cap;
       // what was written before this position is overwritten by the write
       const reach = (wrap ? lapBase + cap : lapBase + wpos) + len - cap;
-      if (qHead < qTail && calls[qSlot[qHead]! * CS + C_BYTE_GUARD]! < reach) {
+      if (oldByte < reach) {
         if (cap < maxBytes) growRing(0);
         else evictOldest();
         continue;
@@ -519,7 +538,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     const off = room(len);
     const c = slot * CS;
     // the record at `head` replaces the one mcap before it
-    while (qHead < qTail && calls[qSlot[qHead]! * CS + C_SEQ_GUARD]! <= head - mcap) {
+    while (oldSeq <= head - mcap) {
       if (mcap < MAX_META) growMeta();
       else evictOldest();
     }
@@ -535,7 +554,16 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     meta[m + M_LEN] = len;
     meta[m + M_PREV] = last < 0 ? 0 : seq - last;
     meta[m + M_REMOTE] = intern(remote, seq);
-    meta[m + M_LOCAL] = intern(local, seq);
+    // most messages come in and go out on one listener, whose Endpoint object sipfront keeps
+    if (local === lastLocal) {
+      epLast[lastLocalId] = seq;
+      meta[m + M_LOCAL] = lastLocalId;
+    } else {
+      const id = intern(local, seq);
+      lastLocal = local;
+      lastLocalId = id;
+      meta[m + M_LOCAL] = id;
+    }
     meta[m + M_SLOT_DIR] = (slot + 1) * 2 + dir;
     meta[m + M_NO] = no;
     if (last < 0) calls[c + C_FIRST] = seq;
@@ -592,6 +620,7 @@ export const createCallTrace = (options: CallTraceOptions): CallTrace => {
     place(slot);
     liveCalls++;
     pushOrder(slot);
+    if (qTail - qHead === 1) refreshOldest();
     return slot;
   };
 
