@@ -4,7 +4,8 @@
 // Record-Route; a call is INVITE/100/180/200/ACK/BYE/200. The rate steps up in bounded runs,
 // after a warm-up; with --vs kamailio both proxies run side by side and take turns at each step.
 // With --overhead trace|security two sipfronts run side by side, the feature on and off, and take
-// three alternating turns per rate: the feature's cost in CPU per 1000 calls.
+// the calls in turns of a few seconds; three runs per rate (windows of those turns) give the
+// feature's cost in CPU per 1000 calls.
 // Figures come from sipp's own files (-trace_stat, -trace_counts) and from /proc (CPU of the
 // proxy's whole process tree, peak RSS/PSS from smaps_rollup). Plain Node ESM, no build step.
 
@@ -43,6 +44,9 @@ const USAGE = `usage: pnpm bench [options]
                          instead (10 s by default), each on a quiet pair (earlier runs'
                          transactions ended) after 3 s of calls not measured
   --fresh                with --slice: a new pair of sipfronts for each run, warmed up anew
+  --two-process          --overhead trace as the others: two sipfronts, one with trace: { capture: off }
+                         (by default one sipfront takes both sides, its capture switched by PUT
+                         /api/v1/trace at each turn and its CPU read around each turn)
   --stateless            sipfront mode: stateless; Kamailio forward() instead of t_relay()
   --tcp                  caller, proxy and backends over TCP (the caller binds 127.0.0.2)
   --hold MS              call length between ACK and BYE (sipp -d; default 0)
@@ -95,6 +99,7 @@ const { values: opt } = parseArgs({
     duration: { type: 'string' },
     slice: { type: 'string' },
     fresh: { type: 'boolean', default: false },
+    'two-process': { type: 'boolean', default: false },
     warmup: { type: 'string', default: '10' },
     'warmup-rate': { type: 'string' },
     vs: { type: 'string' },
@@ -192,6 +197,15 @@ const SLICED = AB_MODE && SLICE_S > 0;
  */
 const FRESH = opt.fresh;
 if (FRESH && !SLICED) fail('--fresh goes with sliced runs (--overhead or an A/B option, --slice > 0)');
+/**
+ * --overhead trace, sliced: on and off are one sipfront whose capture is switched (PUT
+ * /api/v1/trace, as an operator does) at each turn, its CPU read around each turn: the same
+ * process, the same compiled code and heap on both sides. Two processes of one build and config
+ * differed here by up to ~8 % for as long as they lived (security measured +8.3 % in one run
+ * where its work per call is a few hundred nanoseconds), more than the trace costs.
+ * --two-process: two sipfronts instead, as for the other features.
+ */
+const TRACE_SAME_PROCESS = SLICED && !opt['two-process'];
 // sliced runs: 20 s of calls each (four slices of 5 s), else 10
 const DURATION = Number(opt.duration ?? (SLICED ? 20 : 10));
 if (SLICED && !(Number.isInteger(DURATION / (2 * SLICE_S)) && DURATION > 0)) fail(`--duration with --slice ${SLICE_S}: a multiple of ${2 * SLICE_S} s (each proxy's slices of a run come in on-off-off-on pairs)`);
@@ -916,6 +930,17 @@ async function activeTransactions(proxy) {
   }
 }
 
+/** Switches a sipfront's trace capture (PUT /api/v1/trace); a refusal ends the bench. */
+async function setCapture(proxy, capture) {
+  const res = await fetch(`http://127.0.0.1:${proxy.apiPort}/api/v1/trace`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ capture }),
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!res.ok) throw new Error(`PUT /api/v1/trace { capture: ${capture} }: HTTP ${res.status} ${await res.text()}`);
+}
+
 /** A sipfront's collector pauses so far, seconds by kind (`nodejs_gc_duration_seconds_sum` of its /metrics), null when its API does not say. */
 async function gcSeconds(proxy) {
   if (proxy.apiPort === undefined) return null;
@@ -1296,27 +1321,55 @@ const SLICED_WARMUP_S = 90;
  */
 async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups) {
   const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
+  const same = name === 'trace' && TRACE_SAME_PROCESS;
   let on;
   let off;
   let pair = [];
+  /** the processes under the pair (one when `same`) */
+  let procs = [];
+  // `same`: each side stands for the one proxy (its port, pid, API) with its capture and the CPU
+  // and collector pauses of its own turns, summed
+  const side = (proxy, state, capture) => Object.assign(Object.create(proxy), { name: `${name}-${state}`, capture, acc: { total: 0, user: 0, system: 0 }, accGc: {} });
   const startPair = async () => {
-    on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
-    proxies.push(on);
-    off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
-    proxies.push(off);
+    if (same) {
+      const proxy = await startSipfront(runDir, backends, name, {});
+      proxies.push(proxy);
+      procs = [proxy];
+      on = side(proxy, 'on', 'all');
+      off = side(proxy, 'off', 'off');
+    } else {
+      on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
+      proxies.push(on);
+      off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
+      proxies.push(off);
+      procs = [on, off];
+    }
     pair = [on, off];
-    await preflight(runDir, pair);
+    await preflight(runDir, procs);
     await waitForQuiet();
   };
   const stopPair = async () => {
-    for (const p of pair) await p.stop().catch(() => undefined);
+    for (const p of procs) await p.stop().catch(() => undefined);
   };
+  /** what a side has used so far: its process's, or (`same`) its turns' */
+  const cpuOf = (p) => (same ? { ...p.acc } : treeCpu(processTree(p.pid)));
+  const gcOf = async (p) => (same ? { ...p.accGc } : gcSeconds(p));
   let k = 0;
   // on off off on: each proxy's slices of a run sit as often early as late in it
   const next = () => (k++ % 4 === 0 || (k - 1) % 4 === 3 ? on : off);
   const slice = async (rate, label) => {
     const p = next();
+    if (!same) return { p, caller: await runCaller(runDir, `${label}-${k}-${p.name}`, p.port, rate, SLICE_S) };
+    const g0 = await gcSeconds(p);
+    const c0 = treeCpu(processTree(p.pid));
+    await setCapture(p, p.capture);
     const caller = await runCaller(runDir, `${label}-${k}-${p.name}`, p.port, rate, SLICE_S);
+    const c1 = treeCpu(processTree(p.pid));
+    const g1 = await gcSeconds(p);
+    p.acc.total += c1.total - c0.total;
+    p.acc.user += c1.user - c0.user;
+    p.acc.system += c1.system - c0.system;
+    if (g0 !== null && g1 !== null) for (const kind of Object.keys(g1)) p.accGc[kind] = (p.accGc[kind] ?? 0) + g1[kind] - (g0[kind] ?? 0);
     return { p, caller };
   };
   const warmUpSliced = async (rate) => {
@@ -1340,8 +1393,8 @@ async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups
         await warmUpSliced(rate);
       }
       const pidsOf = (p) => processTree(p.pid);
-      const gc0 = await Promise.all(pair.map(gcSeconds));
-      const cpu0 = pair.map((p) => treeCpu(pidsOf(p)));
+      const gc0 = await Promise.all(pair.map(gcOf));
+      const cpu0 = pair.map(cpuOf);
       const back0 = backends.map((b) => b.counts());
       const machine0 = machineBusySeconds();
       const ours0 = treeCpuSeconds(processTree(process.pid));
@@ -1364,8 +1417,8 @@ async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups
       const done = [];
       for (let i = 0; i < perRun; i++) done.push(await slice(rate, `overhead-${rate}-${r}`));
       const wall = now() - t0;
-      const cpu1 = pair.map((p) => treeCpu(pidsOf(p)));
-      const gc1 = await Promise.all(pair.map(gcSeconds));
+      const cpu1 = pair.map(cpuOf);
+      const gc1 = await Promise.all(pair.map(gcOf));
       const otherCores = (machineBusySeconds() - machine0 - (treeCpuSeconds(processTree(process.pid)) - ours0)) / wall;
       sampling = false;
       await sampler;
@@ -1407,7 +1460,7 @@ async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups
           cpuUserSeconds: round(cpu1[i].user - cpu0[i].user, 2),
           cpuSystemSeconds: round(cpu1[i].system - cpu0[i].system, 2),
           // the collector's pauses in the window, seconds by kind (major, minor, incremental, weakcb)
-          gcSeconds: gc0[i] === null || gc1[i] === null ? null : Object.fromEntries(Object.keys(gc1[i]).map((kind) => [kind, round(gc1[i][kind] - (gc0[i][kind] ?? 0), 3)])),
+          gcSeconds: gc0[i] === null || gc1[i] === null || Object.keys(gc1[i]).length === 0 ? null : Object.fromEntries(Object.keys(gc1[i]).map((kind) => [kind, round(gc1[i][kind] - (gc0[i][kind] ?? 0), 3)])),
           otherCores: round(Math.max(0, otherCores), 2),
           fileRefaults: fileRefaults() - refaults0,
           udpRcvbufDrops: udpRcvbufErrors() - drops0,
@@ -1627,11 +1680,11 @@ async function main() {
   const overheads = OVERHEADS.flatMap((name) => RATES.map((rate) => overheadResult(steps, name, rate)));
   for (const name of OVERHEADS) {
     log('');
-    const offText = { trace: 'trace: { capture: off }', security: 'security: { enabled: false }', 'node-arg': 'without them', cli: SIPFRONT_CLI, yaml: 'the generated config' }[name];
+    const offText = { trace: TRACE_SAME_PROCESS ? 'the same sipfront, its capture switched to off by PUT /api/v1/trace for its turns' : 'trace: { capture: off }', security: 'security: { enabled: false }', 'node-arg': 'without them', cli: SIPFRONT_CLI, yaml: 'the generated config' }[name];
     const title = name === 'node-arg' ? `A/B of node ${AB_NODE_ARGS.join(' ')}` : name === 'cli' ? 'A/B of two builds' : name === 'yaml' ? 'A/B of a config setting' : `overhead of ${name}`;
     const onText = name === 'node-arg' ? 'with the options' : name === 'cli' ? AB_CLI : name === 'yaml' ? `the generated config and ${AB_YAML}` : 'the generated config';
     log(`${title} (${name}-on: ${onText}; ${name}-off: ${offText}),` +
-      ` CPU s per 1000 calls of the proxy's processes, runs in the order they ran:`);
+      ` CPU s per 1000 calls of the proxy's processes${name === 'trace' && TRACE_SAME_PROCESS ? ' in their turns' : ''}, runs in the order they ran:`);
     log(table(steps.filter((s) => s.overhead?.name === name), OVERHEAD_COLUMNS));
     for (const o of overheads.filter((x) => x.name === name)) log(overheadLine(o));
   }
