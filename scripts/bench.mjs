@@ -922,16 +922,22 @@ async function settle(proxy, maxMs) {
   }
 }
 
-/** The transactions a sipfront holds now (its `sipfront_transactions_active`), null when its API does not say. */
-async function activeTransactions(proxy) {
+/** A sipfront's /metrics text, null when its API does not answer (no API port, a token, down). */
+async function metricsText(proxy) {
   if (proxy.apiPort === undefined) return null;
   try {
     const res = await fetch(`http://127.0.0.1:${proxy.apiPort}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const m = /^sipfront_transactions_active(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(await res.text());
-    return m === null ? null : Number(m[1]);
+    return res.ok ? await res.text() : null;
   } catch {
     return null;
   }
+}
+
+/** The transactions a sipfront holds now (its `sipfront_transactions_active`), null when its API does not say. */
+async function activeTransactions(proxy) {
+  const text = await metricsText(proxy);
+  const m = text === null ? null : /^sipfront_transactions_active(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(text);
+  return m === null ? null : Number(m[1]);
 }
 
 /** Switches a sipfront's trace capture (PUT /api/v1/trace); a refusal ends the bench. */
@@ -947,15 +953,11 @@ async function setCapture(proxy, capture) {
 
 /** A sipfront's collector pauses so far, seconds by kind (`nodejs_gc_duration_seconds_sum` of its /metrics), null when its API does not say. */
 async function gcSeconds(proxy) {
-  if (proxy.apiPort === undefined) return null;
-  try {
-    const res = await fetch(`http://127.0.0.1:${proxy.apiPort}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const out = {};
-    for (const m of (await res.text()).matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) out[m[1]] = Number(m[2]);
-    return Object.keys(out).length === 0 ? null : out;
-  } catch {
-    return null;
-  }
+  const text = await metricsText(proxy);
+  if (text === null) return null;
+  const out = {};
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) out[m[1]] = Number(m[2]);
+  return Object.keys(out).length === 0 ? null : out;
 }
 
 /**
@@ -1264,6 +1266,9 @@ const PREWARM_S = 3;
 const OVERHEAD_ROUNDS = opt.rounds === '1' ? 3 : ROUNDS;
 const OVERHEAD_MAX_PCT = 5;
 
+/** what the "on" sipfront of a feature or an A/B option runs with (see startSipfront) */
+const onVariantOf = (name) => (name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {});
+
 /**
  * One feature: sipfront with it on (the generated config) and off, side by side, three rounds per
  * rate whose order alternates (on off, off on, on off) so that drift cancels out. Before each run
@@ -1272,7 +1277,7 @@ const OVERHEAD_MAX_PCT = 5;
  * round }` and `drainMs` (the wait before the run).
  */
 async function runOverhead(runDir, backends, name, proxies, steps, warmups) {
-  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
+  const onVariant = onVariantOf(name);
   const on = await startSipfront(runDir, backends, `${name}-on`, onVariant);
   proxies.push(on);
   const off = await startSipfront(runDir, backends, `${name}-off`, OVERHEAD_OFF[name]);
@@ -1324,7 +1329,7 @@ const SLICED_WARMUP_S = 90;
  * `slices` and `windowSeconds`.
  */
 async function runOverheadSliced(runDir, backends, name, proxies, steps, warmups) {
-  const onVariant = name === 'node-arg' ? { nodeArgs: AB_NODE_ARGS } : name === 'cli' ? { cli: AB_CLI } : name === 'yaml' ? { yaml: AB_YAML } : {};
+  const onVariant = onVariantOf(name);
   const same = name === 'trace' && TRACE_SAME_PROCESS;
   // one process stands for both sides: nothing of two processes to spread over the runs
   const fresh = FRESH && !same;
